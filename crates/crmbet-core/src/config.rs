@@ -1,0 +1,229 @@
+//! Configuration: one typed struct, built once from defaults, an optional TOML file and the
+//! environment (later wins). Every variable is listed in `.env.example`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// Default database: an embedded SQLite file, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crmbet.db?mode=rwc";
+/// Default listen address of `crmbet serve`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+
+/// Every setting of crmbet. Field names are the environment variable names, lowercased,
+/// without the `CRMBET_` prefix; the same names are the keys of the optional TOML file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `DATABASE_URL`: `sqlite://…` (embedded) or `postgres://…`.
+    pub database_url: String,
+    /// `CRMBET_LISTEN`: address of the one listener for gRPC, grpc-web and REST.
+    pub listen: String,
+    /// `REDIS_URL`: read cache and shared rate limits; unset means in-process.
+    pub redis_url: Option<String>,
+    /// `AMQP_URL`: RabbitMQ for campaign dispatch; unset means in-process.
+    pub amqp_url: Option<String>,
+    /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
+    pub rate_limit_per_hour: u32,
+    /// `CRMBET_JWT_SECRET`: HMAC secret for access tokens.
+    pub jwt_secret: Option<String>,
+    /// `CRMBET_JWT_KEY_FILE`: file holding the JWT secret (instead of the variable).
+    pub jwt_key_file: Option<PathBuf>,
+    /// `CRMBET_CORS_ORIGINS`: comma-separated dashboard origins allowed by CORS.
+    pub cors_origins: Vec<String>,
+    /// `CRMBET_SMARTICO_URL`: base URL of the Smartico API.
+    pub smartico_url: Option<String>,
+    /// `CRMBET_SMARTICO_API_KEY`: key for the Smartico API.
+    pub smartico_api_key: Option<String>,
+    /// `CRMBET_SMARTICO_BRAND`: brand key at Smartico.
+    pub smartico_brand: Option<String>,
+    /// `CRMBET_WEBHOOK_SECRET`: HMAC secret Smartico signs webhooks with.
+    pub webhook_secret: Option<String>,
+    /// `CRMBET_MAX_BODY_BYTES`: largest accepted request body or message.
+    pub max_body_bytes: usize,
+    /// `CRMBET_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish on shutdown.
+    pub shutdown_grace_seconds: u64,
+    /// `CRMBET_LOG`: tracing filter, e.g. `info` or `crmbet_server=debug,info`.
+    pub log: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            database_url: DEFAULT_DATABASE_URL.to_owned(),
+            listen: DEFAULT_LISTEN.to_owned(),
+            redis_url: None,
+            amqp_url: None,
+            rate_limit_per_hour: 1000,
+            jwt_secret: None,
+            jwt_key_file: None,
+            cors_origins: vec!["http://localhost:3001".to_owned()],
+            smartico_url: None,
+            smartico_api_key: None,
+            smartico_brand: None,
+            webhook_secret: None,
+            max_body_bytes: 1024 * 1024,
+            shutdown_grace_seconds: 30,
+            log: "info".to_owned(),
+        }
+    }
+}
+
+/// The environment variable behind each setting, in `.env.example` order.
+pub const ENVIRONMENT_VARIABLES: &[&str] = &[
+    "DATABASE_URL",
+    "CRMBET_LISTEN",
+    "REDIS_URL",
+    "AMQP_URL",
+    "CRMBET_RATE_LIMIT_PER_HOUR",
+    "CRMBET_JWT_SECRET",
+    "CRMBET_JWT_KEY_FILE",
+    "CRMBET_CORS_ORIGINS",
+    "CRMBET_SMARTICO_URL",
+    "CRMBET_SMARTICO_API_KEY",
+    "CRMBET_SMARTICO_BRAND",
+    "CRMBET_WEBHOOK_SECRET",
+    "CRMBET_MAX_BODY_BYTES",
+    "CRMBET_SHUTDOWN_GRACE_SECONDS",
+    "CRMBET_LOG",
+];
+
+impl Config {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, Error> {
+        let environment: HashMap<String, String> = std::env::vars()
+            .filter(|(name, _)| ENVIRONMENT_VARIABLES.contains(&name.as_str()))
+            .collect();
+        Self::load_from(file, &environment)
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_from(
+        file: Option<&Path>,
+        environment: &HashMap<String, String>,
+    ) -> Result<Self, Error> {
+        let mut config = match file {
+            Some(path) => Self::from_file(path)?,
+            None => Self::default(),
+        };
+        config.apply_environment(environment)?;
+        Ok(config)
+    }
+
+    fn from_file(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Error::invalid_argument(
+                "--config",
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?;
+        toml::from_str(&text).map_err(|error| {
+            Error::invalid_argument("--config", format!("{}: {error}", path.display()))
+        })
+    }
+
+    fn apply_environment(&mut self, environment: &HashMap<String, String>) -> Result<(), Error> {
+        let text = |name: &str| {
+            environment
+                .get(name)
+                .filter(|value| !value.is_empty())
+                .cloned()
+        };
+        if let Some(value) = text("DATABASE_URL") {
+            self.database_url = value;
+        }
+        if let Some(value) = text("CRMBET_LISTEN") {
+            self.listen = value;
+        }
+        self.redis_url = text("REDIS_URL").or(self.redis_url.take());
+        self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
+        if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
+            self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
+        }
+        self.jwt_secret = text("CRMBET_JWT_SECRET").or(self.jwt_secret.take());
+        self.jwt_key_file = text("CRMBET_JWT_KEY_FILE")
+            .map(PathBuf::from)
+            .or(self.jwt_key_file.take());
+        if let Some(value) = text("CRMBET_CORS_ORIGINS") {
+            self.cors_origins = value
+                .split(',')
+                .map(str::trim)
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        self.smartico_url = text("CRMBET_SMARTICO_URL").or(self.smartico_url.take());
+        self.smartico_api_key = text("CRMBET_SMARTICO_API_KEY").or(self.smartico_api_key.take());
+        self.smartico_brand = text("CRMBET_SMARTICO_BRAND").or(self.smartico_brand.take());
+        self.webhook_secret = text("CRMBET_WEBHOOK_SECRET").or(self.webhook_secret.take());
+        if let Some(value) = text("CRMBET_MAX_BODY_BYTES") {
+            self.max_body_bytes = parse_number("CRMBET_MAX_BODY_BYTES", &value)?;
+        }
+        if let Some(value) = text("CRMBET_SHUTDOWN_GRACE_SECONDS") {
+            self.shutdown_grace_seconds = parse_number("CRMBET_SHUTDOWN_GRACE_SECONDS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_LOG") {
+            self.log = value;
+        }
+        Ok(())
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
+    value.trim().parse().map_err(|_| {
+        Error::invalid_argument(
+            name,
+            format!("must be a non-negative integer, got {value:?}"),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("crmbet.toml");
+        std::fs::write(
+            &file,
+            "listen = \"0.0.0.0:9000\"\nrate_limit_per_hour = 50\n",
+        )
+        .unwrap();
+        let environment = HashMap::from([
+            ("CRMBET_RATE_LIMIT_PER_HOUR".to_owned(), "20".to_owned()),
+            (
+                "CRMBET_CORS_ORIGINS".to_owned(),
+                "https://a.example, https://b.example".to_owned(),
+            ),
+        ]);
+        let config = Config::load_from(Some(&file), &environment).unwrap();
+        assert_eq!(config.listen, "0.0.0.0:9000");
+        assert_eq!(config.rate_limit_per_hour, 20);
+        assert_eq!(
+            config.cors_origins,
+            ["https://a.example", "https://b.example"]
+        );
+        assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+    }
+
+    #[test]
+    fn rejects_bad_numbers_and_unknown_keys() {
+        let environment =
+            HashMap::from([("CRMBET_RATE_LIMIT_PER_HOUR".to_owned(), "lots".to_owned())]);
+        let error = Config::load_from(None, &environment).unwrap_err();
+        assert!(
+            error.to_string().contains("CRMBET_RATE_LIMIT_PER_HOUR"),
+            "{error}"
+        );
+
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("crmbet.toml");
+        std::fs::write(&file, "lisen = \"typo\"\n").unwrap();
+        assert!(Config::load_from(Some(&file), &HashMap::new()).is_err());
+    }
+}

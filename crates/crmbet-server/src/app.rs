@@ -1,0 +1,211 @@
+//! The one listener: gRPC, grpc-web, REST and `/health`, told apart by content type.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use crmbet_core::{Config, Error, Result};
+use crmbet_proto::FILE_DESCRIPTOR_SET;
+use crmbet_proto::v1::auth_service_server::AuthServiceServer;
+use crmbet_proto::v1::campaign_service_server::CampaignServiceServer;
+use crmbet_proto::v1::cluster_service_server::ClusterServiceServer;
+use crmbet_proto::v1::smartico_webhook_service_server::SmarticoWebhookServiceServer;
+use crmbet_proto::v1::training_service_server::TrainingServiceServer;
+use crmbet_proto::v1::user_service_server::UserServiceServer;
+use crmbet_store::Store;
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic_web::GrpcWebLayer;
+use tower::{Layer, ServiceExt};
+
+use crate::health::health;
+use crate::rest::{RestConfig, RestRoutes, rest_router};
+use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
+
+/// What every HTTP handler may read.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+/// Builds every tonic service, with gRPC health (per service) and reflection (v1 and
+/// v1alpha: Python's reflection client speaks only v1alpha).
+pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
+    let max_message_bytes = state.config.max_body_bytes;
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<ClusterServiceServer<ClusterApi>>()
+        .await;
+    health_reporter
+        .set_serving::<UserServiceServer<UserApi>>()
+        .await;
+    health_reporter
+        .set_serving::<CampaignServiceServer<CampaignApi>>()
+        .await;
+    health_reporter
+        .set_serving::<TrainingServiceServer<TrainingApi>>()
+        .await;
+    health_reporter
+        .set_serving::<AuthServiceServer<AuthApi>>()
+        .await;
+    health_reporter
+        .set_serving::<SmarticoWebhookServiceServer<SmarticoWebhookApi>>()
+        .await;
+
+    let reflection_error =
+        |error: tonic_reflection::server::Error| Error::Internal(format!("reflection: {error}"));
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(reflection_error)?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(reflection_error)?;
+
+    let mut builder = Routes::builder();
+    builder
+        .add_service(
+            ClusterServiceServer::new(ClusterApi::new(state.store.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            UserServiceServer::new(UserApi::new(state.store.clone()))
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            CampaignServiceServer::new(CampaignApi).max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            TrainingServiceServer::new(TrainingApi).max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(AuthServiceServer::new(AuthApi).max_decoding_message_size(max_message_bytes))
+        .add_service(
+            SmarticoWebhookServiceServer::new(SmarticoWebhookApi)
+                .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
+    Ok(builder.routes())
+}
+
+/// The whole application: gRPC and grpc-web go to the tonic routes, everything else to
+/// the HTTP router (REST transcoding, `/health`).
+pub async fn application(state: AppState) -> Result<Router> {
+    let routes = grpc_routes(&state).await?;
+    let rest_routes = Arc::new(
+        RestRoutes::from_descriptor_set(FILE_DESCRIPTOR_SET)
+            .map_err(|error| Error::Internal(format!("REST routes: {error}")))?,
+    );
+    let rest_config = RestConfig {
+        max_body_bytes: state.config.max_body_bytes,
+        ..RestConfig::default()
+    };
+    let http_router = Router::new()
+        .route("/health", get(health))
+        .with_state(state)
+        .merge(rest_router(rest_routes, routes.clone(), rest_config));
+    let grpc = GrpcWebLayer::new().layer(routes);
+    Ok(http_router.layer(middleware::from_fn_with_state(grpc, dispatch_grpc)))
+}
+
+type GrpcService = tonic_web::GrpcWebService<Routes>;
+
+/// Sends gRPC and grpc-web requests to tonic; lets every other request through.
+async fn dispatch_grpc(State(grpc): State<GrpcService>, request: Request, next: Next) -> Response {
+    if !is_grpc(&request) {
+        return next.run(request).await;
+    }
+    match grpc.oneshot(request).await {
+        Ok(response) => response.map(Body::new),
+        Err(error) => {
+            tracing::error!(%error, "grpc service failed");
+            tonic::Status::internal("internal error")
+                .into_http::<Body>()
+                .into_response()
+        }
+    }
+}
+
+fn is_grpc(request: &Request) -> bool {
+    request
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|content_type| content_type.starts_with("application/grpc"))
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish for at most `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> Result<()> {
+    let (shutdown_started_sender, shutdown_started) = tokio::sync::oneshot::channel::<()>();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutting down: letting in-flight requests finish");
+        let _ = shutdown_started_sender.send(());
+    };
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => {
+            return result.map_err(|error| Error::Unavailable(format!("server: {error}")));
+        }
+        _ = shutdown_started => {}
+    }
+    match tokio::time::timeout(grace, server).await {
+        Ok(result) => result.map_err(|error| Error::Unavailable(format!("server: {error}"))),
+        Err(_) => {
+            tracing::warn!(
+                grace_seconds = grace.as_secs(),
+                "grace period over, closing open connections"
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

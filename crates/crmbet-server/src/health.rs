@@ -1,0 +1,42 @@
+//! `GET /health`: the state of each dependency as JSON; 503 when the database is down.
+
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::app::AppState;
+
+/// Answers the health check; open to everyone, like the gRPC health service.
+pub async fn health(State(state): State<AppState>) -> Response {
+    let started = Instant::now();
+    let database = match state.store.ping().await {
+        Ok(()) => json!({
+            "status": "up",
+            "backend": format!("{:?}", state.store.backend()).to_lowercase(),
+            "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+        }),
+        Err(error) => {
+            tracing::warn!(%error, "health check: database is down");
+            json!({ "status": "down", "error": "database is unreachable" })
+        }
+    };
+    let database_up = database["status"] == "up";
+    let in_process = |what: &str| json!({ "status": "in-process", "detail": what });
+    let body = json!({
+        "status": if database_up { "ok" } else { "unavailable" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": database,
+        "cache": in_process("no REDIS_URL: reads go to the database"),
+        "broker": in_process("no AMQP_URL: dispatch stays in the database outbox"),
+    });
+    let status = if database_up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}

@@ -1,0 +1,14 @@
+//! The crmbet server: tonic services over the store, grpc-web, REST transcoded from the
+//! `google.api.http` annotations, gRPC health and reflection, `/health`.
+//!
+//! Invariant: every RPC has exactly one implementation, the tonic service; REST and
+//! grpc-web reach it through layers, never through a hand-written twin.
+
+pub mod app;
+mod convert;
+mod health;
+pub mod rest;
+mod service;
+pub mod status;
+
+pub use app::{AppState, application, serve, shutdown_signal};

@@ -1,0 +1,20 @@
+//! The tonic services, one module per protobuf service.
+
+mod access;
+mod campaign;
+mod cluster;
+mod training;
+mod user;
+mod webhook;
+
+pub use access::AuthApi;
+pub use campaign::CampaignApi;
+pub use cluster::ClusterApi;
+pub use training::TrainingApi;
+pub use user::UserApi;
+pub use webhook::SmarticoWebhookApi;
+
+/// UNIMPLEMENTED for an RPC whose capability a later release brings.
+fn not_available(capability: &'static str) -> tonic::Status {
+    crate::status::status_from_error(crmbet_core::Error::Unimplemented { capability })
+}

@@ -1,0 +1,198 @@
+//! Connecting, migrating and checking the database.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crmbet_core::{Error, Result};
+use crmbet_migrations::Migrator;
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
+use sea_orm_migration::MigratorTrait;
+
+use crate::failure::database_error;
+
+/// Every table the migrations create.
+pub const TABLES: &[&str] = &[
+    "etl_runs",
+    "players",
+    "player_features",
+    "quarantine",
+    "models",
+    "active_model",
+    "clusters",
+    "player_segments",
+    "training_runs",
+    "campaigns",
+    "campaign_targets",
+    "outbox",
+    "webhook_events",
+    "accounts",
+    "refresh_tokens",
+    "audit_log",
+];
+
+/// A handle on the database; cheap to clone (a connection pool inside).
+#[derive(Debug, Clone)]
+pub struct Store {
+    connection: DatabaseConnection,
+}
+
+/// Applied and pending migrations, by name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationStatus {
+    pub applied: Vec<String>,
+    pub pending: Vec<String>,
+}
+
+impl Store {
+    /// Connects to `database_url` (`sqlite://…` or `postgres://…`). For SQLite the file's
+    /// folder is created, so the embedded default works on a fresh checkout.
+    pub async fn connect(database_url: &str) -> Result<Self> {
+        create_sqlite_folder(database_url)?;
+        let mut options = ConnectOptions::new(database_url.to_owned());
+        options
+            .max_connections(16)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        let connection = Database::connect(options).await.map_err(|error| {
+            Error::Unavailable(format!(
+                "cannot connect to the database at {}: {error}; check DATABASE_URL",
+                redact_password(database_url)
+            ))
+        })?;
+        if connection.get_database_backend() == DbBackend::Sqlite {
+            // WAL lets readers go on while the ETL writes; foreign keys are off by default.
+            for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA foreign_keys = ON"] {
+                connection
+                    .execute_unprepared(pragma)
+                    .await
+                    .map_err(database_error)?;
+            }
+        }
+        Ok(Self { connection })
+    }
+
+    /// The sea-orm connection, for repositories in other crates.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.connection
+    }
+
+    /// Which engine this is.
+    pub fn backend(&self) -> DbBackend {
+        self.connection.get_database_backend()
+    }
+
+    /// Applies every pending migration.
+    pub async fn migrate_up(&self) -> Result<()> {
+        Migrator::up(&self.connection, None)
+            .await
+            .map_err(database_error)
+    }
+
+    /// Rolls back the latest `steps` migrations.
+    pub async fn migrate_down(&self, steps: u32) -> Result<()> {
+        Migrator::down(&self.connection, Some(steps))
+            .await
+            .map_err(database_error)
+    }
+
+    /// Which migrations are applied and which are pending.
+    pub async fn migration_status(&self) -> Result<MigrationStatus> {
+        let applied = Migrator::get_applied_migrations(&self.connection)
+            .await
+            .map_err(database_error)?
+            .into_iter()
+            .map(|migration| migration.name().to_owned())
+            .collect();
+        let pending = Migrator::get_pending_migrations(&self.connection)
+            .await
+            .map_err(database_error)?
+            .into_iter()
+            .map(|migration| migration.name().to_owned())
+            .collect();
+        Ok(MigrationStatus { applied, pending })
+    }
+
+    /// Rows per table, for operators' status output and for tests that prove a refused
+    /// request changed nothing.
+    pub async fn row_counts(&self) -> Result<BTreeMap<&'static str, i64>> {
+        let mut counts = BTreeMap::new();
+        for table in TABLES {
+            let statement = Statement::from_string(
+                self.backend(),
+                format!("SELECT COUNT(*) AS row_count FROM {table}"),
+            );
+            let row = self
+                .connection
+                .query_one_raw(statement)
+                .await
+                .map_err(database_error)?
+                .ok_or_else(|| Error::Internal(format!("counting {table} returned no row")))?;
+            let count: i64 = row.try_get("", "row_count").map_err(database_error)?;
+            counts.insert(*table, count);
+        }
+        Ok(counts)
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        self.connection.ping().await.map_err(database_error)
+    }
+}
+
+fn create_sqlite_folder(database_url: &str) -> Result<()> {
+    let Some(rest) = database_url.strip_prefix("sqlite://") else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let Some(folder) = Path::new(path).parent() else {
+        return Ok(());
+    };
+    if folder.as_os_str().is_empty() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(folder).map_err(|error| {
+        Error::Unavailable(format!(
+            "cannot create the database folder {}: {error}",
+            folder.display()
+        ))
+    })
+}
+
+/// The URL with any password replaced, fit for messages and logs.
+pub(crate) fn redact_password(database_url: &str) -> String {
+    let Some((scheme, rest)) = database_url.split_once("://") else {
+        return database_url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return database_url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => database_url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_password("postgres://crm:secret@db:5432/crm"),
+            "postgres://crm:***@db:5432/crm"
+        );
+        assert_eq!(
+            redact_password("sqlite://data/crmbet.db?mode=rwc"),
+            "sqlite://data/crmbet.db?mode=rwc"
+        );
+    }
+}

@@ -1,0 +1,35 @@
+//! A marketing campaign on one or more clusters.
+
+use sea_orm::entity::prelude::*;
+
+/// A row of `campaigns`.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "campaigns")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub name: String,
+    #[sea_orm(column_type = "Text")]
+    pub description: String,
+    pub status: String,
+    pub campaign_type: String,
+    pub channel: String,
+    pub cluster_ids: Json,
+    pub filter: Json,
+    pub holdout_share: f64,
+    #[sea_orm(column_type = "Text")]
+    pub message_template: String,
+    #[sea_orm(unique)]
+    pub request_id: Option<String>,
+    pub model_id: Option<i64>,
+    pub created_by: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub launched_at: Option<DateTimeUtc>,
+    pub treatment_count: i64,
+    pub control_count: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,251 @@
+//! The store on both engines: the same migrations and queries against SQLite and the
+//! machine's PostgreSQL (`CRMBET_TEST_POSTGRES_URL`, default the local trust-auth server).
+
+// Test helpers unwrap on purpose: the panic with the error is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use crmbet_core::{ClusterId, PlayerId};
+use crmbet_store::{PlayerSearch, Store};
+use rand::Rng;
+use sea_orm::{ConnectionTrait, Database};
+
+const SAMPLE_PLAYERS: usize = 400;
+
+/// A throwaway PostgreSQL database, dropped when the test is done with it.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+    url: String,
+}
+
+impl PostgresDatabase {
+    async fn create() -> Self {
+        let admin_url = std::env::var("CRMBET_TEST_POSTGRES_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+        let admin = Database::connect(&admin_url).await.unwrap_or_else(|error| {
+            panic!(
+                "PostgreSQL is required for the store tests and is not reachable at {admin_url}: \
+                 {error}; start it (scripts/test.sh does) or set CRMBET_TEST_POSTGRES_URL"
+            )
+        });
+        let name = format!("crmbet_test_{:016x}", rand::rng().random::<u64>());
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("creating a test database");
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url.as_str(), |(base, _)| base);
+        let url = format!("{base}/{name}");
+        Self {
+            admin_url,
+            name,
+            url,
+        }
+    }
+
+    async fn drop(self) {
+        let admin = Database::connect(&self.admin_url)
+            .await
+            .expect("reconnecting as admin");
+        admin
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .await
+            .expect("dropping the test database");
+    }
+}
+
+async fn sqlite_store(directory: &tempfile::TempDir) -> Store {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("crmbet.db").display()
+    );
+    Store::connect(&url).await.expect("opening SQLite")
+}
+
+#[tokio::test]
+async fn migrations_and_reads_on_sqlite() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&directory).await;
+    check_migrations_round_trip(&store).await;
+    check_reads(&store).await;
+}
+
+#[tokio::test]
+async fn migrations_and_reads_on_postgres() {
+    let database = PostgresDatabase::create().await;
+    let store = Store::connect(&database.url)
+        .await
+        .expect("opening PostgreSQL");
+    check_migrations_round_trip(&store).await;
+    check_reads(&store).await;
+    drop(store);
+    database.drop().await;
+}
+
+#[tokio::test]
+async fn sqlite_folder_is_created_on_first_use() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("nested/data/crmbet.db").display()
+    );
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate_up().await.unwrap();
+    assert!(directory.path().join("nested/data/crmbet.db").exists());
+}
+
+async fn check_migrations_round_trip(store: &Store) {
+    store.migrate_up().await.unwrap();
+    let status = store.migration_status().await.unwrap();
+    assert!(status.pending.is_empty(), "{status:?}");
+    let applied = status.applied.len();
+    assert!(applied >= 2, "{status:?}");
+    store
+        .migrate_down(u32::try_from(applied).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(store.migration_status().await.unwrap().applied.len(), 0);
+    store.migrate_up().await.unwrap();
+    store.migrate_up().await.unwrap();
+    assert_eq!(
+        store.migration_status().await.unwrap().applied.len(),
+        applied
+    );
+}
+
+async fn check_reads(store: &Store) {
+    assert_eq!(store.active_model_id().await.unwrap(), None);
+    let summary = store.load_sample(SAMPLE_PLAYERS, 11).await.unwrap();
+    let model_id = store
+        .active_model_id()
+        .await
+        .unwrap()
+        .expect("sample activates its model");
+    assert_eq!(model_id.0, summary.model_id);
+
+    // Clusters page by id and cover every player.
+    let first_page = store.list_clusters(model_id, None, 4).await.unwrap();
+    assert_eq!(first_page.len(), 4);
+    let rest = store
+        .list_clusters(model_id, Some(first_page[3].id), 100)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), summary.clusters - 4);
+    let total: i64 = first_page
+        .iter()
+        .chain(&rest)
+        .map(|cluster| cluster.size)
+        .sum();
+    assert_eq!(total, i64::try_from(SAMPLE_PLAYERS).unwrap());
+    let names: std::collections::HashSet<_> = first_page
+        .iter()
+        .chain(&rest)
+        .map(|cluster| cluster.name.clone())
+        .collect();
+    assert!(names.contains("Night Owl Casino"), "{names:?}");
+
+    // Members page by user id without gaps or repeats.
+    let biggest = first_page
+        .iter()
+        .chain(&rest)
+        .max_by_key(|cluster| cluster.size)
+        .unwrap()
+        .clone();
+    let cluster_id = ClusterId(biggest.id);
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_cluster_members(cluster_id, after.as_deref(), 25)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(
+            page.iter()
+                .all(|member| member.monetary.is_some() && member.country.is_some())
+        );
+        after = page.last().map(|member| member.user_id.clone());
+        seen.extend(page.into_iter().map(|member| member.user_id));
+    }
+    assert_eq!(seen.len(), usize::try_from(biggest.size).unwrap());
+    assert!(seen.windows(2).all(|pair| pair[0] < pair[1]));
+
+    // Analytics agree with the members.
+    let analytics = store.cluster_analytics(cluster_id).await.unwrap();
+    assert_eq!(analytics.players_with_features, biggest.size);
+    let score_total: i64 = analytics
+        .monetary_scores
+        .iter()
+        .map(|group| group.players)
+        .sum();
+    assert_eq!(score_total, biggest.size);
+    assert!(analytics.total_monetary > 0.0);
+    let country_total: i64 = analytics
+        .top_countries
+        .iter()
+        .map(|group| group.players)
+        .sum();
+    assert!(country_total <= biggest.size && country_total > 0);
+
+    // A member's segment and behaviour.
+    let player = PlayerId::parse("user_id", &seen[0]).unwrap();
+    let segment = store.player_segment(model_id, &player).await.unwrap();
+    assert_eq!(segment.cluster_id, biggest.id);
+    assert_eq!(segment.cluster_name, biggest.name);
+    let behavior = store.player_behavior(&player).await.unwrap();
+    assert_eq!(behavior.features.etl_run_id, summary.etl_run_id);
+    assert!((1..=5).contains(&behavior.features.r_score));
+    let unknown = PlayerId::parse("user_id", "nobody").unwrap();
+    assert!(store.player_segment(model_id, &unknown).await.is_err());
+
+    // Search filters combine.
+    let everyone = store
+        .search_players(Some(model_id), &PlayerSearch::default(), None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(everyone.len(), SAMPLE_PLAYERS);
+    let in_cluster = PlayerSearch {
+        cluster_id: Some(cluster_id),
+        min_monetary: Some(10.0),
+        country: Some("GB".to_owned()),
+        ..PlayerSearch::default()
+    };
+    let found = store
+        .search_players(Some(model_id), &in_cluster, None, 1000)
+        .await
+        .unwrap();
+    let expected = everyone
+        .iter()
+        .filter(|row| {
+            row.cluster_id == Some(biggest.id)
+                && row.monetary.unwrap_or_default() >= 10.0
+                && row.country.as_deref() == Some("GB")
+        })
+        .count();
+    assert_eq!(found.len(), expected);
+    assert!(!found.is_empty());
+    let prefix = PlayerSearch {
+        user_id_prefix: Some("sample-11-00001".to_owned()),
+        ..PlayerSearch::default()
+    };
+    let by_prefix = store
+        .search_players(Some(model_id), &prefix, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(by_prefix.len(), 10);
+    let wrong_case = PlayerSearch {
+        user_id_prefix: Some("SAMPLE-11".to_owned()),
+        ..PlayerSearch::default()
+    };
+    let none = store
+        .search_players(Some(model_id), &wrong_case, None, 1000)
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}

@@ -1,0 +1,152 @@
+//! Flags and subcommands, exactly as DESIGN.md lists them ("Command line").
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// crmbet: player segmentation and campaigns for casino and betting operators.
+#[derive(Debug, Parser)]
+#[command(name = "crmbet", version, about)]
+pub struct Cli {
+    /// Database URL: sqlite://… (embedded, the default) or postgres://….
+    #[arg(long, global = true, env = "DATABASE_URL")]
+    pub database: Option<String>,
+    /// A TOML file with settings; environment variables override it.
+    #[arg(long, global = true, env = "CRMBET_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve gRPC, grpc-web and REST on one port.
+    Serve(ServeArgs),
+    /// Migrate, load a built-in sample so every read answers with data, and serve.
+    Demo(DemoArgs),
+    /// Apply, roll back or list the schema migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Load a transaction lake into per-player features.
+    Etl(EtlArgs),
+    /// Train the player segmentation model on the latest features.
+    Train(TrainArgs),
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+    /// Measure the ETL, training or serving against their baselines.
+    Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: CRMBET_LISTEN, default 127.0.0.1:3000]; port 0 picks a free port.
+    #[arg(long)]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address to listen on [env: CRMBET_LISTEN, default 127.0.0.1:3000].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Players in the sample.
+    #[arg(long, default_value_t = 2000)]
+    pub players: usize,
+    /// Seed of the sample; the same seed gives the same players.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Load the sample and exit instead of serving.
+    #[arg(long)]
+    pub no_serve: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Roll back the latest migration.
+    Down {
+        /// How many migrations to roll back.
+        #[arg(long, default_value_t = 1)]
+        steps: u32,
+    },
+    /// List applied and pending migrations.
+    Status,
+}
+
+#[derive(Debug, Args)]
+pub struct EtlArgs {
+    /// A local folder or s3://bucket/prefix.
+    #[arg(long)]
+    pub lake: String,
+    /// Reload every object, ignoring the watermark.
+    #[arg(long)]
+    pub full: bool,
+    /// Print one JSON summary instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlgorithmArg {
+    Auto,
+    Kmeans,
+    Dbscan,
+    Hdbscan,
+    Ensemble,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Auto)]
+    pub algorithm: AlgorithmArg,
+    /// Number of clusters for KMeans (2..=50); automatic when omitted.
+    #[arg(long)]
+    pub k: Option<u32>,
+    /// Seed for every random choice.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Print one JSON summary instead of progress.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RoleArg {
+    Admin,
+    Analyst,
+    Marketer,
+    Service,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountAction {
+    /// Create an account.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// Read the password from standard input instead of generating one.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchTarget {
+    /// The ETL against the Python peer.
+    Etl,
+    /// Training against the scikit-learn peer.
+    Train,
+    /// Serving against an empty handler.
+    Serve,
+}

@@ -1,0 +1,54 @@
+//! One module per subcommand; `run` dispatches.
+
+mod demo;
+mod migrate;
+mod serve;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use crmbet_core::Config;
+use crmbet_store::Store;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
+    if let Some(database) = cli.database {
+        config.database_url = database;
+    }
+    init_tracing(&config.log);
+    match cli.command {
+        Command::Serve(arguments) => serve::run(config, arguments).await?,
+        Command::Demo(arguments) => demo::run(config, arguments).await?,
+        Command::Migrate { action } => migrate::run(config, action).await?,
+        Command::Etl(_) => not_available("crmbet etl", "the ETL (DataFusion lake loading)")?,
+        Command::Train(_) => not_available("crmbet train", "model training (linfa segmentation)")?,
+        Command::Account { .. } => not_available("crmbet account", "accounts and authentication")?,
+        Command::Bench { .. } => not_available("crmbet bench", "the benchmarks")?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Connects to the configured database and applies pending migrations.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let store = Store::connect(&config.database_url)
+        .await
+        .context("opening the database")?;
+    store.migrate_up().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn not_available(command: &str, capability: &str) -> anyhow::Result<()> {
+    bail!("{command} is not available yet in this release: it arrives with {capability}")
+}
+
+fn init_tracing(filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

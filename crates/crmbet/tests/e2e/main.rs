@@ -1,0 +1,9 @@
+//! End-to-end tests: each starts the real `crmbet` binary on a free port and talks to it
+//! the way its clients do.
+
+// Test helpers unwrap on purpose: the panic with the error is the failure report.
+#![allow(clippy::unwrap_used)]
+
+mod bad_input;
+mod protocols;
+mod server;
