@@ -1,232 +1,32 @@
-//! Test fixtures: the crmbet descriptor set with its `google.api.http` rules, and a fake
-//! gRPC service to transcode against.
-//!
-//! The rules are set here from a table that mirrors `proto/crmbet/v1/*.proto`, so the
-//! transcoder's tests do not depend on how `crmbet-proto` encodes extension options.
+//! Test fixtures: the crmbet descriptor set, and a fake gRPC service to transcode against.
 
 use std::sync::{Arc, Mutex, OnceLock};
 
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use prost::Message;
-use prost_reflect::{DescriptorPool, DynamicMessage, Value};
+use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use crate::rest::RestRoutes;
 use crate::rest::grpc_frame::{FrameDecoder, encode_frame};
 
-/// (gRPC method, HTTP method, path template, body) of every crmbet RPC.
-const CRMBET_RULES: &[(&str, &str, &str, &str)] = &[
-    (
-        "crmbet.v1.AuthService.Login",
-        "post",
-        "/api/v1/auth/login",
-        "*",
-    ),
-    (
-        "crmbet.v1.AuthService.Refresh",
-        "post",
-        "/api/v1/auth/refresh",
-        "*",
-    ),
-    (
-        "crmbet.v1.AuthService.Logout",
-        "post",
-        "/api/v1/auth/logout",
-        "*",
-    ),
-    (
-        "crmbet.v1.AuthService.WhoAmI",
-        "get",
-        "/api/v1/auth/whoami",
-        "",
-    ),
-    (
-        "crmbet.v1.CampaignService.CreateCampaign",
-        "post",
-        "/api/v1/campaigns",
-        "*",
-    ),
-    (
-        "crmbet.v1.CampaignService.GetCampaign",
-        "get",
-        "/api/v1/campaigns/{campaign_id}",
-        "",
-    ),
-    (
-        "crmbet.v1.CampaignService.ListCampaigns",
-        "get",
-        "/api/v1/campaigns",
-        "",
-    ),
-    (
-        "crmbet.v1.CampaignService.LaunchCampaign",
-        "post",
-        "/api/v1/campaigns/{campaign_id}/launch",
-        "*",
-    ),
-    (
-        "crmbet.v1.CampaignService.GetCampaignResults",
-        "get",
-        "/api/v1/campaigns/{campaign_id}/results",
-        "",
-    ),
-    (
-        "crmbet.v1.ClusterService.ListClusters",
-        "get",
-        "/api/v1/clusters",
-        "",
-    ),
-    (
-        "crmbet.v1.ClusterService.GetCluster",
-        "get",
-        "/api/v1/clusters/{cluster_id}",
-        "",
-    ),
-    (
-        "crmbet.v1.ClusterService.ListClusterUsers",
-        "get",
-        "/api/v1/clusters/{cluster_id}/users",
-        "",
-    ),
-    (
-        "crmbet.v1.ClusterService.GetClusterAnalytics",
-        "get",
-        "/api/v1/clusters/{cluster_id}/analytics",
-        "",
-    ),
-    (
-        "crmbet.v1.TrainingService.StartTraining",
-        "post",
-        "/api/v1/training/runs",
-        "*",
-    ),
-    (
-        "crmbet.v1.TrainingService.GetTrainingRun",
-        "get",
-        "/api/v1/training/runs/{run_id}",
-        "",
-    ),
-    (
-        "crmbet.v1.TrainingService.WatchTrainingRun",
-        "get",
-        "/api/v1/training/runs/{run_id}/events",
-        "",
-    ),
-    (
-        "crmbet.v1.TrainingService.ListModels",
-        "get",
-        "/api/v1/models",
-        "",
-    ),
-    (
-        "crmbet.v1.TrainingService.ActivateModel",
-        "post",
-        "/api/v1/models/{model_id}/activate",
-        "*",
-    ),
-    (
-        "crmbet.v1.UserService.GetUserSegment",
-        "get",
-        "/api/v1/user/{user_id}/segment",
-        "",
-    ),
-    (
-        "crmbet.v1.UserService.SearchUsers",
-        "get",
-        "/api/v1/users/search",
-        "",
-    ),
-    (
-        "crmbet.v1.UserService.GetUserBehavior",
-        "get",
-        "/api/v1/users/{user_id}/behavior",
-        "",
-    ),
-    (
-        "crmbet.v1.SmarticoWebhookService.ReceiveEvent",
-        "post",
-        "/api/v1/webhooks/smartico",
-        "*",
-    ),
-];
-
-/// The encoded crmbet descriptor set with every rule of [`CRMBET_RULES`] set.
+/// The crmbet descriptor set, with its `google.api.http` options.
 pub(crate) fn descriptor_set() -> &'static [u8] {
-    static ENCODED: OnceLock<Vec<u8>> = OnceLock::new();
-    ENCODED.get_or_init(|| with_rules(crmbet_proto::FILE_DESCRIPTOR_SET, CRMBET_RULES))
+    crmbet_proto::FILE_DESCRIPTOR_SET
 }
 
 /// The pool of [`descriptor_set`].
 pub(crate) fn descriptor_pool() -> DescriptorPool {
-    DescriptorPool::decode(descriptor_set()).expect("the fixture descriptor set decodes")
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        DescriptorPool::decode(descriptor_set()).expect("the descriptor set decodes")
+    })
+    .clone()
 }
 
 /// The route table of [`descriptor_set`].
 pub(crate) fn crmbet_routes() -> RestRoutes {
     RestRoutes::from_descriptor_set(descriptor_set()).expect("the crmbet rules are valid")
-}
-
-/// Re-encodes `encoded` with a `google.api.http` option on each listed method.
-fn with_rules(encoded: &[u8], rules: &[(&str, &str, &str, &str)]) -> Vec<u8> {
-    let pool = DescriptorPool::decode(encoded).expect("descriptor set decodes");
-    let set_descriptor = pool
-        .get_message_by_name("google.protobuf.FileDescriptorSet")
-        .expect("descriptor.proto is imported");
-    let rule_descriptor = pool
-        .get_message_by_name("google.api.HttpRule")
-        .expect("http.proto is imported");
-    let extension = pool
-        .get_extension_by_name("google.api.http")
-        .expect("annotations.proto is imported");
-    let mut set = DynamicMessage::decode(set_descriptor, encoded).expect("set decodes");
-    let files = list_mut(&mut set, "file");
-    for file in files.iter_mut().filter_map(Value::as_message_mut) {
-        let package = file
-            .get_field_by_name("package")
-            .and_then(|value| value.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        for service in list_mut(file, "service")
-            .iter_mut()
-            .filter_map(Value::as_message_mut)
-        {
-            let service_name = string_field(service, "name");
-            for method in list_mut(service, "method")
-                .iter_mut()
-                .filter_map(Value::as_message_mut)
-            {
-                let full_name =
-                    format!("{package}.{service_name}.{}", string_field(method, "name"));
-                let Some((_, verb, path, body)) =
-                    rules.iter().find(|(name, ..)| *name == full_name)
-                else {
-                    continue;
-                };
-                let mut rule = DynamicMessage::new(rule_descriptor.clone());
-                rule.set_field_by_name(verb, Value::String((*path).to_owned()));
-                rule.set_field_by_name("body", Value::String((*body).to_owned()));
-                let options = method
-                    .get_field_by_name_mut("options")
-                    .and_then(Value::as_message_mut)
-                    .expect("methods have options");
-                options.set_extension(&extension, Value::Message(rule));
-            }
-        }
-    }
-    set.encode_to_vec()
-}
-
-fn list_mut<'a>(message: &'a mut DynamicMessage, name: &str) -> &'a mut Vec<Value> {
-    message
-        .get_field_by_name_mut(name)
-        .and_then(Value::as_list_mut)
-        .expect("repeated field")
-}
-
-fn string_field(message: &DynamicMessage, name: &str) -> String {
-    message
-        .get_field_by_name(name)
-        .and_then(|value| value.as_str().map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// What the fake gRPC service received.

@@ -246,7 +246,10 @@ fn accepted_query_fields(route: &RestRoute, descriptor: &MessageDescriptor) -> V
     descriptor
         .fields()
         .filter(|field| {
-            let in_body = matches!(route.request_body(), RequestBody::Field(body_field) if body_field == field);
+            let in_body = matches!(
+                route.request_body(),
+                RequestBody::Field(body_field) if body_field == field
+            );
             let in_path = route
                 .path_fields()
                 .iter()

@@ -55,7 +55,11 @@ impl ResponseShape {
             .map_err(|error| error.to_string())
             .and_then(|message| message_to_json(&message).map_err(|error| error.to_string()));
         let mut json = rendered.map_err(|error| {
-            tracing::error!(%error, message = self.output.full_name(), "cannot render a grpc response as JSON");
+            tracing::error!(
+                %error,
+                message = self.output.full_name(),
+                "cannot render a grpc response as JSON"
+            );
             Status::internal("the response could not be rendered as JSON; see the server log")
         })?;
         let Some(field) = &self.response_body else {

@@ -635,6 +635,187 @@ mod tests {
         );
     }
 
+    /// A tonic cluster and training service, to check the transcoder against real tonic.
+    mod real_tonic {
+        use crmbet_proto::v1::cluster_service_server::ClusterService;
+        use crmbet_proto::v1::training_service_server::TrainingService;
+        use crmbet_proto::v1::*;
+        use tonic::{Request, Response, Status};
+
+        use super::ClientMarker;
+
+        pub(super) struct Clusters;
+
+        #[tonic::async_trait]
+        impl ClusterService for Clusters {
+            async fn list_clusters(
+                &self,
+                _request: Request<ListClustersRequest>,
+            ) -> Result<Response<ListClustersResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+
+            async fn get_cluster(
+                &self,
+                request: Request<GetClusterRequest>,
+            ) -> Result<Response<GetClusterResponse>, Status> {
+                let authorization = request
+                    .metadata()
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                let marker = request
+                    .extensions()
+                    .get::<ClientMarker>()
+                    .map(|marker| marker.0);
+                let cluster_id = request.into_inner().cluster_id;
+                if cluster_id != 12 {
+                    return Err(Status::not_found(format!(
+                        "cluster {cluster_id} does not exist; list clusters first"
+                    )));
+                }
+                let mut response = Response::new(GetClusterResponse {
+                    cluster: Some(Cluster {
+                        cluster_id,
+                        name: format!("{authorization} {marker:?}"),
+                        ..Cluster::default()
+                    }),
+                });
+                response
+                    .metadata_mut()
+                    .insert("ratelimit-remaining", "41".parse().expect("ascii"));
+                Ok(response)
+            }
+
+            async fn list_cluster_users(
+                &self,
+                _request: Request<ListClusterUsersRequest>,
+            ) -> Result<Response<ListClusterUsersResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+
+            async fn get_cluster_analytics(
+                &self,
+                _request: Request<GetClusterAnalyticsRequest>,
+            ) -> Result<Response<GetClusterAnalyticsResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+        }
+
+        pub(super) struct Training;
+
+        #[tonic::async_trait]
+        impl TrainingService for Training {
+            type WatchTrainingRunStream =
+                futures::stream::Iter<std::vec::IntoIter<Result<WatchTrainingRunResponse, Status>>>;
+
+            async fn start_training(
+                &self,
+                _request: Request<StartTrainingRequest>,
+            ) -> Result<Response<StartTrainingResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+
+            async fn get_training_run(
+                &self,
+                _request: Request<GetTrainingRunRequest>,
+            ) -> Result<Response<GetTrainingRunResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+
+            async fn watch_training_run(
+                &self,
+                request: Request<WatchTrainingRunRequest>,
+            ) -> Result<Response<Self::WatchTrainingRunStream>, Status> {
+                let run_id = request.into_inner().run_id;
+                let event = |percent: f64| WatchTrainingRunResponse {
+                    run_id,
+                    percent,
+                    ..WatchTrainingRunResponse::default()
+                };
+                let events = vec![
+                    Ok(event(25.0)),
+                    Ok(event(50.0)),
+                    Err(Status::aborted("run cancelled by an operator")),
+                ];
+                Ok(Response::new(futures::stream::iter(events)))
+            }
+
+            async fn list_models(
+                &self,
+                _request: Request<ListModelsRequest>,
+            ) -> Result<Response<ListModelsResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+
+            async fn activate_model(
+                &self,
+                _request: Request<ActivateModelRequest>,
+            ) -> Result<Response<ActivateModelResponse>, Status> {
+                Err(Status::unimplemented("not in this test"))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn serves_real_tonic_services() {
+        use crmbet_proto::v1::cluster_service_server::ClusterServiceServer;
+        use crmbet_proto::v1::training_service_server::TrainingServiceServer;
+
+        let grpc = tonic::service::Routes::new(ClusterServiceServer::new(real_tonic::Clusters))
+            .add_service(TrainingServiceServer::new(real_tonic::Training));
+        let router = rest_router(Arc::new(crmbet_routes()), grpc, RestConfig::default());
+
+        let mut request = http::Request::get("/api/v1/clusters/12")
+            .header("authorization", "Bearer token")
+            .body(Body::empty())
+            .expect("valid request");
+        request.extensions_mut().insert(ClientMarker(3));
+        let (status, headers, body) = send(&router, request).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(headers["ratelimit-remaining"], "41");
+        assert_eq!(body["cluster"]["cluster_id"], json!(12));
+        assert_eq!(body["cluster"]["name"], json!("Bearer token Some(3)"));
+
+        let (status, _, body) = send(&router, get("/api/v1/clusters/7")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            json!({"code": "NOT_FOUND", "message": "cluster 7 does not exist; list clusters first", "details": []})
+        );
+
+        let (status, _, body) = send(&router, get("/api/v1/clusters")).await;
+        assert_eq!(status, StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(body["code"], json!("UNIMPLEMENTED"));
+
+        let response = router
+            .clone()
+            .oneshot(get("/api/v1/training/runs/5/events"))
+            .await
+            .expect("infallible");
+        assert_eq!(response.status(), StatusCode::OK);
+        let text = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        let lines: Vec<Value> = text
+            .split(|byte| *byte == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| serde_json::from_slice(line).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert_eq!(lines[0]["run_id"], json!(5));
+        assert_eq!(lines[1]["percent"], json!(50.0));
+        assert_eq!(lines[2]["error"]["code"], json!("ABORTED"));
+        assert_eq!(
+            lines[2]["error"]["message"],
+            json!("run cancelled by an operator")
+        );
+    }
+
     async fn next_data(body: &mut Body) -> Bytes {
         loop {
             let frame = body

@@ -419,6 +419,24 @@ mod tests {
     }
 
     #[test]
+    fn every_crmbet_rpc_has_a_route() {
+        let routes = crmbet_routes();
+        let pool = descriptor_pool();
+        let crmbet_methods: Vec<String> = pool
+            .services()
+            .filter(|service| service.package_name() == "crmbet.v1")
+            .flat_map(|service| service.methods().collect::<Vec<_>>())
+            .map(|method| method.full_name().to_owned())
+            .collect();
+        let routed: Vec<String> = routes
+            .routes()
+            .map(|route| route.grpc_method().full_name().to_owned())
+            .collect();
+        assert_eq!(routed, crmbet_methods);
+        assert!(routes.routes().count() >= 22);
+    }
+
+    #[test]
     fn looks_up_routes_by_method_and_path() {
         let routes = crmbet_routes();
         let cases: &[(Method, &str, &str)] = &[
