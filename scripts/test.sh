@@ -1,43 +1,100 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, format, clippy and every test, against the real PostgreSQL,
-# Redis and RabbitMQ (started here if they do not answer). Run from anywhere.
+# The whole test suite, as CI runs it: services, tools, buf lint, rustfmt, clippy and every
+# test, against the real PostgreSQL, Redis and RabbitMQ (started here when they do not
+# answer). Run it from anywhere: ./scripts/test.sh
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$REPO"
+
 # Build outputs and tools live outside the clone, so warm runs in fresh clones reuse them.
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/crmbet/target}
-TOOLS=${CRMBET_TOOLS_DIR:-$HOME/.cache/crmbet/tools}
-export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
-# shellcheck source=lib/services.sh
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/crmbet/target}"
+TOOLS="${CRMBET_TOOLS_DIR:-$HOME/.cache/crmbet/tools}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+started=$SECONDS
+current_section="setup"
+
+section() {
+  current_section=$1
+  echo
+  echo "==== $1 ($((SECONDS - started))s)"
+}
+
+# fail WHAT HOW_TO_FIX: stops the run with a message that says what broke and what to do.
+fail() {
+  {
+    echo
+    echo "FAILED in '$current_section': $1"
+    [ -n "${2:-}" ] && echo "  to fix: $2"
+  } >&2
+  exit 1
+}
+
+# step HOW_TO_FIX COMMAND...: runs COMMAND and fails loudly with HOW_TO_FIX when it fails.
+step() {
+  local how_to_fix=$1
+  shift
+  echo "+ $*"
+  "$@" || fail "'$*' exited with status $?" "$how_to_fix"
+}
+
+# shellcheck source=scripts/lib/services.sh
 source "$REPO/scripts/lib/services.sh"
-# shellcheck source=lib/tools.sh
+# shellcheck source=scripts/lib/tools.sh
 source "$REPO/scripts/lib/tools.sh"
 
-started=$(date +%s)
-section() { echo; echo "== $1 ($(($(date +%s) - started))s)"; }
-
-section "services"
+section "services: PostgreSQL, Redis, RabbitMQ"
 ensure_services
-export CRMBET_TEST_POSTGRES_URL=${CRMBET_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-export CRMBET_TEST_REDIS_URL=${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}
-export CRMBET_TEST_AMQP_URL=${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}
+export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
+export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools"
+section "tools: Python grpcio venv, buf (cached in $TOOLS)"
 install_tools
+echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 
-section "buf lint"
-"$BUF" lint
-"$BUF" build -o /dev/null
+section "buf lint and build (proto/, third_party/)"
+step "fix the proto files named above (run 'buf lint' at the repository root to see them)" \
+  "$BUF" lint
+step "fix the proto files named above (run 'buf build' at the repository root to see them)" \
+  "$BUF" build -o /dev/null
 
 section "cargo fmt"
-cargo fmt --all -- --check
+step "run 'cargo fmt --all' and commit the result" \
+  cargo fmt --all -- --check --color "$CARGO_TERM_COLOR"
 
 section "cargo clippy"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step "fix the warnings above; clippy runs with -D warnings" \
+  cargo clippy --workspace --all-targets --locked -- -D warnings
 
 section "cargo test"
-cargo test --workspace --locked --no-fail-fast
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+echo "+ cargo test --workspace --locked --no-fail-fast"
+test_status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$test_log" || test_status=$?
 
-section "done"
-echo "all checks passed in $(($(date +%s) - started))s"
+# Totals over every test binary and the doctests, from cargo's "test result:" lines.
+read -r passed failed ignored < <(
+  awk '/^test result: /{
+         for (i = 1; i <= NF; i++) {
+           if ($(i + 1) ~ /^passed/) passed += $i
+           if ($(i + 1) ~ /^failed/) failed += $i
+           if ($(i + 1) ~ /^ignored/) ignored += $i
+         }
+       }
+       END { printf "%d %d %d\n", passed, failed, ignored }' "$test_log"
+)
+
+section "summary"
+if [ "$test_status" -ne 0 ]; then
+  echo "tests: $passed passed, $failed failed, $ignored skipped"
+  fail "cargo test exited with status $test_status" \
+    "see the failing tests above (search for 'FAILED' or 'panicked'); a compile error shows as 'error['"
+fi
+if [ "$passed" -eq 0 ]; then
+  fail "cargo test ran no test" "the workspace should have tests; check that cargo found the crates"
+fi
+echo "all checks passed in $((SECONDS - started))s (services, buf lint, fmt, clippy, tests)"
+echo "tests: $passed passed, $failed failed, $ignored skipped"

@@ -1,41 +1,72 @@
-# Installs the test tools into a cache outside the clone, once per version of their pins.
-# Sourced by scripts/test.sh; expects REPO and TOOLS to be set.
+# shellcheck shell=bash
+# Installs the test tools into a cache outside the clone ($TOOLS), once per version of
+# their pins: a Python virtualenv with tests/python/requirements.txt, and buf from npm.
+# A stamp file written last marks a finished install, so an interrupted one is redone.
+# Sourced by scripts/test.sh, which provides REPO, TOOLS and `fail`.
 
+# buf 1.x from npm; the package ships the Linux binary as an optional dependency.
 BUF_VERSION=1.75.0
 
-# stamp_matches DIR TEXT: whether DIR was installed for exactly TEXT.
+# stamp_matches DIRECTORY TEXT: whether DIRECTORY holds a finished install of exactly TEXT.
 stamp_matches() { [ -f "$1/.stamp" ] && [ "$(cat "$1/.stamp")" = "$2" ]; }
 
-install_python_venv() { # install_python_venv DIR REQUIREMENTS_FILE
-  local directory=$1 requirements=$2
-  local stamp
-  stamp="$(python3 --version 2>&1) $(sha256sum "$requirements" | cut -d' ' -f1)"
-  if stamp_matches "$directory" "$stamp" && [ -x "$directory/bin/python" ]; then
-    return 0
-  fi
-  echo "  installing $(basename "$requirements") into $directory"
-  rm -rf "$directory"
-  python3 -m venv "$directory"
-  "$directory/bin/pip" install --quiet --disable-pip-version-check -r "$requirements"
-  echo "$stamp" > "$directory/.stamp"
+python_venv_works() { # python_venv_works DIRECTORY
+  "$1/bin/python" -c 'import grpc, grpc_reflection, grpc_tools, google.protobuf' >/dev/null 2>&1
 }
 
-install_buf() {
-  local directory=$TOOLS/npm
-  if stamp_matches "$directory" "$BUF_VERSION" && [ -x "$directory/node_modules/.bin/buf" ]; then
+install_python_venv() { # install_python_venv DIRECTORY REQUIREMENTS_FILE
+  local directory=$1 requirements=$2 stamp
+  stamp="$(python3 --version 2>&1) $(sha256sum "$requirements" | cut -d' ' -f1)"
+  if stamp_matches "$directory" "$stamp" && python_venv_works "$directory"; then
+    echo "  python venv: cached ($directory)"
     return 0
   fi
-  echo "  installing @bufbuild/buf@$BUF_VERSION into $directory"
+  echo "  python venv: installing ${requirements#"$REPO"/} into $directory"
+  rm -rf "$directory"
+  python3 -m venv "$directory" \
+    || fail "python3 -m venv failed" "install the venv module (apt-get install -y python3-venv)"
+  "$directory/bin/python" -m pip install --quiet --disable-pip-version-check --no-input \
+    --retries 5 --timeout 60 -r "$requirements" \
+    || fail "pip could not install ${requirements#"$REPO"/}" \
+      "check that PyPI is reachable and that the pins in that file still resolve together"
+  python_venv_works "$directory" \
+    || fail "the venv in $directory cannot import grpc, grpc_reflection and grpc_tools" \
+      "delete $directory and rerun; check the pins in ${requirements#"$REPO"/}"
+  echo "$stamp" >"$directory/.stamp"
+}
+
+buf_works() { # buf_works BUF_BINARY
+  [ -x "$1" ] && [ "$("$1" --version 2>/dev/null)" = "$BUF_VERSION" ]
+}
+
+install_buf() { # install_buf DIRECTORY
+  local directory=$1
+  if stamp_matches "$directory" "$BUF_VERSION" && buf_works "$directory/node_modules/.bin/buf"; then
+    echo "  buf: cached $BUF_VERSION ($directory)"
+    return 0
+  fi
+  echo "  buf: installing @bufbuild/buf@$BUF_VERSION into $directory"
   rm -rf "$directory"
   mkdir -p "$directory"
-  npm install --silent --no-audit --no-fund --prefix "$directory" "@bufbuild/buf@$BUF_VERSION"
-  echo "$BUF_VERSION" > "$directory/.stamp"
+  npm install --prefix "$directory" --no-audit --no-fund --loglevel=error \
+    "@bufbuild/buf@$BUF_VERSION" \
+    || fail "npm could not install @bufbuild/buf@$BUF_VERSION" \
+      "check that the npm registry is reachable and that BUF_VERSION in scripts/lib/tools.sh exists"
+  buf_works "$directory/node_modules/.bin/buf" \
+    || fail "the installed buf does not run or is not $BUF_VERSION" \
+      "delete $directory and rerun; npm must not omit optional dependencies (the binary is one)"
+  echo "$BUF_VERSION" >"$directory/.stamp"
 }
 
 install_tools() {
   mkdir -p "$TOOLS"
+  local lock_descriptor
+  # Two runs at once on one machine share the cache: the second waits for the first.
+  exec {lock_descriptor}>"$TOOLS/.install.lock"
+  flock "$lock_descriptor"
   install_python_venv "$TOOLS/grpc-venv" "$REPO/tests/python/requirements.txt"
-  install_buf
+  install_buf "$TOOLS/npm"
+  exec {lock_descriptor}>&-
   export CRMBET_PYTHON="$TOOLS/grpc-venv/bin/python"
   export BUF="$TOOLS/npm/node_modules/.bin/buf"
 }

@@ -12,7 +12,6 @@
 //!                   200 {"cluster": {...}} ◀─ response ◀───┘ messages + grpc-status
 //! ```
 
-mod base64;
 mod error;
 mod field_value;
 mod grpc_call;

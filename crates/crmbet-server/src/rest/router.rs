@@ -304,7 +304,12 @@ mod tests {
             answer(|_| {
                 let message = encode_message(
                     "crmbet.v1.GetClusterResponse",
-                    json!({"cluster": {"clusterId": "12", "name": "Night Owl Casino", "size": "9007199254740993", "suggestedCampaign": "CAMPAIGN_TYPE_CASHBACK"}}),
+                    json!({"cluster": {
+                        "clusterId": "12",
+                        "name": "Night Owl Casino",
+                        "size": "9007199254740993",
+                        "suggestedCampaign": "CAMPAIGN_TYPE_CASHBACK",
+                    }}),
                 );
                 grpc_response(
                     &[

@@ -12,10 +12,17 @@ use serde_json::{Map, Value, json};
 use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
-use crate::rest::base64;
 use crate::rest::metadata::response_headers;
 use crate::rest::percent::percent_decode_lossy;
 use crate::rest::response::message_to_json;
+use base64::Engine as _;
+
+/// gRPC sends `-bin` metadata as standard base64, padded or not.
+const DETAILS_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
 
 /// The HTTP status for a gRPC code, per `google/rpc/code.proto`.
 ///
@@ -107,7 +114,7 @@ pub(crate) fn status_from_metadata(headers: &HeaderMap) -> Option<Status> {
         .unwrap_or_default();
     let details = headers
         .get("grpc-status-details-bin")
-        .and_then(|value| base64::decode(value.as_bytes()))
+        .and_then(|value| DETAILS_BASE64.decode(value.as_bytes()).ok())
         .unwrap_or_default();
     let mut other_headers = headers.clone();
     for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
@@ -185,7 +192,7 @@ fn render_any(any: &prost_types::Any, pool: Option<&DescriptorPool>) -> Value {
         None => {
             object.insert(
                 "value".to_owned(),
-                Value::String(base64::encode(&any.value)),
+                Value::String(DETAILS_BASE64.encode(&any.value)),
             );
         }
     }
@@ -283,7 +290,7 @@ mod tests {
         );
         trailers.insert(
             "grpc-status-details-bin",
-            HeaderValue::from_str(&base64::encode(&encoded_details)).expect("ascii"),
+            HeaderValue::from_str(&DETAILS_BASE64.encode(&encoded_details)).expect("ascii"),
         );
         trailers.insert("x-request-id", HeaderValue::from_static("abc"));
         let status = status_from_metadata(&trailers).expect("has grpc-status");

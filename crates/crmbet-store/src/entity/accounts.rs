@@ -11,6 +11,7 @@ pub struct Model {
     #[sea_orm(unique)]
     pub username: String,
     pub password_hash: String,
+    /// `admin`, `analyst`, `marketer` or `service`.
     pub role: String,
     pub disabled: bool,
     pub failed_logins: i32,
@@ -20,6 +21,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::refresh_tokens::Entity")]
+    RefreshTokens,
+}
+
+impl Related<super::refresh_tokens::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RefreshTokens.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

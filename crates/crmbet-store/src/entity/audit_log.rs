@@ -8,8 +8,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The username, or `anonymous`.
     pub actor: String,
     pub role: Option<String>,
+    /// What was done, e.g. the RPC `/crmbet.v1.CampaignService/LaunchCampaign`.
     pub action: String,
     pub target: Option<String>,
     pub client_ip: Option<String>,

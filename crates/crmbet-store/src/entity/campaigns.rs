@@ -11,16 +11,20 @@ pub struct Model {
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
+    /// `draft`, `launched`, `completed` or `cancelled`.
     pub status: String,
     pub campaign_type: String,
     pub channel: String,
+    /// The targeted clusters, a JSON array of cluster ids.
     pub cluster_ids: Json,
     pub filter: Json,
     pub holdout_share: f64,
     #[sea_orm(column_type = "Text")]
     pub message_template: String,
+    /// The caller's idempotency key: a repeated create returns the same campaign.
     #[sea_orm(unique)]
     pub request_id: Option<String>,
+    /// The model active when the campaign was created.
     pub model_id: Option<i64>,
     pub created_by: Option<String>,
     pub created_at: DateTimeUtc,
@@ -30,6 +34,15 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::campaign_targets::Entity")]
+    CampaignTargets,
+}
+
+impl Related<super::campaign_targets::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::CampaignTargets.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

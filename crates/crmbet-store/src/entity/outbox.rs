@@ -12,6 +12,7 @@ pub struct Model {
     pub message_key: String,
     pub payload: Json,
     pub created_at: DateTimeUtc,
+    /// When the relay may next try to publish the message.
     pub available_at: DateTimeUtc,
     pub attempts: i32,
     pub published_at: Option<DateTimeUtc>,

@@ -8,8 +8,10 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
+    /// The sender's event id; a redelivered event is stored once.
     #[sea_orm(unique)]
     pub event_id: String,
+    /// The sender, e.g. `smartico`.
     pub source: String,
     pub event_type: String,
     pub campaign_id: Option<i64>,

@@ -5,5 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod health;
 mod protocols;
 mod server;

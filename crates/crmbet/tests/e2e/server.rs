@@ -21,14 +21,27 @@ impl RunningServer {
             "sqlite://{}?mode=rwc",
             directory.path().join("crmbet.db").display()
         );
+        let players = players.to_string();
+        let arguments = [
+            "demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--players",
+            players.as_str(),
+        ];
+        Self::spawn(&arguments, database_url, directory)
+    }
+
+    /// Starts `crmbet serve` on a free port against `database_url`.
+    pub fn serve(database_url: &str) -> Self {
+        let directory = tempfile::tempdir().expect("creating a temporary folder");
+        let arguments = ["serve", "--listen", "127.0.0.1:0"];
+        Self::spawn(&arguments, database_url.to_owned(), directory)
+    }
+
+    fn spawn(arguments: &[&str], database_url: String, directory: tempfile::TempDir) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crmbet"))
-            .args([
-                "demo",
-                "--listen",
-                "127.0.0.1:0",
-                "--players",
-                &players.to_string(),
-            ])
+            .args(arguments)
             .env("DATABASE_URL", &database_url)
             .env("CRMBET_LOG", "warn")
             .stdout(Stdio::piped())
