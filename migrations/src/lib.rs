@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_segmentation;
 mod m20261125_000002_campaigns_and_access;
+mod m20261125_000003_lake_objects;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_segmentation::Migration),
             Box::new(m20261125_000002_campaigns_and_access::Migration),
+            Box::new(m20261125_000003_lake_objects::Migration),
         ]
     }
 }

@@ -48,6 +48,8 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// `CRMBET_LOG`: tracing filter, e.g. `info` or `crmbet_server=debug,info`.
     pub log: String,
+    /// `CRMBET_WAREHOUSE_DIR`: where the ETL keeps accepted transactions between runs.
+    pub warehouse_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -68,6 +70,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 30,
             log: "info".to_owned(),
+            warehouse_dir: PathBuf::from("data/warehouse"),
         }
     }
 }
@@ -89,6 +92,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_MAX_BODY_BYTES",
     "CRMBET_SHUTDOWN_GRACE_SECONDS",
     "CRMBET_LOG",
+    "CRMBET_WAREHOUSE_DIR",
 ];
 
 impl Config {
@@ -167,6 +171,9 @@ impl Config {
         }
         if let Some(value) = text("CRMBET_LOG") {
             self.log = value;
+        }
+        if let Some(value) = text("CRMBET_WAREHOUSE_DIR") {
+            self.warehouse_dir = PathBuf::from(value);
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod error;
+pub mod fingerprint;
 pub mod ids;
 pub mod money;
 pub mod paging;

@@ -24,6 +24,7 @@ pub const TABLES: &[&str] = &[
     "clusters",
     "player_segments",
     "training_runs",
+    "lake_objects",
     "campaigns",
     "campaign_targets",
     "outbox",

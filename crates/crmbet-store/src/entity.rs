@@ -3,6 +3,7 @@
 pub mod active_model;
 pub mod clusters;
 pub mod etl_runs;
+pub mod lake_objects;
 pub mod models;
 pub mod player_features;
 pub mod player_segments;

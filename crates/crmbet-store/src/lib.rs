@@ -6,12 +6,14 @@
 mod clusters;
 mod database;
 pub mod entity;
+mod etl_runs;
 mod failure;
 mod players;
 pub mod sample;
 
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, Store, TABLES};
+pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 
 /// Numeric per-player feature columns of `player_features`, in profile order.

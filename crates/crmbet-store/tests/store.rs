@@ -4,8 +4,12 @@
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
 
+use chrono::Utc;
 use crmbet_core::{ClusterId, PlayerId};
-use crmbet_store::{PlayerSearch, Store};
+use crmbet_store::entity::player_features;
+use crmbet_store::{
+    EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, PlayerSearch, QuarantineRecord, Store,
+};
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database};
 
@@ -72,6 +76,7 @@ async fn migrations_and_reads_on_sqlite() {
     let store = sqlite_store(&directory).await;
     check_migrations_round_trip(&store).await;
     check_reads(&store).await;
+    check_etl_records(&store).await;
 }
 
 #[tokio::test]
@@ -82,6 +87,7 @@ async fn migrations_and_reads_on_postgres() {
         .expect("opening PostgreSQL");
     check_migrations_round_trip(&store).await;
     check_reads(&store).await;
+    check_etl_records(&store).await;
     drop(store);
     database.drop().await;
 }
@@ -248,4 +254,120 @@ async fn check_reads(store: &Store) {
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+fn features_of(user_id: &str, monetary: f64) -> player_features::Model {
+    player_features::Model {
+        etl_run_id: 0,
+        user_id: user_id.to_owned(),
+        favourite_game: "slots".to_owned(),
+        share_crash: 0.0,
+        share_slots: 1.0,
+        share_live_casino: 0.0,
+        share_sports: 0.0,
+        share_table: 0.0,
+        bet_count: 3,
+        bet_std: 1.0,
+        bet_cv: 0.5,
+        sessions: 1,
+        bets_per_session: 3.0,
+        avg_ticket: 2.0,
+        total_staked: 6.0,
+        ngr: 1.5,
+        deposit_count: 1,
+        deposit_sum: monetary,
+        avg_deposit: monetary,
+        withdrawal_count: 0,
+        withdrawal_sum: 0.0,
+        withdrawal_ratio: 0.0,
+        bonus_share: 0.0,
+        clv_estimate: 4.0,
+        night_share: 0.25,
+        weekend_share: 0.5,
+        preferred_hour: 22,
+        preferred_weekday: 6,
+        active_days: 2,
+        tenure_days: 10.0,
+        recency_days: 1.0,
+        frequency: 4,
+        monetary,
+        r_score: 5,
+        f_score: 3,
+        m_score: 4,
+    }
+}
+
+async fn check_etl_records(store: &Store) {
+    let now = Utc::now();
+    let object = LoadedObject {
+        key: "transactions/dt=2026-06-30/part-0.csv".to_owned(),
+        size_bytes: 1234,
+        etag: "abc".to_owned(),
+    };
+    let record = EtlRunRecord {
+        source: "/lakes/test".to_owned(),
+        full_refresh: false,
+        started_at: now,
+        finished_at: now,
+        status: "succeeded".to_owned(),
+        summary: EtlRunSummary {
+            objects_read: 1,
+            rows_read: 10,
+            rows_loaded: 8,
+            rows_quarantined: 2,
+            players: 2,
+            quality_score: 0.9,
+            grade: "A".to_owned(),
+            ..EtlRunSummary::default()
+        },
+        report: serde_json::json!({ "failed_objects": [] }),
+        quarantine: vec![QuarantineRecord {
+            rule: "amount_invalid".to_owned(),
+            source_object: object.key.clone(),
+            row_json: "{\"amount\":\"-1\"}".to_owned(),
+        }],
+        players: vec![
+            PlayerRecord {
+                user_id: "etl-a".to_owned(),
+                country: Some("GB".to_owned()),
+                first_seen_at: Some(now),
+                last_active_at: Some(now),
+            },
+            PlayerRecord {
+                user_id: "etl-b".to_owned(),
+                country: None,
+                first_seen_at: Some(now),
+                last_active_at: Some(now),
+            },
+        ],
+        features: vec![features_of("etl-a", 100.0), features_of("etl-b", 5.0)],
+        loaded_objects: vec![object.clone()],
+    };
+    let first = store.record_etl_run(record.clone()).await.unwrap();
+    assert_eq!(
+        store.loaded_objects("/lakes/test").await.unwrap(),
+        vec![object.clone()]
+    );
+    // A second run that loads the same object again keeps one watermark row.
+    let second = store.record_etl_run(record).await.unwrap();
+    assert!(second.0 > first.0);
+    assert_eq!(store.loaded_objects("/lakes/test").await.unwrap().len(), 1);
+    let player = PlayerId::parse("user_id", "etl-a").unwrap();
+    let behavior = store.player_behavior(&player).await.unwrap();
+    assert_eq!(behavior.features.etl_run_id, second.0);
+    assert_eq!(behavior.features.monetary, 100.0);
+    assert_eq!(
+        store.latest_etl_run().await.unwrap().map(|run| run.id),
+        Some(second.0)
+    );
+    store.forget_loaded_objects("/lakes/test").await.unwrap();
+    assert!(
+        store
+            .loaded_objects("/lakes/test")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let counts = store.row_counts().await.unwrap();
+    assert!(counts["quarantine"] >= 2);
 }

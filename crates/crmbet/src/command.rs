@@ -1,6 +1,7 @@
 //! One module per subcommand; `run` dispatches.
 
 mod demo;
+mod etl;
 mod migrate;
 mod serve;
 
@@ -23,7 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(arguments) => serve::run(config, arguments).await?,
         Command::Demo(arguments) => demo::run(config, arguments).await?,
         Command::Migrate { action } => migrate::run(config, action).await?,
-        Command::Etl(_) => not_available("crmbet etl", "the ETL (DataFusion lake loading)")?,
+        Command::Etl(arguments) => return etl::run(config, arguments).await,
         Command::Train(_) => not_available("crmbet train", "model training (linfa segmentation)")?,
         Command::Account { .. } => not_available("crmbet account", "accounts and authentication")?,
         Command::Bench { .. } => not_available("crmbet bench", "the benchmarks")?,

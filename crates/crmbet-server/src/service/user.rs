@@ -1,5 +1,6 @@
 //! UserService: a player's segment, search and behaviour.
 
+use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::ids::is_player_id_char;
 use crmbet_core::money::parse_amount;
 use crmbet_core::{ClusterId, Error, PageSize, PageToken, PlayerId, Result};
@@ -52,7 +53,7 @@ impl UserApi {
     async fn search_users(&self, request: SearchUsersRequest) -> Result<SearchUsersResponse> {
         let page_size = PageSize::parse(request.page_size)?;
         let search = validate_search(&request)?;
-        let scope = format!("search:{search:?}");
+        let scope = format!("search:{}", fingerprint(&format!("{search:?}")));
         let after = PageToken::decode(&request.page_token, &scope)?;
         let model_id = self.store.active_model_id().await?;
         if search.cluster_id.is_some() && model_id.is_none() {

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bad_input;
+mod etl;
 mod health;
 mod protocols;
 mod server;

@@ -1,0 +1,90 @@
+//! The one error type of the ETL: what stopped a run as a whole.
+//!
+//! A bad object or a bad row never becomes an [`Error`]: objects that cannot be read are
+//! reported in [`crate::EtlOutcome::failed_objects`] and rows that break a contract rule go to
+//! quarantine. An `Error` means the run itself could not go on.
+
+use std::path::PathBuf;
+
+/// A result whose error is the ETL's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why an ETL run stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The lake root does not exist or is not a folder.
+    #[error("lake {path} is not a readable folder: {reason}")]
+    LakeNotFound {
+        /// The lake root as given.
+        path: PathBuf,
+        /// What the file system said.
+        reason: String,
+    },
+    /// Listing the lake's objects failed part way.
+    #[error("listing lake objects under {location} failed: {reason}")]
+    LakeListing {
+        /// The folder or prefix being listed.
+        location: String,
+        /// What the source said.
+        reason: String,
+    },
+    /// The warehouse folder cannot be created, read or written.
+    #[error("warehouse {path}: {reason}")]
+    Warehouse {
+        /// The file or folder involved.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A query over already accepted data failed (the warehouse or the feature plan).
+    #[error("{stage} failed: {source}")]
+    Query {
+        /// The step of the run, e.g. `feature computation`.
+        stage: &'static str,
+        /// DataFusion's error.
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    /// The feature plan returned something other than the expected columns.
+    #[error("feature output column {column}: {reason}")]
+    FeatureSchema {
+        /// The column name.
+        column: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A background task of the run panicked or was cancelled.
+    #[error("etl task failed: {0}")]
+    Task(String),
+}
+
+impl Error {
+    /// Wraps a DataFusion error raised during `stage`.
+    pub(crate) fn query(stage: &'static str, error: datafusion::error::DataFusionError) -> Self {
+        Self::Query {
+            stage,
+            source: Box::new(error),
+        }
+    }
+
+    /// A warehouse error about `path`.
+    pub(crate) fn warehouse(path: impl Into<PathBuf>, reason: impl ToString) -> Self {
+        Self::Warehouse {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<Error> for crmbet_core::Error {
+    fn from(error: Error) -> Self {
+        match error {
+            Error::LakeNotFound { .. } => Self::FailedPrecondition(error.to_string()),
+            Error::LakeListing { .. } => Self::Unavailable(error.to_string()),
+            Error::Warehouse { .. }
+            | Error::Query { .. }
+            | Error::FeatureSchema { .. }
+            | Error::Task(_) => Self::Internal(error.to_string()),
+        }
+    }
+}

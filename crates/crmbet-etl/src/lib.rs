@@ -1,0 +1,30 @@
+//! Lake sources, data quality and per-player features on DataFusion.
+//!
+//! A run ([`run_etl`]) lists the lake's objects, reads the new ones with DataFusion,
+//! quarantines rows that break the lake contract, appends the valid, deduplicated rows to a
+//! local Parquet [`Warehouse`], and computes every player's features over it in one SQL plan.
+//!
+//! Invariant: `crmbet-etl` never knows about gRPC nor the database; it reads a lake and
+//! hands back plain Rust values for the caller to store.
+
+mod contract;
+mod error;
+mod features;
+mod ingest;
+mod lake;
+mod quality;
+mod read;
+mod run;
+mod scores;
+mod warehouse;
+
+pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_TYPES};
+pub use error::{Error, Result};
+pub use features::PlayerFeatures;
+pub use lake::{
+    Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat, Watermark,
+};
+pub use quality::{QuarantinedRow, Rule};
+pub use run::{EtlMode, EtlOptions, EtlOutcome, EtlProgress, FailedObject, run_etl};
+pub use scores::{Grade, QualityCounts, QualityScores};
+pub use warehouse::Warehouse;

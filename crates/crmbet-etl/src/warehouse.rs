@@ -1,0 +1,307 @@
+//! The warehouse: every accepted transaction (valid, deduplicated) in local Parquet files,
+//! so that a run reads only the lake's new objects and still computes features over all
+//! the data.
+//!
+//! Layout under the folder the caller gives:
+//! ```text
+//! transactions/part-000001.parquet   accepted rows, one part per run that loaded any
+//! staging/<ordinal>.arrow            valid rows of this run's objects, before dedupe
+//! ```
+//! Why this is identical to a full recompute: a full run stages every object of the lake
+//! and keeps, per `transaction_id`, the first valid row by (object key, row in object).
+//! An incremental run keeps the first valid row of its new objects by the same order and
+//! drops any whose `transaction_id` is already in the warehouse. Both leave exactly one row
+//! per `transaction_id` that any valid row carried, so the features, computed over the
+//! whole warehouse by the same plan, agree. The one difference: when a later object
+//! re-delivers an id with *different* content, the earlier-loaded row wins, not the
+//! earlier key. The append is also idempotent: re-reading a loaded object (a lost
+//! watermark) adds nothing, as all its ids are already present.
+//!
+//! Only the columns the features read are kept; the lake stays the record of the rest.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::file_format::options::ArrowReadOptions;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+
+use crate::contract::{
+    self, AMOUNT, COUNTRY, GAME_TYPE, OCCURRED_AT, SESSION_ID, TRANSACTION_ID, TYPE, USER_ID,
+};
+use crate::error::{Error, Result};
+
+/// The columns of an accepted transaction in the warehouse.
+pub(crate) const WAREHOUSE_COLUMNS: [&str; 8] = [
+    TRANSACTION_ID,
+    USER_ID,
+    OCCURRED_AT,
+    TYPE,
+    AMOUNT,
+    GAME_TYPE,
+    SESSION_ID,
+    COUNTRY,
+];
+
+/// A staged row's order key: object ordinal in the high bits, row in the object below.
+pub(crate) const POSITION: &str = "position";
+
+/// The table name the warehouse's accepted transactions are registered under.
+pub(crate) const TRANSACTIONS_TABLE: &str = "transactions";
+const STAGED_TABLE: &str = "staged";
+const COMMITTED_TABLE: &str = "committed";
+const PART_PREFIX: &str = "part-";
+const PART_EXTENSION: &str = ".parquet";
+const STAGING_EXTENSION: &str = ".arrow";
+
+/// The schema of the accepted transactions.
+pub(crate) fn warehouse_schema() -> SchemaRef {
+    let fields: Vec<Field> = WAREHOUSE_COLUMNS
+        .iter()
+        .map(|column| Field::new(*column, contract::column_type(column), true))
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+/// The schema of a staging file: the warehouse columns and the row's [`POSITION`].
+pub(crate) fn staging_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = warehouse_schema()
+        .fields()
+        .iter()
+        .map(|field| field.as_ref().clone())
+        .collect();
+    fields.push(Field::new(POSITION, DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows one run added to the warehouse.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Commit {
+    /// Valid rows staged by the run.
+    pub rows_staged: u64,
+    /// Rows appended: the staged ones whose `transaction_id` was new.
+    pub rows_loaded: u64,
+}
+
+/// A warehouse folder.
+#[derive(Debug, Clone)]
+pub struct Warehouse {
+    root: PathBuf,
+}
+
+impl Warehouse {
+    /// The warehouse in folder `root` (created on first use).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The warehouse folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn transactions_folder(&self) -> PathBuf {
+        self.root.join("transactions")
+    }
+
+    fn staging_folder(&self) -> PathBuf {
+        self.root.join("staging")
+    }
+
+    /// Creates the folders and removes what an interrupted run left in staging; with
+    /// `clear`, also every accepted transaction (a full recompute).
+    pub(crate) fn prepare(&self, clear: bool) -> Result<()> {
+        let staging = self.staging_folder();
+        remove_folder(&staging)?;
+        if clear {
+            remove_folder(&self.transactions_folder())?;
+        }
+        for folder in [staging, self.transactions_folder()] {
+            std::fs::create_dir_all(&folder).map_err(|error| Error::warehouse(&folder, error))?;
+        }
+        Ok(())
+    }
+
+    /// Where the object with this run's `ordinal` stages its valid rows.
+    pub(crate) fn staging_path(&self, ordinal: u64) -> PathBuf {
+        self.staging_folder()
+            .join(format!("{ordinal:08}{STAGING_EXTENSION}"))
+    }
+
+    /// The accepted transaction files, sorted.
+    fn parts(&self) -> Result<Vec<PathBuf>> {
+        let folder = self.transactions_folder();
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(error) => return Err(Error::warehouse(&folder, error)),
+        };
+        let mut parts = Vec::new();
+        for entry in entries {
+            let path = entry
+                .map_err(|error| Error::warehouse(&folder, error))?
+                .path();
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned());
+            if name
+                .is_some_and(|name| name.starts_with(PART_PREFIX) && name.ends_with(PART_EXTENSION))
+            {
+                parts.push(path);
+            }
+        }
+        parts.sort();
+        Ok(parts)
+    }
+
+    /// Appends the staged rows whose `transaction_id` is new — first by position among the
+    /// staged rows, never one already accepted — as a new part, then empties staging.
+    ///
+    /// Dedupe without a window function: see the comments on the two steps below.
+    pub(crate) async fn commit(
+        &self,
+        context: &SessionContext,
+        rows_staged: u64,
+    ) -> Result<Commit> {
+        if rows_staged == 0 {
+            self.prepare(false)?;
+            return Ok(Commit::default());
+        }
+        let staging = self.staging_folder();
+        let staging_url = format!("{}/", staging.display());
+        let staging_extension = ArrowReadOptions {
+            file_extension: STAGING_EXTENSION,
+            ..Default::default()
+        };
+        context
+            .register_arrow(STAGED_TABLE, &staging_url, staging_extension)
+            .await
+            .map_err(|error| Error::query("reading staged rows", error))?;
+        let columns = WAREHOUSE_COLUMNS
+            .iter()
+            .map(|column| format!("\"{column}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let staged_columns = WAREHOUSE_COLUMNS
+            .iter()
+            .map(|column| format!("s.\"{column}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        // The first staged row of each id: the aggregate finds the few ids staged more than
+        // once, and the join (built on that small set) drops their later copies.
+        let first_staged = format!(
+            "WITH repeated AS (
+                SELECT {TRANSACTION_ID}, min({POSITION}) AS first_position
+                FROM {STAGED_TABLE} GROUP BY {TRANSACTION_ID} HAVING count(*) > 1
+             )
+             SELECT {staged_columns}
+             FROM repeated r RIGHT JOIN {STAGED_TABLE} s ON r.{TRANSACTION_ID} = s.{TRANSACTION_ID}
+             WHERE r.first_position IS NULL OR s.{POSITION} = r.first_position"
+        );
+        // Ids accepted by earlier runs win: an anti join built on this run's rows, so its
+        // memory follows the new data, not the warehouse.
+        let sql = if self.register(context, COMMITTED_TABLE).await? {
+            format!(
+                "SELECT {columns} FROM ({first_staged}) f
+                 WHERE NOT EXISTS (
+                    SELECT 1 FROM {COMMITTED_TABLE} c WHERE c.{TRANSACTION_ID} = f.{TRANSACTION_ID}
+                 )"
+            )
+        } else {
+            first_staged
+        };
+        let frame = context
+            .sql(&sql)
+            .await
+            .map_err(|error| Error::query("planning the dedupe", error))?;
+        let mut stream = frame
+            .execute_stream()
+            .await
+            .map_err(|error| Error::query("deduplicating staged rows", error))?;
+
+        let part = self.next_part_path()?;
+        let temporary = part.with_extension("parquet.tmp");
+        let file = File::create(&temporary).map_err(|error| Error::warehouse(&temporary, error))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let mut writer = ArrowWriter::try_new(file, warehouse_schema(), Some(properties))
+            .map_err(|error| Error::warehouse(&temporary, error))?;
+        let mut rows_loaded = 0;
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|error| Error::query("deduplicating staged rows", error))?;
+            rows_loaded += batch.num_rows() as u64;
+            let batch = batch
+                .with_schema(warehouse_schema())
+                .map_err(|error| Error::warehouse(&temporary, error))?;
+            writer
+                .write(&batch)
+                .map_err(|error| Error::warehouse(&temporary, error))?;
+        }
+        writer
+            .close()
+            .map_err(|error| Error::warehouse(&temporary, error))?;
+        for table in [STAGED_TABLE, COMMITTED_TABLE] {
+            let _ = context.deregister_table(table);
+        }
+        if rows_loaded > 0 {
+            std::fs::rename(&temporary, &part).map_err(|error| Error::warehouse(&part, error))?;
+        } else {
+            std::fs::remove_file(&temporary)
+                .map_err(|error| Error::warehouse(&temporary, error))?;
+        }
+        self.prepare(false)?;
+        Ok(Commit {
+            rows_staged,
+            rows_loaded,
+        })
+    }
+
+    fn next_part_path(&self) -> Result<PathBuf> {
+        let last = self
+            .parts()?
+            .iter()
+            .filter_map(|path| {
+                let name = path.file_name()?.to_string_lossy().into_owned();
+                name.strip_prefix(PART_PREFIX)?
+                    .strip_suffix(PART_EXTENSION)?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .max()
+            .unwrap_or(0);
+        Ok(self
+            .transactions_folder()
+            .join(format!("{PART_PREFIX}{:06}{PART_EXTENSION}", last + 1)))
+    }
+
+    /// Registers the accepted transactions as `table`; false when there are none yet.
+    pub(crate) async fn register(&self, context: &SessionContext, table: &str) -> Result<bool> {
+        if self.parts()?.is_empty() {
+            return Ok(false);
+        }
+        let folder = format!("{}/", self.transactions_folder().display());
+        let schema = warehouse_schema();
+        let options = ParquetReadOptions::default()
+            .file_extension(PART_EXTENSION)
+            .schema(&schema);
+        context
+            .register_parquet(table, &folder, options)
+            .await
+            .map_err(|error| Error::query("reading the warehouse", error))?;
+        Ok(true)
+    }
+}
+
+fn remove_folder(folder: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(folder) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(error) => Err(Error::warehouse(folder, error)),
+    }
+}
