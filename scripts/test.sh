@@ -50,9 +50,27 @@ export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres
 export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools: Python grpcio venv, buf (cached in $TOOLS)"
+section "tools: Python venvs (grpcio, moto_server, peer), buf (cached in $TOOLS)"
 install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
+echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
+echo "  CRMBET_PEER_PYTHON=$CRMBET_PEER_PYTHON"
+
+section "the Python peer (lake generator and reference pipeline)"
+# shared/ sits beside the repository on development machines; CRMBET_PEER_DIR overrides.
+if [ -z "${CRMBET_PEER_DIR:-}" ]; then
+  for candidate in "$REPO/../shared/bench/peer" /work/shared/bench/peer; do
+    if [ -f "$candidate/gen_lake.py" ]; then
+      CRMBET_PEER_DIR=$(cd "$candidate" && pwd)
+      break
+    fi
+  done
+fi
+[ -n "${CRMBET_PEER_DIR:-}" ] && [ -f "$CRMBET_PEER_DIR/gen_lake.py" ] \
+  || fail "the peer folder (gen_lake.py, peer.py) was not found" \
+    "set CRMBET_PEER_DIR to the folder that holds shared/bench/peer/gen_lake.py"
+export CRMBET_PEER_DIR
+echo "  CRMBET_PEER_DIR=$CRMBET_PEER_DIR"
 
 section "buf lint and build (proto/, third_party/)"
 step "fix the proto files named above (run 'buf lint' at the repository root to see them)" \

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # Installs the test tools into a cache outside the clone ($TOOLS), once per version of
-# their pins: a Python virtualenv with tests/python/requirements.txt, and buf from npm.
+# their pins: Python virtualenvs for grpcio (tests/python/requirements.txt), moto_server
+# (s3-requirements.txt, the S3-compatible server of the S3 lake tests) and the Python peer
+# (peer-requirements.txt: pandas, DuckDB, scikit-learn), and buf from npm.
 # A stamp file written last marks a finished install, so an interrupted one is redone.
 # Sourced by scripts/test.sh, which provides REPO, TOOLS and `fail`.
 
@@ -10,18 +12,28 @@ BUF_VERSION=1.75.0
 # stamp_matches DIRECTORY TEXT: whether DIRECTORY holds a finished install of exactly TEXT.
 stamp_matches() { [ -f "$1/.stamp" ] && [ "$(cat "$1/.stamp")" = "$2" ]; }
 
-python_venv_works() { # python_venv_works DIRECTORY
+grpc_venv_works() { # grpc_venv_works DIRECTORY
   "$1/bin/python" -c 'import grpc, grpc_reflection, grpc_tools, google.protobuf' >/dev/null 2>&1
 }
 
-install_python_venv() { # install_python_venv DIRECTORY REQUIREMENTS_FILE
-  local directory=$1 requirements=$2 stamp
+s3_venv_works() { # s3_venv_works DIRECTORY
+  [ -x "$1/bin/moto_server" ] && "$1/bin/python" -c 'import moto.server, flask' >/dev/null 2>&1
+}
+
+peer_venv_works() { # peer_venv_works DIRECTORY
+  "$1/bin/python" -c 'import numpy, pandas, pyarrow, duckdb, sklearn' >/dev/null 2>&1
+}
+
+# install_venv NAME DIRECTORY REQUIREMENTS_FILE CHECK: a virtualenv with the pinned
+# requirements, reinstalled when the pins or the Python change or CHECK DIRECTORY fails.
+install_venv() {
+  local name=$1 directory=$2 requirements=$3 check=$4 stamp
   stamp="$(python3 --version 2>&1) $(sha256sum "$requirements" | cut -d' ' -f1)"
-  if stamp_matches "$directory" "$stamp" && python_venv_works "$directory"; then
-    echo "  python venv: cached ($directory)"
+  if stamp_matches "$directory" "$stamp" && "$check" "$directory"; then
+    echo "  $name venv: cached ($directory)"
     return 0
   fi
-  echo "  python venv: installing ${requirements#"$REPO"/} into $directory"
+  echo "  $name venv: installing ${requirements#"$REPO"/} into $directory"
   rm -rf "$directory"
   python3 -m venv "$directory" \
     || fail "python3 -m venv failed" "install the venv module (apt-get install -y python3-venv)"
@@ -29,8 +41,8 @@ install_python_venv() { # install_python_venv DIRECTORY REQUIREMENTS_FILE
     --retries 5 --timeout 60 -r "$requirements" \
     || fail "pip could not install ${requirements#"$REPO"/}" \
       "check that PyPI is reachable and that the pins in that file still resolve together"
-  python_venv_works "$directory" \
-    || fail "the venv in $directory cannot import grpc, grpc_reflection and grpc_tools" \
+  "$check" "$directory" \
+    || fail "the $name venv in $directory does not work ($check)" \
       "delete $directory and rerun; check the pins in ${requirements#"$REPO"/}"
   echo "$stamp" >"$directory/.stamp"
 }
@@ -64,9 +76,13 @@ install_tools() {
   # Two runs at once on one machine share the cache: the second waits for the first.
   exec {lock_descriptor}>"$TOOLS/.install.lock"
   flock "$lock_descriptor"
-  install_python_venv "$TOOLS/grpc-venv" "$REPO/tests/python/requirements.txt"
+  install_venv grpcio "$TOOLS/grpc-venv" "$REPO/tests/python/requirements.txt" grpc_venv_works
+  install_venv moto_server "$TOOLS/s3-venv" "$REPO/tests/python/s3-requirements.txt" s3_venv_works
+  install_venv peer "$TOOLS/peer-venv" "$REPO/tests/python/peer-requirements.txt" peer_venv_works
   install_buf "$TOOLS/npm"
   exec {lock_descriptor}>&-
   export CRMBET_PYTHON="$TOOLS/grpc-venv/bin/python"
+  export CRMBET_MOTO_SERVER="$TOOLS/s3-venv/bin/moto_server"
+  export CRMBET_PEER_PYTHON="$TOOLS/peer-venv/bin/python"
   export BUF="$TOOLS/npm/node_modules/.bin/buf"
 }

@@ -50,6 +50,10 @@ pub struct Config {
     pub log: String,
     /// `CRMBET_WAREHOUSE_DIR`: where the ETL keeps accepted transactions between runs.
     pub warehouse_dir: PathBuf,
+    /// `CRMBET_S3_FORCE_PATH_STYLE`: path-style S3 addressing (`endpoint/bucket/key`) for
+    /// S3 lakes; unset means on exactly when `AWS_ENDPOINT_URL` names a custom endpoint.
+    /// Credentials, region and endpoint come from the standard AWS configuration.
+    pub s3_force_path_style: Option<bool>,
 }
 
 impl Default for Config {
@@ -71,6 +75,7 @@ impl Default for Config {
             shutdown_grace_seconds: 30,
             log: "info".to_owned(),
             warehouse_dir: PathBuf::from("data/warehouse"),
+            s3_force_path_style: None,
         }
     }
 }
@@ -93,6 +98,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_SHUTDOWN_GRACE_SECONDS",
     "CRMBET_LOG",
     "CRMBET_WAREHOUSE_DIR",
+    "CRMBET_S3_FORCE_PATH_STYLE",
 ];
 
 impl Config {
@@ -175,6 +181,9 @@ impl Config {
         if let Some(value) = text("CRMBET_WAREHOUSE_DIR") {
             self.warehouse_dir = PathBuf::from(value);
         }
+        if let Some(value) = text("CRMBET_S3_FORCE_PATH_STYLE") {
+            self.s3_force_path_style = Some(parse_bool("CRMBET_S3_FORCE_PATH_STYLE", &value)?);
+        }
         Ok(())
     }
 }
@@ -186,6 +195,17 @@ fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Erro
             format!("must be a non-negative integer, got {value:?}"),
         )
     })
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, Error> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        _ => Err(Error::invalid_argument(
+            name,
+            format!("must be true or false, got {value:?}"),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -216,6 +236,22 @@ mod tests {
             ["https://a.example", "https://b.example"]
         );
         assert_eq!(config.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(config.s3_force_path_style, None);
+    }
+
+    #[test]
+    fn s3_path_style_is_read_as_a_boolean() {
+        for (value, expected) in [
+            ("true", true),
+            ("1", true),
+            ("FALSE", false),
+            ("off", false),
+        ] {
+            let environment =
+                HashMap::from([("CRMBET_S3_FORCE_PATH_STYLE".to_owned(), value.to_owned())]);
+            let config = Config::load_from(None, &environment).unwrap();
+            assert_eq!(config.s3_force_path_style, Some(expected), "{value}");
+        }
     }
 
     #[test]
@@ -225,6 +261,14 @@ mod tests {
         let error = Config::load_from(None, &environment).unwrap_err();
         assert!(
             error.to_string().contains("CRMBET_RATE_LIMIT_PER_HOUR"),
+            "{error}"
+        );
+
+        let environment =
+            HashMap::from([("CRMBET_S3_FORCE_PATH_STYLE".to_owned(), "maybe".to_owned())]);
+        let error = Config::load_from(None, &environment).unwrap_err();
+        assert!(
+            error.to_string().contains("CRMBET_S3_FORCE_PATH_STYLE"),
             "{error}"
         );
 

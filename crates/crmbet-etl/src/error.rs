@@ -28,6 +28,42 @@ pub enum Error {
         /// What the source said.
         reason: String,
     },
+    /// The lake URL is not `s3://bucket/prefix`.
+    #[error("lake URL {url} is not of the form s3://bucket/prefix: {reason}")]
+    InvalidLakeUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The lake's S3 bucket does not exist.
+    #[error("bucket {bucket} does not exist; check the --lake URL")]
+    BucketNotFound {
+        /// The bucket named by the lake URL.
+        bucket: String,
+    },
+    /// The AWS configuration chain found no credentials for an S3 lake.
+    #[error(
+        "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or a profile"
+    )]
+    NoCredentials,
+    /// AWS credentials were found but cannot be loaded or were rejected.
+    #[error(
+        "the AWS credentials cannot be used: {reason}; check AWS_ACCESS_KEY_ID, \
+         AWS_SECRET_ACCESS_KEY and the AWS profile"
+    )]
+    Credentials {
+        /// What the credentials provider or S3 said.
+        reason: String,
+    },
+    /// The S3 endpoint does not answer.
+    #[error("cannot reach the S3 endpoint URL {endpoint}: {reason}; check AWS_ENDPOINT_URL")]
+    S3Unreachable {
+        /// The endpoint URL the client used.
+        endpoint: String,
+        /// The underlying connection error.
+        reason: String,
+    },
     /// The warehouse folder cannot be created, read or written.
     #[error("warehouse {path}: {reason}")]
     Warehouse {
@@ -79,8 +115,14 @@ impl Error {
 impl From<Error> for crmbet_core::Error {
     fn from(error: Error) -> Self {
         match error {
-            Error::LakeNotFound { .. } => Self::FailedPrecondition(error.to_string()),
-            Error::LakeListing { .. } => Self::Unavailable(error.to_string()),
+            Error::LakeNotFound { .. }
+            | Error::BucketNotFound { .. }
+            | Error::NoCredentials
+            | Error::Credentials { .. } => Self::FailedPrecondition(error.to_string()),
+            Error::InvalidLakeUrl { .. } => Self::invalid_argument("lake", error.to_string()),
+            Error::LakeListing { .. } | Error::S3Unreachable { .. } => {
+                Self::Unavailable(error.to_string())
+            }
             Error::Warehouse { .. }
             | Error::Query { .. }
             | Error::FeatureSchema { .. }

@@ -70,7 +70,14 @@ impl IngestTask {
     }
 
     async fn scan(&self) -> Result<IngestedObject, ReadFailure> {
-        let frame = read_object(&self.context, &self.lake, &self.object, self.format).await?;
+        // An S3 object is downloaded beside its staging file and removed when `copy` drops,
+        // after the scan below has streamed it to the end.
+        let copy = self
+            .lake
+            .local_copy(&self.object, &self.staging_path.with_extension("download"))
+            .await
+            .map_err(ReadFailure)?;
+        let frame = read_object(&self.context, &copy.lake, &copy.object, self.format).await?;
         let rule = first_broken_rule(self.now)
             .map_err(|error| ReadFailure::from_datafusion("cannot plan the rules", &error))?;
         let frame = frame

@@ -4,7 +4,9 @@
 //! `dt=YYYY-MM-DD/` (DESIGN.md, "The lake contract"). A source lists those objects with a
 //! fingerprint (key, size, ETag or modification time); the caller keeps the fingerprints of
 //! loaded objects as a [`Watermark`], so the next run reads only what is new or changed.
-//! [`LakeSource`] is an enum so that an S3 source (aws-sdk-s3) plugs in as one more variant.
+//! [`LakeSource`] is an enum: a local folder, or an S3 bucket through aws-sdk-s3 ([`S3Lake`]).
+
+mod s3;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -15,6 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use s3::{S3_SCHEME, S3Lake, S3Settings};
+
 /// The folder under the lake root that holds the transactions.
 pub const TRANSACTIONS_FOLDER: &str = "transactions";
 
@@ -23,6 +27,8 @@ pub const TRANSACTIONS_FOLDER: &str = "transactions";
 pub enum LakeSource {
     /// A folder on the local file system.
     Local(LocalLake),
+    /// A prefix in an S3 bucket (or an S3-compatible store).
+    S3(S3Lake),
 }
 
 impl LakeSource {
@@ -31,11 +37,67 @@ impl LakeSource {
         Self::Local(LocalLake { root: root.into() })
     }
 
+    /// The lake at `url` (`s3://bucket/prefix`), reached with the AWS configuration chain
+    /// and `settings`; fails when the URL is malformed or no credentials are found.
+    pub async fn s3(url: &str, settings: &S3Settings) -> Result<Self> {
+        Ok(Self::S3(S3Lake::connect(url, settings).await?))
+    }
+
     /// Every object under `transactions/`, sorted by key (the order rows are deduplicated in).
     pub async fn list(&self) -> Result<Vec<LakeObject>> {
         match self {
             Self::Local(lake) => lake.list().await,
+            Self::S3(lake) => lake.list().await,
         }
+    }
+
+    /// The object as a file on the local file system, for as long as the returned copy
+    /// lives: a local lake's own file, or an S3 object downloaded into the folder `scratch`
+    /// (removed with the copy). The copy's object has the same size, ETag and format.
+    pub(crate) async fn local_copy(
+        &self,
+        object: &LakeObject,
+        scratch: &Path,
+    ) -> Result<LocalCopy, String> {
+        let Self::S3(lake) = self else {
+            return Ok(LocalCopy {
+                lake: self.clone(),
+                object: object.clone(),
+                scratch: None,
+            });
+        };
+        // Only the file name is used locally: a key may hold `..` or other parts that are
+        // not safe as a path.
+        let file_name = object
+            .key()
+            .rsplit('/')
+            .next()
+            .filter(|name| !name.is_empty() && *name != "." && *name != "..")
+            .ok_or_else(|| format!("key {} does not end with a file name", object.key()))?;
+        std::fs::create_dir_all(scratch)
+            .map_err(|error| format!("cannot create {}: {error}", scratch.display()))?;
+        let copy = LocalCopy {
+            lake: Self::local(scratch),
+            object: LakeObject {
+                fingerprint: ObjectFingerprint {
+                    key: file_name.to_owned(),
+                    ..object.fingerprint.clone()
+                },
+                format: object.format,
+            },
+            scratch: Some(scratch.to_owned()),
+        };
+        let written = lake
+            .download(object.key(), &scratch.join(file_name))
+            .await?;
+        if written != object.fingerprint.size {
+            return Err(format!(
+                "the object changed while it was read (listed with {} bytes, read {written}); \
+                 run again",
+                object.fingerprint.size
+            ));
+        }
+        Ok(copy)
     }
 
     /// The last `length` bytes (or the whole object, if shorter) of the object with `key`.
@@ -47,13 +109,18 @@ impl LakeSource {
                     .await
                     .map_err(std::io::Error::other)?
             }
+            Self::S3(lake) => lake.read_tail(key, length).await,
         }
     }
 
     /// Where DataFusion reads the object with `key` from (a path or an object store URL).
+    ///
+    /// DataFusion has no object store for `s3://` registered: S3 objects are read through a
+    /// [`LakeSource::local_copy`], and their URL here only names them in messages.
     pub(crate) fn location(&self, key: &str) -> String {
         match self {
             Self::Local(lake) => lake.root.join(key).to_string_lossy().into_owned(),
+            Self::S3(lake) => lake.url(key),
         }
     }
 }
@@ -62,6 +129,26 @@ impl fmt::Display for LakeSource {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Local(lake) => write!(formatter, "{}", lake.root.display()),
+            Self::S3(lake) => write!(formatter, "{}", lake.root_url()),
+        }
+    }
+}
+
+/// A lake object made readable from the local file system (see [`LakeSource::local_copy`]).
+pub(crate) struct LocalCopy {
+    /// A local lake that holds the object.
+    pub lake: LakeSource,
+    /// The object in that lake.
+    pub object: LakeObject,
+    /// The scratch folder to remove when the copy is dropped.
+    scratch: Option<PathBuf>,
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        if let Some(scratch) = &self.scratch {
+            // Best effort: the next run's `Warehouse::prepare` empties staging anyway.
+            let _ = std::fs::remove_dir_all(scratch);
         }
     }
 }

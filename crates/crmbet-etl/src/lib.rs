@@ -1,8 +1,9 @@
 //! Lake sources, data quality and per-player features on DataFusion.
 //!
-//! A run ([`run_etl`]) lists the lake's objects, reads the new ones with DataFusion,
-//! quarantines rows that break the lake contract, appends the valid, deduplicated rows to a
-//! local Parquet [`Warehouse`], and computes every player's features over it in one SQL plan.
+//! A run ([`run_etl`]) lists the lake's objects (a local folder or an S3 prefix), reads the
+//! new ones with DataFusion, quarantines rows that break the lake contract, appends the
+//! valid, deduplicated rows to a local Parquet [`Warehouse`], and computes every player's
+//! features over it in one SQL plan.
 //!
 //! Invariant: `crmbet-etl` never knows about gRPC nor the database; it reads a lake and
 //! hands back plain Rust values for the caller to store.
@@ -16,15 +17,21 @@ mod quality;
 mod read;
 mod run;
 mod scores;
+mod synthetic;
 mod warehouse;
 
 pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_TYPES};
 pub use error::{Error, Result};
 pub use features::PlayerFeatures;
 pub use lake::{
-    Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat, Watermark,
+    Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat, S3_SCHEME,
+    S3Lake, S3Settings, Watermark,
 };
 pub use quality::{QuarantinedRow, Rule};
 pub use run::{EtlMode, EtlOptions, EtlOutcome, EtlProgress, FailedObject, run_etl};
 pub use scores::{Grade, QualityCounts, QualityScores};
+pub use synthetic::{
+    Archetype, DEFAULT_DIRTY_FRACTION, DEFAULT_SEED, DirtyFault, SyntheticFormat,
+    SyntheticLakeError, SyntheticLakeOptions, SyntheticLakeSummary, write_synthetic_lake,
+};
 pub use warehouse::Warehouse;

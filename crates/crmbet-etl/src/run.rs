@@ -214,7 +214,7 @@ pub async fn run_etl(
             ordinal: ordinal as u64,
             now: options.now,
         };
-        jobs.push(Job::Read(object, task));
+        jobs.push(Job::Read(object, Box::new(task)));
     }
     let mut results = futures::stream::iter(jobs)
         .map(|job| async move {
@@ -316,7 +316,7 @@ pub async fn run_etl(
 
 enum Job {
     Unknown(LakeObject),
-    Read(LakeObject, IngestTask),
+    Read(LakeObject, Box<IngestTask>),
 }
 
 fn unreadable(format: ObjectFormat) -> &'static str {

@@ -28,12 +28,25 @@ use tower::{Layer, ServiceExt};
 use crate::health::health;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
+use crate::training::Trainer;
 
 /// What every HTTP handler may read.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    pub trainer: Trainer,
+}
+
+impl AppState {
+    /// The state over an opened store, with a trainer of its own.
+    pub fn new(store: Store, config: Config) -> Self {
+        Self {
+            trainer: Trainer::new(store.clone()),
+            store,
+            config: Arc::new(config),
+        }
+    }
 }
 
 /// Builds every tonic service, with gRPC health (per service) and reflection (v1 and
@@ -85,7 +98,8 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             CampaignServiceServer::new(CampaignApi).max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            TrainingServiceServer::new(TrainingApi).max_decoding_message_size(max_message_bytes),
+            TrainingServiceServer::new(TrainingApi::new(state.trainer.clone()))
+                .max_decoding_message_size(max_message_bytes),
         )
         .add_service(AuthServiceServer::new(AuthApi).max_decoding_message_size(max_message_bytes))
         .add_service(

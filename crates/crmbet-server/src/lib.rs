@@ -10,5 +10,7 @@ mod health;
 pub mod rest;
 mod service;
 pub mod status;
+pub mod training;
 
 pub use app::{AppState, application, serve, shutdown_signal};
+pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

@@ -10,11 +10,16 @@ mod etl_runs;
 mod failure;
 mod players;
 pub mod sample;
+mod training;
 
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
+pub use training::{
+    FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, SavedModel, StoredModel,
+    TrainingStatus,
+};
 
 /// Numeric per-player feature columns of `player_features`, in profile order.
 pub const NUMERIC_FEATURES: &[&str] = &[

@@ -8,7 +8,8 @@ use chrono::Utc;
 use crmbet_core::{ClusterId, PlayerId};
 use crmbet_store::entity::player_features;
 use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, PlayerSearch, QuarantineRecord, Store,
+    EtlRunRecord, EtlRunSummary, LoadedObject, NUMERIC_FEATURES, NewCluster, NewModel, NewSegment,
+    NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord, Store, TrainingStatus,
 };
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database};
@@ -77,6 +78,7 @@ async fn migrations_and_reads_on_sqlite() {
     check_migrations_round_trip(&store).await;
     check_reads(&store).await;
     check_etl_records(&store).await;
+    check_training_records(&store).await;
 }
 
 #[tokio::test]
@@ -88,6 +90,7 @@ async fn migrations_and_reads_on_postgres() {
     check_migrations_round_trip(&store).await;
     check_reads(&store).await;
     check_etl_records(&store).await;
+    check_training_records(&store).await;
     drop(store);
     database.drop().await;
 }
@@ -370,4 +373,156 @@ async fn check_etl_records(store: &Store) {
     );
     let counts = store.row_counts().await.unwrap();
     assert!(counts["quarantine"] >= 2);
+}
+
+/// Runs after `check_etl_records`: the latest ETL run holds players etl-a and etl-b.
+async fn check_training_records(store: &Store) {
+    let etl_run_id = store.latest_etl_run_with_features().await.unwrap().unwrap();
+    let rows = store.feature_rows(etl_run_id).await.unwrap();
+    assert_eq!(rows.player_ids, ["etl-a", "etl-b"]);
+    assert_eq!(rows.columns, NUMERIC_FEATURES);
+    assert_eq!(rows.values.len(), 2 * NUMERIC_FEATURES.len());
+    let monetary = NUMERIC_FEATURES
+        .iter()
+        .position(|name| *name == "monetary")
+        .unwrap();
+    let bet_count = NUMERIC_FEATURES
+        .iter()
+        .position(|name| *name == "bet_count")
+        .unwrap();
+    assert_eq!(rows.values[monetary], 100.0);
+    assert_eq!(rows.values[NUMERIC_FEATURES.len() + monetary], 5.0);
+    assert_eq!(rows.values[bet_count], 3.0);
+
+    let request = NewTrainingRun {
+        algorithm: "kmeans".to_owned(),
+        k: 2,
+        seed: u64::MAX,
+        activate: true,
+        created_by: Some("test".to_owned()),
+    };
+    let abandoned = store.start_training_run(request.clone()).await.unwrap();
+    let busy = store.start_training_run(request.clone()).await.unwrap_err();
+    assert!(
+        busy.to_string()
+            .contains(&format!("training run {abandoned} is still running")),
+        "{busy}"
+    );
+    assert_eq!(store.fail_abandoned_training_runs().await.unwrap(), 1);
+    let failed = store.training_run(abandoned).await.unwrap();
+    assert_eq!(
+        TrainingStatus::parse(&failed.status),
+        TrainingStatus::Failed
+    );
+    assert!(failed.error.unwrap().contains("start it again"));
+
+    let run_id = store.start_training_run(request).await.unwrap();
+    assert_eq!(store.training_run(run_id).await.unwrap().seed, -1);
+    store
+        .record_training_progress(run_id, "fitting", 40.0)
+        .await
+        .unwrap();
+    let running = store.training_run(run_id).await.unwrap();
+    assert_eq!((running.stage.as_str(), running.percent), ("fitting", 40.0));
+
+    let previous = store.active_model_id().await.unwrap().unwrap();
+    let models_before = store.list_models(None, 100).await.unwrap().len();
+    let model = |algorithm: &str| NewModel {
+        algorithm: algorithm.to_owned(),
+        k: 2,
+        parameters: serde_json::json!({ "seed": 1 }),
+        transform: serde_json::json!({}),
+        centroids: serde_json::json!([[0.0], [1.0]]),
+        metrics: serde_json::json!({ "silhouette": 0.5, "cluster_sizes": [1, 1] }),
+        feature_names: serde_json::json!(["share_slots"]),
+        etl_run_id,
+        selection_reason: "test".to_owned(),
+    };
+    let clusters = || {
+        (0..2)
+            .map(|label| NewCluster {
+                label,
+                name: format!("Cluster {label}"),
+                description: "a test cluster".to_owned(),
+                suggested_campaign: "cashback".to_owned(),
+                size: 1,
+                share: 0.5,
+                profile: serde_json::json!([]),
+                centroid: serde_json::json!([f64::from(label)]),
+            })
+            .collect::<Vec<_>>()
+    };
+    let segment = |user_id: &str, label: i32| NewSegment {
+        user_id: user_id.to_owned(),
+        label,
+        confidence: 0.75,
+        outlier: label == 1,
+    };
+
+    // A segment pointing at a label the model lacks: nothing of the model is written.
+    let broken = store
+        .save_model(
+            model("kmeans"),
+            clusters(),
+            vec![segment("etl-a", 0), segment("etl-b", 7)],
+            true,
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert!(broken.to_string().contains("label 7"), "{broken}");
+    assert_eq!(
+        store.list_models(None, 100).await.unwrap().len(),
+        models_before
+    );
+    assert_eq!(store.active_model_id().await.unwrap(), Some(previous));
+
+    let saved = store
+        .save_model(
+            model("kmeans"),
+            clusters(),
+            vec![segment("etl-a", 0), segment("etl-b", 1)],
+            true,
+            Some("test".to_owned()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved.cluster_ids.len(), 2, "{saved:?}");
+    let model_id = saved.model_id;
+    assert_eq!(store.active_model_id().await.unwrap(), Some(model_id));
+    let segment_of_b = store
+        .player_segment(model_id, &PlayerId::parse("user_id", "etl-b").unwrap())
+        .await
+        .unwrap();
+    assert!(segment_of_b.outlier);
+    assert_eq!(segment_of_b.confidence, 0.75);
+    store
+        .finish_training_run(run_id, Ok(model_id))
+        .await
+        .unwrap();
+    let finished = store.training_run(run_id).await.unwrap();
+    assert_eq!(
+        TrainingStatus::parse(&finished.status),
+        TrainingStatus::Succeeded
+    );
+    assert_eq!(
+        (finished.model_id, finished.percent),
+        (Some(model_id.0), 100.0)
+    );
+
+    let listed = store.list_models(None, 100).await.unwrap();
+    assert_eq!(listed[0].model.id, model_id.0);
+    assert!(listed[0].active);
+    assert!(listed[1..].iter().all(|stored| !stored.active));
+    let page = store.list_models(Some(model_id.0), 100).await.unwrap();
+    assert_eq!(page.len(), listed.len() - 1);
+
+    let reactivated = store.activate_model(previous, None).await.unwrap();
+    assert_eq!(reactivated.model.id, previous.0);
+    assert_eq!(store.active_model_id().await.unwrap(), Some(previous));
+    let missing = store
+        .activate_model(crmbet_core::ModelId(999_999), None)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("not found"), "{missing}");
 }

@@ -57,13 +57,16 @@ pub struct DemoArgs {
     /// Address to listen on [env: CRMBET_LISTEN, default 127.0.0.1:3000].
     #[arg(long)]
     pub listen: Option<String>,
-    /// Players in the sample.
-    #[arg(long, default_value_t = 2000)]
+    /// Players in the synthetic lake.
+    #[arg(long, default_value_t = 5_000, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..=10_000_000), |value| value as usize))]
     pub players: usize,
-    /// Seed of the sample; the same seed gives the same players.
+    /// Transactions in the synthetic lake (up to 10 million).
+    #[arg(long, default_value_t = 250_000, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u64).range(1..=10_000_000), |value| value as usize))]
+    pub transactions: usize,
+    /// Seed of the lake and the training; the same seed gives the same players and model.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// Load the sample and exit instead of serving.
+    /// Load the lake and train, then exit instead of serving.
     #[arg(long)]
     pub no_serve: bool,
 }
@@ -143,10 +146,33 @@ pub enum AccountAction {
 
 #[derive(Debug, Subcommand)]
 pub enum BenchTarget {
-    /// The ETL against the Python peer.
-    Etl,
+    /// The ETL against the Python peer (DuckDB and pandas) on the same lake, in one run.
+    Etl(BenchEtlArgs),
     /// Training against the scikit-learn peer.
     Train,
     /// Serving against an empty handler.
     Serve,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEtlArgs {
+    /// A local lake folder (holding transactions/).
+    #[arg(long)]
+    pub lake: std::path::PathBuf,
+    /// Python with the peer's requirements (numpy, pandas, pyarrow, duckdb, scikit-learn).
+    #[arg(long, env = "CRMBET_PEER_PYTHON", default_value = "python3")]
+    pub peer_python: String,
+    /// The peer pipeline script.
+    #[arg(
+        long,
+        env = "CRMBET_PEER_SCRIPT",
+        default_value = "../shared/bench/peer/peer.py"
+    )]
+    pub peer: std::path::PathBuf,
+    /// Skip the pandas peer (it needs about 4 GiB on a 10M-row lake).
+    #[arg(long)]
+    pub skip_pandas: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }

@@ -1,9 +1,11 @@
 //! One module per subcommand; `run` dispatches.
 
+mod bench;
 mod demo;
 mod etl;
 mod migrate;
 mod serve;
+mod train;
 
 use std::process::ExitCode;
 
@@ -25,9 +27,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(arguments) => demo::run(config, arguments).await?,
         Command::Migrate { action } => migrate::run(config, action).await?,
         Command::Etl(arguments) => return etl::run(config, arguments).await,
-        Command::Train(_) => not_available("crmbet train", "model training (linfa segmentation)")?,
+        Command::Train(arguments) => return train::run(config, arguments).await,
         Command::Account { .. } => not_available("crmbet account", "accounts and authentication")?,
-        Command::Bench { .. } => not_available("crmbet bench", "the benchmarks")?,
+        Command::Bench { target } => return bench::run(config, target).await,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,28 +1,140 @@
-//! `crmbet demo`: the embedded quick start.
+//! `crmbet demo`: the embedded quick start. Writes a seeded synthetic lake with planted
+//! player archetypes, runs the ETL on it, trains and activates a segmentation model, and
+//! serves — with nothing installed but the binary.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use chrono::{Days, NaiveDate, Utc};
 use crmbet_core::Config;
+use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
+use crmbet_server::{Trainer, TrainingRequest};
+use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::cli::DemoArgs;
+use crate::cli::{DemoArgs, EtlArgs};
+use crate::command::etl::load_lake;
 use crate::command::open_store;
 use crate::command::serve::serve_store;
+use crate::command::train::train_with_progress;
 
-/// Migrates, loads the built-in sample and serves (unless `--no-serve`).
+/// A file written last in a finished lake folder: a folder without it is rewritten.
+const COMPLETE_MARKER: &str = ".complete";
+
+/// Generates (or reuses) the demo lake, loads it, trains, and serves unless `--no-serve`.
 pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> {
-    if let Some(listen) = arguments.listen {
+    if let Some(listen) = arguments.listen.clone() {
         config.listen = listen;
     }
+    // Yesterday: the lake looks live, and no row is in the future for the quality rules.
+    let end_date = Utc::now()
+        .date_naive()
+        .checked_sub_days(Days::new(1))
+        .context("computing yesterday's date")?;
+    let lake = demo_lake_folder(&config, &arguments, end_date);
+    ensure_lake(&lake, &arguments, end_date).await?;
+
     let store = open_store(&config).await?;
-    let summary = store
-        .load_sample(arguments.players, arguments.seed)
+    store
+        .fail_abandoned_training_runs()
         .await
-        .context("loading the built-in sample")?;
+        .context("closing training runs a stopped process left open")?;
+    let etl_arguments = EtlArgs {
+        lake: lake.to_string_lossy().into_owned(),
+        full: false,
+        json: false,
+    };
+    load_lake(&config, &store, &etl_arguments).await?;
+
+    let trainer = Trainer::new(store.clone());
+    let outcome = train_with_progress(
+        &trainer,
+        TrainingRequest {
+            algorithm: crmbet_ml::Algorithm::Auto,
+            k: None,
+            seed: arguments.seed,
+            activate: true,
+            requested_by: Some("demo".to_owned()),
+        },
+        false,
+    )
+    .await?;
     println!(
-        "loaded the built-in sample: {} players in {} clusters (model {}, etl run {})",
-        summary.players, summary.clusters, summary.model_id, summary.etl_run_id
+        "model {} is active: {} clusters ({})",
+        outcome.model_id,
+        outcome.model.k,
+        outcome
+            .model
+            .clusters
+            .iter()
+            .map(|cluster| cluster.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     if arguments.no_serve {
         return Ok(());
     }
     serve_store(config, store).await
+}
+
+/// One folder per seed, size and end date under the warehouse's parent (`data/` by default).
+fn demo_lake_folder(config: &Config, arguments: &DemoArgs, end_date: NaiveDate) -> PathBuf {
+    let data = config
+        .warehouse_dir
+        .parent()
+        .filter(|parent| !parent.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    data.join("demo-lakes").join(format!(
+        "seed{}-players{}-transactions{}-{end_date}",
+        arguments.seed, arguments.players, arguments.transactions
+    ))
+}
+
+/// Writes the lake unless a finished one with the same options is there already.
+async fn ensure_lake(lake: &Path, arguments: &DemoArgs, end_date: NaiveDate) -> anyhow::Result<()> {
+    if lake.join(COMPLETE_MARKER).exists() {
+        println!("reusing the demo lake {}", lake.display());
+        return Ok(());
+    }
+    if lake.exists() {
+        std::fs::remove_dir_all(lake)
+            .with_context(|| format!("removing the unfinished demo lake {}", lake.display()))?;
+    }
+    std::fs::create_dir_all(lake)
+        .with_context(|| format!("creating the demo lake folder {}", lake.display()))?;
+    let options = SyntheticLakeOptions {
+        seed: arguments.seed,
+        ..SyntheticLakeOptions::new(arguments.players, arguments.transactions, end_date)
+    };
+    let bar = ProgressBar::new(arguments.transactions as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} writing the demo lake [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    let root = lake.to_owned();
+    let progress_bar = bar.clone();
+    let summary = tokio::task::spawn_blocking(move || {
+        write_synthetic_lake(&root, &options, &mut |rows| progress_bar.set_position(rows))
+    })
+    .await
+    .context("the lake writer stopped")?
+    .context("writing the demo lake")?;
+    bar.finish_and_clear();
+    std::fs::write(lake.join(COMPLETE_MARKER), b"")
+        .with_context(|| format!("marking the demo lake {} complete", lake.display()))?;
+    println!(
+        "wrote the demo lake {}: {} rows in {} files ({} dirty on purpose), {} players",
+        lake.display(),
+        summary.rows,
+        summary.files,
+        summary.dirty_rows,
+        summary
+            .players_per_archetype
+            .iter()
+            .map(|(_, players)| players)
+            .sum::<usize>()
+    );
+    Ok(())
 }

@@ -14,7 +14,7 @@ use crmbet_core::Config;
 use crmbet_core::fingerprint::fingerprint;
 use crmbet_etl::{
     EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint, PlayerFeatures,
-    Watermark, run_etl,
+    S3_SCHEME, S3Settings, Watermark, run_etl,
 };
 use crmbet_store::entity::player_features;
 use crmbet_store::{
@@ -32,13 +32,26 @@ pub const EXIT_SOME_OBJECTS_FAILED: u8 = 2;
 /// Runs the ETL on `--lake` and stores the outcome.
 pub async fn run(config: Config, arguments: EtlArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&config).await?;
-    let lake = lake_source(&arguments.lake)?;
+    let outcome = load_lake(&config, &store, &arguments).await?;
+    if outcome.objects_failed() > 0 {
+        return Ok(ExitCode::from(EXIT_SOME_OBJECTS_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the ETL on `--lake` into an opened store, showing progress and a summary.
+pub async fn load_lake(
+    config: &Config,
+    store: &Store,
+    arguments: &EtlArgs,
+) -> anyhow::Result<EtlOutcome> {
+    let lake = lake_source(&arguments.lake, config).await?;
     let source = arguments.lake.clone();
     let warehouse = warehouse_folder(&config.warehouse_dir, &source);
     let mode = if arguments.full {
         EtlMode::Full
     } else {
-        EtlMode::Incremental(watermark(&store, &source).await?)
+        EtlMode::Incremental(watermark(store, &source).await?)
     };
     let started_at = Utc::now();
     let options = EtlOptions::new(lake, &warehouse)
@@ -91,26 +104,29 @@ pub async fn run(config: Config, arguments: EtlArgs) -> anyhow::Result<ExitCode>
         "etl_seconds": outcome.seconds,
         "store_seconds": store_seconds,
         "seconds": outcome.seconds + store_seconds,
+        "peak_rss_bytes": peak_rss_bytes(),
     });
     if arguments.json {
         println!("{summary}");
     } else {
         print_summary(&outcome, run_id.0, store_seconds);
     }
-    if outcome.objects_failed() > 0 {
-        return Ok(ExitCode::from(EXIT_SOME_OBJECTS_FAILED));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(outcome)
 }
 
-fn lake_source(lake: &str) -> anyhow::Result<LakeSource> {
-    if lake.starts_with("s3://") {
-        anyhow::bail!(
-            "S3 lakes ({lake}) are not available yet in this release; copy the lake to a local \
-             folder and pass its path"
-        );
+/// A local folder, or an S3 lake reached with the AWS configuration chain (credentials,
+/// region, `AWS_ENDPOINT_URL`) and `CRMBET_S3_FORCE_PATH_STYLE`.
+async fn lake_source(lake: &str, config: &Config) -> anyhow::Result<LakeSource> {
+    if !lake.starts_with(S3_SCHEME) {
+        return Ok(LakeSource::local(lake));
     }
-    Ok(LakeSource::local(lake))
+    let settings = S3Settings {
+        force_path_style: config.s3_force_path_style,
+        ..S3Settings::default()
+    };
+    LakeSource::s3(lake, &settings)
+        .await
+        .with_context(|| format!("opening the lake {lake}"))
 }
 
 /// One warehouse per lake, so two lakes never mix their transactions.
@@ -370,4 +386,12 @@ impl EtlProgressBar {
             bar.finish_and_clear();
         }
     }
+}
+
+/// The process's peak resident set so far (Linux `VmHWM`), for benchmarks.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kilobytes: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kilobytes * 1024)
 }

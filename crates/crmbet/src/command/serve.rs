@@ -1,6 +1,5 @@
 //! `crmbet serve`: one listener for gRPC, grpc-web and REST.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -31,10 +30,17 @@ pub async fn serve_store(config: Config, store: Store) -> anyhow::Result<()> {
     })?;
     let address = listener.local_addr().context("reading the bound address")?;
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
-    let state = AppState {
-        store,
-        config: Arc::new(config),
-    };
+    let abandoned = store
+        .fail_abandoned_training_runs()
+        .await
+        .context("closing training runs a stopped process left open")?;
+    if abandoned > 0 {
+        tracing::warn!(
+            abandoned,
+            "marked training runs of a stopped process as failed"
+        );
+    }
+    let state = AppState::new(store, config);
     let router = application(state).await.context("building the server")?;
     println!("crmbet listening on http://{address} (gRPC, grpc-web, REST)");
     serve(listener, router, shutdown_signal(), grace)

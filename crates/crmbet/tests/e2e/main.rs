@@ -8,4 +8,7 @@ mod bad_input;
 mod etl;
 mod health;
 mod protocols;
+mod s3;
+mod segmentation;
 mod server;
+mod training;

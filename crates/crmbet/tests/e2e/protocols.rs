@@ -27,14 +27,19 @@ async fn tonic_client_reads_clusters_members_and_segments() {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(listed.clusters.len(), 6);
-    assert!(
-        listed
-            .clusters
-            .iter()
-            .any(|cluster| cluster.name == "VIP Live Dealer")
-    );
-    let first = &listed.clusters[0];
+    assert!((2..=12).contains(&listed.clusters.len()), "{listed:?}");
+    let names: std::collections::HashSet<_> = listed
+        .clusters
+        .iter()
+        .map(|cluster| &cluster.name)
+        .collect();
+    assert_eq!(names.len(), listed.clusters.len(), "names are unique");
+    assert!(names.iter().all(|name| !name.is_empty()));
+    let first = listed
+        .clusters
+        .iter()
+        .max_by_key(|cluster| cluster.size)
+        .unwrap();
     let members = clusters
         .list_cluster_users(ListClusterUsersRequest {
             cluster_id: first.cluster_id,
@@ -111,7 +116,8 @@ async fn grpc_web_over_http1_lists_clusters() {
         }
     }
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
-    assert_eq!(decoded.expect("a message frame").clusters.len(), 6);
+    let clusters = decoded.expect("a message frame").clusters;
+    assert!((2..=12).contains(&clusters.len()), "{clusters:?}");
 }
 
 #[tokio::test]
@@ -127,7 +133,7 @@ async fn rest_json_reads_clusters_and_segments() {
         .await
         .unwrap();
     let list = clusters["clusters"].as_array().expect("clusters array");
-    assert_eq!(list.len(), 6);
+    assert!((2..=12).contains(&list.len()), "{list:?}");
     let cluster_id = list[0]["cluster_id"].as_i64().expect("numeric cluster_id");
     assert!(
         list[0]["name"]
@@ -244,7 +250,10 @@ async fn python_grpcio_client_finds_services_through_reflection() {
             .iter()
             .any(|service| service == "crmbet.v1.ClusterService")
     );
-    assert_eq!(report["clusters"], 6);
+    assert!(
+        (2..=12).contains(&report["clusters"].as_u64().unwrap()),
+        "{report}"
+    );
     assert!(
         report["first_cluster_name"]
             .as_str()

@@ -14,13 +14,15 @@ pub struct RunningServer {
 }
 
 impl RunningServer {
-    /// Starts `crmbet demo` with `players` sample players on a free port.
+    /// Starts `crmbet demo` on a free port: a synthetic lake of `players` players (40 rows
+    /// each), loaded by the ETL and segmented by a trained model.
     pub fn start(players: usize) -> Self {
         let directory = tempfile::tempdir().expect("creating a temporary folder");
         let database_url = format!(
             "sqlite://{}?mode=rwc",
             directory.path().join("crmbet.db").display()
         );
+        let transactions = (players * 40).to_string();
         let players = players.to_string();
         let arguments = [
             "demo",
@@ -28,6 +30,8 @@ impl RunningServer {
             "127.0.0.1:0",
             "--players",
             players.as_str(),
+            "--transactions",
+            transactions.as_str(),
         ];
         Self::spawn(&arguments, database_url, directory)
     }
@@ -43,6 +47,7 @@ impl RunningServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crmbet"))
             .args(arguments)
             .env("DATABASE_URL", &database_url)
+            .env("CRMBET_WAREHOUSE_DIR", directory.path().join("warehouse"))
             .env("CRMBET_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -59,8 +64,8 @@ impl RunningServer {
         });
         let address = loop {
             let line = receiver
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server did not print its address within 60 s");
+                .recv_timeout(Duration::from_secs(180))
+                .expect("the server did not print its address within 180 s");
             if let Some(rest) = line.strip_prefix("crmbet listening on http://") {
                 break rest
                     .split_whitespace()
