@@ -127,17 +127,21 @@ pub(crate) fn split_page<T>(
 }
 
 fn cluster_message(row: &clusters::Model) -> Cluster {
-    let profile: Vec<FeatureDeviation> =
-        serde_json::from_value::<Vec<StoredDeviation>>(row.profile.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .map(|deviation| FeatureDeviation {
-                feature: deviation.feature,
-                group_mean: deviation.group_mean,
-                population_mean: deviation.population_mean,
-                z_score: deviation.z_score,
-            })
-            .collect();
+    let stored = serde_json::from_value::<Vec<StoredDeviation>>(row.profile.clone())
+        .unwrap_or_else(|error| {
+            // A profile this build cannot read must not hide the cluster itself.
+            tracing::warn!(cluster_id = row.id, %error, "unreadable cluster profile");
+            Vec::new()
+        });
+    let profile: Vec<FeatureDeviation> = stored
+        .into_iter()
+        .map(|deviation| FeatureDeviation {
+            feature: deviation.feature,
+            group_mean: deviation.group_mean,
+            population_mean: deviation.population_mean,
+            z_score: deviation.z_score,
+        })
+        .collect();
     Cluster {
         cluster_id: row.id,
         model_id: row.model_id,
@@ -155,6 +159,7 @@ fn cluster_message(row: &clusters::Model) -> Cluster {
 #[derive(serde::Deserialize)]
 struct StoredDeviation {
     feature: String,
+    #[serde(alias = "mean")]
     group_mean: f64,
     population_mean: f64,
     z_score: f64,

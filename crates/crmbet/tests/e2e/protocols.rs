@@ -135,6 +135,12 @@ async fn rest_json_reads_clusters_and_segments() {
     let list = clusters["clusters"].as_array().expect("clusters array");
     assert!((2..=12).contains(&list.len()), "{list:?}");
     let cluster_id = list[0]["cluster_id"].as_i64().expect("numeric cluster_id");
+    let profile = list[0]["profile"].as_array().expect("profile array");
+    assert!(
+        !profile.is_empty() && profile[0]["z_score"].is_number(),
+        "a trained cluster has a feature profile: {}",
+        list[0]
+    );
     assert!(
         list[0]["name"]
             .as_str()
