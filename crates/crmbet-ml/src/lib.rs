@@ -9,8 +9,6 @@
 mod density;
 mod ensemble;
 mod error;
-#[doc(hidden)]
-pub mod explore;
 mod kmeans;
 mod matrix;
 mod metrics;
