@@ -148,10 +148,46 @@ pub enum AccountAction {
 pub enum BenchTarget {
     /// The ETL against the Python peer (DuckDB and pandas) on the same lake, in one run.
     Etl(BenchEtlArgs),
-    /// Training against the scikit-learn peer.
-    Train,
+    /// Training against the scikit-learn peer on the same lake's features, in one run.
+    Train(BenchTrainArgs),
     /// Serving against an empty handler.
     Serve,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchTrainArgs {
+    /// A local lake folder (holding transactions/); both pipelines train on its features.
+    #[arg(long)]
+    pub lake: std::path::PathBuf,
+    /// What crmbet trains: `kmeans` is the automatic-k pipeline beside scikit-learn's KMeans
+    /// sweep; `auto` adds DBSCAN, HDBSCAN and the ensemble (the peer adds its DBSCAN and HDBSCAN).
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Kmeans)]
+    pub algorithm: AlgorithmArg,
+    /// Smallest k of the sweep, for both pipelines.
+    #[arg(long, default_value_t = 2)]
+    pub k_min: usize,
+    /// Largest k of the sweep, for both pipelines (the peer's default is 10).
+    #[arg(long, default_value_t = 10)]
+    pub k_max: usize,
+    /// Seed of both pipelines.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Python with the peer's requirements (numpy, pandas, pyarrow, duckdb, scikit-learn).
+    #[arg(long, env = "CRMBET_PEER_PYTHON", default_value = "python3")]
+    pub peer_python: String,
+    /// The peer pipeline script.
+    #[arg(
+        long,
+        env = "CRMBET_PEER_SCRIPT",
+        default_value = "../shared/bench/peer/peer.py"
+    )]
+    pub peer: std::path::PathBuf,
+    /// Only crmbet, without the peer (e.g. to measure memory on a lake the peer cannot hold).
+    #[arg(long)]
+    pub skip_peer: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
