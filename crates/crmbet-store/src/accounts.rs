@@ -10,7 +10,6 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, SqlErr,
-    TransactionTrait,
 };
 use serde_json::Value as Json;
 
@@ -184,7 +183,7 @@ impl Store {
     ) -> Result<Rotation> {
         let now = Utc::now();
         let family_id = replacement.family_id.clone();
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         // Marks the token used only if nobody did before: the row count says who won.
         let claimed = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::UsedAt, Expr::value(now))
