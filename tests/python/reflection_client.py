@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """A non-Rust gRPC client that knows nothing of crmbet but its address.
 
-It lists the services through gRPC reflection, builds the message classes from the
-descriptors the server sends (no generated stubs, no .proto files), calls
-ClusterService.ListClusters with an empty request and prints one JSON line:
-{"services": [...], "clusters": N, "first_cluster_name": "..."}.
+It lists the services through gRPC reflection (open to everyone), builds the message
+classes from the descriptors the server sends (no generated stubs, no .proto files), calls
+ClusterService.ListClusters with an empty request, once without a token and once with
+`authorization: Bearer ACCESS_TOKEN`, and prints one JSON line:
+{"services": [...], "clusters": N, "first_cluster_name": "...", "without_token": "CODE"}.
 
 Python's grpcio-reflection client speaks only grpc.reflection.v1alpha, so the server has
 to serve that version (it serves v1 as well).
 
-Usage: reflection_client.py HOST:PORT
+Usage: reflection_client.py HOST:PORT [ACCESS_TOKEN]
 Exit status: 0 on success, 1 when any step fails (the reason goes to stderr), 2 on bad usage.
 """
 
@@ -143,8 +144,9 @@ def build_pool(files):
     return pool
 
 
-def list_clusters(channel, pool):
-    """Calls ListClusters with an empty request through a generic unary-unary call."""
+def list_clusters(channel, pool, access_token):
+    """Calls ListClusters with an empty request through a generic unary-unary call, with the
+    access token when there is one."""
     try:
         method = pool.FindServiceByName(SERVICE).FindMethodByName(METHOD)
     except KeyError as error:
@@ -156,10 +158,20 @@ def list_clusters(channel, pool):
         request_serializer=request_class.SerializeToString,
         response_deserializer=response_class.FromString,
     )
-    return call(request_class(), timeout=TIMEOUT_SECONDS)
+    metadata = (("authorization", f"Bearer {access_token}"),) if access_token else None
+    return call(request_class(), timeout=TIMEOUT_SECONDS, metadata=metadata)
 
 
-def run(address):
+def code_without_token(channel, pool):
+    """The status code name of ListClusters called without a token (OK if it is open)."""
+    try:
+        list_clusters(channel, pool, None)
+    except grpc.RpcError as error:
+        return error.code().name
+    return "OK"
+
+
+def run(address, access_token):
     """Does the whole conversation with the server at `address` and returns the report."""
     with grpc.insecure_channel(address) as channel:
         try:
@@ -172,22 +184,25 @@ def run(address):
         if SERVICE not in services:
             raise ClientError(f"{SERVICE} is not among the reflected services: {services}")
         pool = build_pool(fetch_files(stub, SERVICE))
-        response = list_clusters(channel, pool)
+        without_token = code_without_token(channel, pool)
+        response = list_clusters(channel, pool, access_token)
     as_json = json_format.MessageToDict(response, preserving_proto_field_name=True)
     clusters = as_json.get("clusters", [])
     return {
         "services": services,
         "clusters": len(clusters),
         "first_cluster_name": clusters[0].get("name", "") if clusters else "",
+        "without_token": without_token,
     }
 
 
 def main(arguments):
-    if len(arguments) != 1 or arguments[0] in ("-h", "--help"):
-        print("usage: reflection_client.py HOST:PORT", file=sys.stderr)
+    if len(arguments) not in (1, 2) or arguments[0] in ("-h", "--help"):
+        print("usage: reflection_client.py HOST:PORT [ACCESS_TOKEN]", file=sys.stderr)
         return 2
+    access_token = arguments[1] if len(arguments) == 2 else None
     try:
-        report = run(arguments[0])
+        report = run(arguments[0], access_token)
     except ClientError as error:
         print(f"reflection_client: {error}", file=sys.stderr)
         return 1

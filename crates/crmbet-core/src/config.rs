@@ -28,9 +28,11 @@ pub struct Config {
     pub amqp_url: Option<String>,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
-    /// `CRMBET_JWT_SECRET`: HMAC secret for access tokens.
+    /// `CRMBET_JWT_SECRET`: HMAC secret (at least 32 bytes) for HS256 access tokens.
     pub jwt_secret: Option<String>,
-    /// `CRMBET_JWT_KEY_FILE`: file holding the JWT secret (instead of the variable).
+    /// `CRMBET_JWT_KEY_FILE`: a PKCS#8 PEM private key, Ed25519 (EdDSA) or P-256 (ES256),
+    /// for access tokens (instead of the secret). With neither set, a random secret is used
+    /// and tokens stop working when the process exits.
     pub jwt_key_file: Option<PathBuf>,
     /// `CRMBET_CORS_ORIGINS`: comma-separated dashboard origins allowed by CORS.
     pub cors_origins: Vec<String>,

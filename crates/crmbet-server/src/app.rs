@@ -25,6 +25,7 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 use tower::{Layer, ServiceExt};
 
+use crate::auth::{AccessLayer, KeySource, TokenKeys};
 use crate::health::health;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
@@ -36,21 +37,34 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub trainer: Trainer,
+    /// The pinned algorithm and keys of access tokens.
+    pub token_keys: Arc<TokenKeys>,
 }
 
 impl AppState {
-    /// The state over an opened store, with a trainer of its own.
-    pub fn new(store: Store, config: Config) -> Self {
-        Self {
+    /// The state over an opened store, with a trainer of its own and the token keys the
+    /// configuration names (a random secret, with a warning, when it names none).
+    pub fn new(store: Store, config: Config) -> Result<Self> {
+        let token_keys = TokenKeys::from_config(&config)?;
+        match token_keys.source() {
+            KeySource::Ephemeral => tracing::warn!(
+                "neither CRMBET_JWT_SECRET nor CRMBET_JWT_KEY_FILE is set: access tokens are \
+                 signed with a random secret and stop working when this process exits"
+            ),
+            source => tracing::info!(algorithm = ?token_keys.algorithm(), ?source,
+                "access tokens use the configured key"),
+        }
+        Ok(Self {
             trainer: Trainer::new(store.clone()),
             store,
             config: Arc::new(config),
-        }
+            token_keys: Arc::new(token_keys),
+        })
     }
 }
 
 /// Builds every tonic service, with gRPC health (per service) and reflection (v1 and
-/// v1alpha: Python's reflection client speaks only v1alpha).
+/// v1alpha: Python's reflection client speaks only v1alpha), behind the access layer.
 pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     let max_message_bytes = state.config.max_body_bytes;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -101,7 +115,13 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             TrainingServiceServer::new(TrainingApi::new(state.trainer.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
-        .add_service(AuthServiceServer::new(AuthApi).max_decoding_message_size(max_message_bytes))
+        .add_service(
+            AuthServiceServer::new(AuthApi::new(
+                state.store.clone(),
+                Arc::clone(&state.token_keys),
+            ))
+            .max_decoding_message_size(max_message_bytes),
+        )
         .add_service(
             SmarticoWebhookServiceServer::new(SmarticoWebhookApi)
                 .max_decoding_message_size(max_message_bytes),
@@ -109,7 +129,12 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    Ok(builder.routes())
+    // One layer over every route: gRPC, grpc-web (outside it) and REST (which calls these
+    // routes in process) get the same answers.
+    let access = AccessLayer::new(Arc::clone(&state.token_keys), state.store.clone());
+    Ok(Routes::from(
+        builder.routes().into_axum_router().layer(access),
+    ))
 }
 
 /// The whole application: gRPC and grpc-web go to the tonic routes, everything else to

@@ -7,7 +7,8 @@ use std::time::Duration;
 use crmbet_core::{Error, Result};
 use crmbet_migrations::Migrator;
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
@@ -75,6 +76,20 @@ impl Store {
             }
         }
         Ok(Self { connection })
+    }
+
+    /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
+    /// (IMMEDIATE), so a busy database makes it wait out the busy timeout; a deferred
+    /// transaction that reads first fails at once with "database is locked" when another
+    /// connection wrote since its read. PostgreSQL ignores the mode.
+    pub(crate) async fn begin_write(&self) -> Result<DatabaseTransaction> {
+        self.connection
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..TransactionOptions::default()
+            })
+            .await
+            .map_err(database_error)
     }
 
     /// The sea-orm connection, for repositories in other crates.

@@ -3,9 +3,7 @@
 use chrono::{DateTime, Utc};
 use crmbet_core::{EtlRunId, Result};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::database::Store;
 use crate::entity::{etl_runs, lake_objects, player_features, players, quarantine};
@@ -108,7 +106,7 @@ impl Store {
     /// Stores a finished run: the run, its quarantine, the players, their features and the
     /// objects it loaded, all or nothing.
     pub async fn record_etl_run(&self, record: EtlRunRecord) -> Result<EtlRunId> {
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         let summary = &record.summary;
         let inserted = etl_runs::Entity::insert(etl_runs::ActiveModel {
             source: Set(record.source.clone()),

@@ -3,6 +3,7 @@
 //! One code path serves SQLite (the embedded default) and PostgreSQL (production); queries
 //! are built with sea-query so placeholders and quoting follow the connected engine.
 
+mod accounts;
 mod clusters;
 mod database;
 pub mod entity;
@@ -12,6 +13,7 @@ mod players;
 pub mod sample;
 mod training;
 
+pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};

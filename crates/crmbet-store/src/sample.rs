@@ -9,7 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use crmbet_core::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use sea_orm::{ActiveValue::Set, EntityTrait, TransactionTrait};
+use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 
 use crate::NUMERIC_FEATURES;
@@ -179,7 +179,7 @@ impl Store {
             .collect();
         assign_rfm_scores(&mut drawn);
 
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         let etl_run = etl_runs::Entity::insert(etl_runs::ActiveModel {
             source: Set("builtin-sample".to_owned()),
             status: Set("succeeded".to_owned()),

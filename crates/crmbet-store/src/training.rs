@@ -10,7 +10,7 @@ use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Order, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 use serde_json::Value as Json;
 
@@ -212,7 +212,7 @@ impl Store {
     /// Records a new run as running, unless another run is queued or running: then
     /// `FailedPrecondition` naming it. Callers that may race also hold a lock in-process.
     pub async fn start_training_run(&self, run: NewTrainingRun) -> Result<TrainingRunId> {
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         let busy = training_runs::Entity::find()
             .filter(training_runs::Column::Status.is_in([
                 TrainingStatus::Queued.as_str(),
@@ -336,7 +336,7 @@ impl Store {
         activated_by: Option<String>,
     ) -> Result<SavedModel> {
         let now = Utc::now();
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         let version = models::Entity::find()
             .select_only()
             .column_as(models::Column::Version.max(), "version")

@@ -8,8 +8,9 @@ use chrono::Utc;
 use crmbet_core::{ClusterId, PlayerId};
 use crmbet_store::entity::player_features;
 use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, NUMERIC_FEATURES, NewCluster, NewModel, NewSegment,
-    NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord, Store, TrainingStatus,
+    EtlRunRecord, EtlRunSummary, LoadedObject, NUMERIC_FEATURES, NewAccount, NewCluster, NewModel,
+    NewRefreshToken, NewSegment, NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord,
+    Rotation, Store, TrainingStatus,
 };
 use rand::Rng;
 use sea_orm::{ConnectionTrait, Database};
@@ -79,6 +80,7 @@ async fn migrations_and_reads_on_sqlite() {
     check_reads(&store).await;
     check_etl_records(&store).await;
     check_training_records(&store).await;
+    check_accounts_and_refresh_tokens(&store).await;
 }
 
 #[tokio::test]
@@ -91,6 +93,7 @@ async fn migrations_and_reads_on_postgres() {
     check_reads(&store).await;
     check_etl_records(&store).await;
     check_training_records(&store).await;
+    check_accounts_and_refresh_tokens(&store).await;
     drop(store);
     database.drop().await;
 }
@@ -525,4 +528,85 @@ async fn check_training_records(store: &Store) {
         .await
         .unwrap_err();
     assert!(missing.to_string().contains("not found"), "{missing}");
+}
+
+fn refresh_row(account_id: i64, token_hash: &str, family_id: &str) -> NewRefreshToken {
+    let issued_at = Utc::now();
+    NewRefreshToken {
+        account_id,
+        token_hash: token_hash.to_owned(),
+        family_id: family_id.to_owned(),
+        issued_at,
+        expires_at: issued_at + chrono::Duration::days(1),
+    }
+}
+
+async fn check_accounts_and_refresh_tokens(store: &Store) {
+    let account = store
+        .create_account(NewAccount {
+            username: "ana".to_owned(),
+            password_hash: "$argon2id$stand-in".to_owned(),
+            role: "analyst".to_owned(),
+        })
+        .await
+        .unwrap();
+    let duplicate = store
+        .create_account(NewAccount {
+            username: "ana".to_owned(),
+            password_hash: "x".to_owned(),
+            role: "admin".to_owned(),
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(duplicate, crmbet_core::Error::AlreadyExists(_)),
+        "{duplicate}"
+    );
+    assert_eq!(store.count_failed_login(account.id).await.unwrap(), 1);
+    assert_eq!(store.count_failed_login(account.id).await.unwrap(), 2);
+    store.lock_account(account.id, Utc::now()).await.unwrap();
+    store.clear_failed_logins(account.id).await.unwrap();
+    let cleared = store.account_by_username("ana").await.unwrap().unwrap();
+    assert_eq!((cleared.failed_logins, cleared.locked_until), (0, None));
+
+    // Two concurrent uses of one token: exactly one rotates, the other revokes the family.
+    let first = store
+        .insert_refresh_token(refresh_row(account.id, "digest-1", "family-a"))
+        .await
+        .unwrap();
+    let (left, right) = tokio::join!(
+        store.rotate_refresh_token(first, refresh_row(account.id, "digest-2", "family-a")),
+        store.rotate_refresh_token(first, refresh_row(account.id, "digest-3", "family-a")),
+    );
+    let outcomes = [left.unwrap(), right.unwrap()];
+    let rotated = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Rotation::Rotated { .. }))
+        .count();
+    assert_eq!(rotated, 1, "{outcomes:?}");
+    assert!(outcomes.contains(&Rotation::FamilyRevoked), "{outcomes:?}");
+    let used = store
+        .refresh_token_by_hash("digest-1")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(used.used_at.is_some() && used.replaced_by_id.is_some());
+    assert!(used.revoked_at.is_some(), "the reuse revoked the family");
+    assert_eq!(store.revoke_refresh_family("family-a").await.unwrap(), 0);
+
+    store
+        .record_audit(crmbet_store::AuditEntry {
+            actor: "ana".to_owned(),
+            role: Some("analyst".to_owned()),
+            action: "/crmbet.v1.TrainingService/StartTraining".to_owned(),
+            target: Some("training run 1".to_owned()),
+            client_ip: Some("203.0.113.5".to_owned()),
+            request_id: Some("req-1".to_owned()),
+            details: Some(serde_json::json!({ "outcome": "OK" })),
+            occurred_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    let audit = store.recent_audit_entries(1).await.unwrap();
+    assert_eq!(audit[0].client_ip.as_deref(), Some("203.0.113.5"));
 }

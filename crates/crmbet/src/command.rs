@@ -1,5 +1,6 @@
 //! One module per subcommand; `run` dispatches.
 
+mod account;
 mod bench;
 mod demo;
 mod etl;
@@ -9,7 +10,7 @@ mod train;
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use crmbet_core::Config;
 use crmbet_store::Store;
 
@@ -28,7 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Migrate { action } => migrate::run(config, action).await?,
         Command::Etl(arguments) => return etl::run(config, arguments).await,
         Command::Train(arguments) => return train::run(config, arguments).await,
-        Command::Account { .. } => not_available("crmbet account", "accounts and authentication")?,
+        Command::Account { action } => return account::run(config, action).await,
         Command::Bench { target } => return bench::run(config, target).await,
     }
     Ok(ExitCode::SUCCESS)
@@ -41,10 +42,6 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .context("opening the database")?;
     store.migrate_up().await.context("applying migrations")?;
     Ok(store)
-}
-
-fn not_available(command: &str, capability: &str) -> anyhow::Result<()> {
-    bail!("{command} is not available yet in this release: it arrives with {capability}")
 }
 
 fn init_tracing(filter: &str) {

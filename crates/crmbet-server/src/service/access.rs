@@ -1,48 +1,389 @@
-//! AuthService: accounts and tokens arrive with the access-control capability; until then
-//! every call answers UNIMPLEMENTED and names what is missing.
+//! AuthService: login with a password, rotating refresh tokens, logout, and who the
+//! caller's access token says they are.
+//!
+//! Login answers the same UNAUTHENTICATED for an unknown user, a wrong password and a
+//! disabled account, after the same argon2 work. Repeated failures lock the account and the
+//! client address for a while (RESOURCE_EXHAUSTED with `retry-after`).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use crmbet_core::Error;
 use crmbet_proto::v1::auth_service_server::AuthService;
 use crmbet_proto::v1::{
     LoginRequest, LoginResponse, LogoutRequest, LogoutResponse, RefreshRequest, RefreshResponse,
     WhoAmIRequest, WhoAmIResponse,
 };
+use crmbet_store::entity::{accounts, refresh_tokens};
+use crmbet_store::{NewRefreshToken, Rotation, Store};
 use tonic::{Request, Response, Status};
 
-use crate::service::not_available;
+use crate::auth::{
+    ACCESS_TOKEN_LIFETIME, ACCOUNT_BACKOFF, AddressThrottle, AuditNote, ClientAddress,
+    MAX_PASSWORD_CHARS, MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME, Role,
+    TokenKeys, check_username, new_refresh_token, random_id, refresh_token_digest, verify_password,
+};
+use crate::convert::timestamp;
+use crate::status::status_from_error;
 
-const CAPABILITY: &str = "authentication (accounts, JWT access tokens, refresh tokens)";
+const TOKEN_TYPE: &str = "Bearer";
+const BAD_CREDENTIALS: &str = "invalid username or password";
 
 /// Serves AuthService.
-#[derive(Debug, Clone, Default)]
-pub struct AuthApi;
+#[derive(Debug, Clone)]
+pub struct AuthApi {
+    store: Store,
+    keys: Arc<TokenKeys>,
+    throttle: Arc<AddressThrottle>,
+}
+
+/// Tokens handed out by Login and Refresh.
+struct SessionTokens {
+    access_token: String,
+    refresh_token: String,
+    role: Role,
+}
+
+impl AuthApi {
+    /// A service over the accounts in `store`, signing with `keys`.
+    pub fn new(store: Store, keys: Arc<TokenKeys>) -> Self {
+        Self {
+            store,
+            keys,
+            throttle: Arc::new(AddressThrottle::default()),
+        }
+    }
+
+    async fn login(
+        &self,
+        request: LoginRequest,
+        client: Option<ClientAddress>,
+        note: &AuditNote,
+    ) -> std::result::Result<SessionTokens, Status> {
+        check_username(&request.username).map_err(status_from_error)?;
+        if request.password.is_empty() || request.password.chars().count() > MAX_PASSWORD_CHARS {
+            return Err(status_from_error(Error::invalid_argument(
+                "password",
+                format!("must be 1 to {MAX_PASSWORD_CHARS} characters"),
+            )));
+        }
+        note.set_actor(&request.username, None);
+        if let Some(ClientAddress(address)) = client
+            && let Some(wait) = self.throttle.retry_after(address, Instant::now())
+        {
+            return Err(too_many_failures(wait));
+        }
+        let account = self
+            .store
+            .account_by_username(&request.username)
+            .await
+            .map_err(status_from_error)?;
+        if let Some(wait) = account.as_ref().and_then(remaining_lock) {
+            return Err(too_many_failures(wait));
+        }
+        let stored_hash = account
+            .as_ref()
+            .map(|account| account.password_hash.clone());
+        let password = request.password;
+        let password_matches =
+            tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
+                .await
+                .map_err(|error| {
+                    status_from_error(Error::Internal(format!("password check: {error}")))
+                })?;
+        let account = match account {
+            Some(account) if password_matches && !account.disabled => account,
+            account => {
+                self.count_failure(account.as_ref(), client).await?;
+                return Err(Status::unauthenticated(BAD_CREDENTIALS));
+            }
+        };
+        let role = stored_role(&account)?;
+        note.set_actor(&account.username, Some(role));
+        if account.failed_logins > 0 || account.locked_until.is_some() {
+            self.store
+                .clear_failed_logins(account.id)
+                .await
+                .map_err(status_from_error)?;
+        }
+        let refresh_token = new_refresh_token();
+        self.store
+            .insert_refresh_token(new_refresh_row(&account, &refresh_token, random_id())?)
+            .await
+            .map_err(status_from_error)?;
+        self.session(&account, role, refresh_token)
+    }
+
+    /// Counts a failed login against the client address and the account (if any), and
+    /// locks the account when it has failed too often.
+    async fn count_failure(
+        &self,
+        account: Option<&accounts::Model>,
+        client: Option<ClientAddress>,
+    ) -> std::result::Result<(), Status> {
+        if let Some(ClientAddress(address)) = client {
+            self.throttle.record_failure(address, Instant::now());
+        }
+        let Some(account) = account else {
+            return Ok(());
+        };
+        let failures = self
+            .store
+            .count_failed_login(account.id)
+            .await
+            .map_err(status_from_error)?;
+        let lock = u32::try_from(failures)
+            .ok()
+            .and_then(|failures| ACCOUNT_BACKOFF.lock_after(failures));
+        if let Some(lock) = lock {
+            let locked_until = Utc::now() + chrono::Duration::from_std(lock).unwrap_or_default();
+            tracing::warn!(username = %account.username, failures, lock_seconds = lock.as_secs(),
+                "account locked after repeated failed logins");
+            self.store
+                .lock_account(account.id, locked_until)
+                .await
+                .map_err(status_from_error)?;
+        }
+        Ok(())
+    }
+
+    async fn refresh(
+        &self,
+        request: RefreshRequest,
+        note: &AuditNote,
+    ) -> std::result::Result<SessionTokens, Status> {
+        let (presented, account) = self.presented_refresh_token(&request.refresh_token).await?;
+        let role = stored_role(&account)?;
+        note.set_actor(&account.username, Some(role));
+        note.set_target(format!("refresh token family {}", presented.family_id));
+        if presented.revoked_at.is_some() {
+            return Err(Status::unauthenticated(
+                "this refresh token was revoked; log in again",
+            ));
+        }
+        if presented.used_at.is_some() {
+            return Err(self.reused(&presented).await);
+        }
+        if presented.expires_at <= Utc::now() {
+            return Err(Status::unauthenticated(
+                "this refresh token has expired; log in again",
+            ));
+        }
+        if account.disabled {
+            self.revoke_family(&presented.family_id).await?;
+            return Err(Status::unauthenticated(BAD_CREDENTIALS));
+        }
+        let refresh_token = new_refresh_token();
+        let replacement = new_refresh_row(&account, &refresh_token, presented.family_id.clone())?;
+        let rotation = self
+            .store
+            .rotate_refresh_token(presented.id, replacement)
+            .await
+            .map_err(status_from_error)?;
+        match rotation {
+            Rotation::Rotated { .. } => self.session(&account, role, refresh_token),
+            // Someone used the token between our read and the update.
+            Rotation::FamilyRevoked => Err(reuse_status()),
+        }
+    }
+
+    /// A refresh token presented a second time: someone holds a copy, so every token of
+    /// its login stops working.
+    async fn reused(&self, presented: &refresh_tokens::Model) -> Status {
+        tracing::warn!(family = %presented.family_id, account_id = presented.account_id,
+            "a used refresh token was presented again; revoking its family");
+        match self.revoke_family(&presented.family_id).await {
+            Ok(()) => reuse_status(),
+            Err(status) => status,
+        }
+    }
+
+    async fn logout(
+        &self,
+        request: LogoutRequest,
+        note: &AuditNote,
+    ) -> std::result::Result<(), Status> {
+        let (presented, account) = self.presented_refresh_token(&request.refresh_token).await?;
+        note.set_actor(&account.username, stored_role(&account).ok());
+        note.set_target(format!("refresh token family {}", presented.family_id));
+        self.revoke_family(&presented.family_id).await
+    }
+
+    /// The stored row of a presented refresh token and its account.
+    async fn presented_refresh_token(
+        &self,
+        token: &str,
+    ) -> std::result::Result<(refresh_tokens::Model, accounts::Model), Status> {
+        if token.is_empty() || token.len() > MAX_REFRESH_TOKEN_CHARS {
+            return Err(status_from_error(Error::invalid_argument(
+                "refresh_token",
+                "must be the refresh_token that Login or Refresh returned",
+            )));
+        }
+        let unknown = || Status::unauthenticated("unknown refresh token; log in again");
+        let presented = self
+            .store
+            .refresh_token_by_hash(&refresh_token_digest(token))
+            .await
+            .map_err(status_from_error)?
+            .ok_or_else(unknown)?;
+        let account = self
+            .store
+            .account(presented.account_id)
+            .await
+            .map_err(status_from_error)?
+            .ok_or_else(unknown)?;
+        Ok((presented, account))
+    }
+
+    async fn revoke_family(&self, family_id: &str) -> std::result::Result<(), Status> {
+        self.store
+            .revoke_refresh_family(family_id)
+            .await
+            .map(drop)
+            .map_err(status_from_error)
+    }
+
+    fn session(
+        &self,
+        account: &accounts::Model,
+        role: Role,
+        refresh_token: String,
+    ) -> std::result::Result<SessionTokens, Status> {
+        let access = self
+            .keys
+            .issue(&account.username, role)
+            .map_err(status_from_error)?;
+        Ok(SessionTokens {
+            access_token: access.token,
+            refresh_token,
+            role,
+        })
+    }
+}
+
+fn stored_role(account: &accounts::Model) -> std::result::Result<Role, Status> {
+    account.role.parse::<Role>().map_err(|_| {
+        status_from_error(Error::Internal(format!(
+            "account {} has the unknown role {:?}",
+            account.id, account.role
+        )))
+    })
+}
+
+/// How long a locked account must still wait, if it is locked.
+fn remaining_lock(account: &accounts::Model) -> Option<Duration> {
+    let remaining = account.locked_until? - Utc::now();
+    remaining.to_std().ok().filter(|wait| !wait.is_zero())
+}
+
+fn too_many_failures(wait: Duration) -> Status {
+    let seconds = wait.as_secs().max(1);
+    let mut status = Status::resource_exhausted(format!(
+        "too many failed logins for this account or address; retry in {seconds} s"
+    ));
+    if let Ok(value) = seconds.to_string().parse() {
+        status.metadata_mut().insert("retry-after", value);
+    }
+    status
+}
+
+fn reuse_status() -> Status {
+    Status::unauthenticated(
+        "this refresh token was already used, so every token of its login is now revoked; \
+         log in again",
+    )
+}
+
+fn new_refresh_row(
+    account: &accounts::Model,
+    refresh_token: &str,
+    family_id: String,
+) -> std::result::Result<NewRefreshToken, Status> {
+    let issued_at = Utc::now();
+    let lifetime = chrono::Duration::from_std(REFRESH_TOKEN_LIFETIME).map_err(|error| {
+        status_from_error(Error::Internal(format!("refresh token lifetime: {error}")))
+    })?;
+    Ok(NewRefreshToken {
+        account_id: account.id,
+        token_hash: refresh_token_digest(refresh_token),
+        family_id,
+        issued_at,
+        expires_at: issued_at + lifetime,
+    })
+}
+
+fn access_token_seconds() -> i64 {
+    i64::try_from(ACCESS_TOKEN_LIFETIME.as_secs()).unwrap_or(i64::MAX)
+}
 
 #[tonic::async_trait]
 impl AuthService for AuthApi {
     async fn login(
         &self,
-        _request: Request<LoginRequest>,
-    ) -> Result<Response<LoginResponse>, Status> {
-        Err(not_available(CAPABILITY))
+        request: Request<LoginRequest>,
+    ) -> std::result::Result<Response<LoginResponse>, Status> {
+        let client = request.extensions().get::<ClientAddress>().copied();
+        let note = request
+            .extensions()
+            .get::<AuditNote>()
+            .cloned()
+            .unwrap_or_default();
+        let tokens = self.login(request.into_inner(), client, &note).await?;
+        Ok(Response::new(LoginResponse {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_in: access_token_seconds(),
+            token_type: TOKEN_TYPE.to_owned(),
+            role: tokens.role.to_proto().into(),
+        }))
     }
 
     async fn refresh(
         &self,
-        _request: Request<RefreshRequest>,
-    ) -> Result<Response<RefreshResponse>, Status> {
-        Err(not_available(CAPABILITY))
+        request: Request<RefreshRequest>,
+    ) -> std::result::Result<Response<RefreshResponse>, Status> {
+        let note = request
+            .extensions()
+            .get::<AuditNote>()
+            .cloned()
+            .unwrap_or_default();
+        let tokens = self.refresh(request.into_inner(), &note).await?;
+        Ok(Response::new(RefreshResponse {
+            access_token: tokens.access_token,
+            refresh_token: tokens.refresh_token,
+            expires_in: access_token_seconds(),
+            token_type: TOKEN_TYPE.to_owned(),
+            role: tokens.role.to_proto().into(),
+        }))
     }
 
     async fn logout(
         &self,
-        _request: Request<LogoutRequest>,
-    ) -> Result<Response<LogoutResponse>, Status> {
-        Err(not_available(CAPABILITY))
+        request: Request<LogoutRequest>,
+    ) -> std::result::Result<Response<LogoutResponse>, Status> {
+        let note = request
+            .extensions()
+            .get::<AuditNote>()
+            .cloned()
+            .unwrap_or_default();
+        self.logout(request.into_inner(), &note).await?;
+        Ok(Response::new(LogoutResponse {}))
     }
 
     async fn who_am_i(
         &self,
-        _request: Request<WhoAmIRequest>,
-    ) -> Result<Response<WhoAmIResponse>, Status> {
-        Err(not_available(CAPABILITY))
+        request: Request<WhoAmIRequest>,
+    ) -> std::result::Result<Response<WhoAmIResponse>, Status> {
+        let principal = request
+            .extensions()
+            .get::<Principal>()
+            .ok_or_else(|| Status::unauthenticated("missing access token"))?;
+        Ok(Response::new(WhoAmIResponse {
+            username: principal.username.clone(),
+            role: principal.role.to_proto().into(),
+            expires_at: Some(timestamp(principal.expires_at)),
+        }))
     }
 }

@@ -9,6 +9,7 @@ use crmbet_proto::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::auth::note_audit_target;
 use crate::service::not_available;
 
 const CAPABILITY: &str = "campaigns (create, launch through the outbox, results)";
@@ -42,8 +43,12 @@ impl CampaignService for CampaignApi {
 
     async fn launch_campaign(
         &self,
-        _request: Request<LaunchCampaignRequest>,
+        request: Request<LaunchCampaignRequest>,
     ) -> Result<Response<LaunchCampaignResponse>, Status> {
+        note_audit_target(
+            request.extensions(),
+            format!("campaign {}", request.get_ref().campaign_id),
+        );
         Err(not_available(CAPABILITY))
     }
 

@@ -18,6 +18,7 @@ use futures::{Stream, StreamExt};
 use tokio_stream::wrappers::BroadcastStream;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Principal, note_audit_target};
 use crate::convert::timestamp;
 use crate::status::status_from_error;
 use crate::training::{RunState, Trainer, TrainingEvent, TrainingRequest, TrainingStage as Stage};
@@ -34,7 +35,11 @@ impl TrainingApi {
         Self { trainer }
     }
 
-    async fn start_training(&self, request: StartTrainingRequest) -> Result<StartTrainingResponse> {
+    async fn start_training(
+        &self,
+        request: StartTrainingRequest,
+        requested_by: Option<String>,
+    ) -> Result<StartTrainingResponse> {
         let algorithm = match Algorithm::try_from(request.algorithm) {
             Ok(Algorithm::Unspecified | Algorithm::Auto) => crmbet_ml::Algorithm::Auto,
             Ok(Algorithm::Kmeans) => crmbet_ml::Algorithm::KMeans,
@@ -64,7 +69,7 @@ impl TrainingApi {
                 k,
                 seed: request.seed,
                 activate: request.activate,
-                requested_by: None,
+                requested_by,
             })
             .await?;
         Ok(StartTrainingResponse { run_id: run_id.0 })
@@ -101,9 +106,17 @@ impl TrainingApi {
         })
     }
 
-    async fn activate_model(&self, request: ActivateModelRequest) -> Result<ActivateModelResponse> {
+    async fn activate_model(
+        &self,
+        request: ActivateModelRequest,
+        activated_by: Option<String>,
+    ) -> Result<ActivateModelResponse> {
         let model_id = ModelId::parse("model_id", request.model_id)?;
-        let stored = self.trainer.store().activate_model(model_id, None).await?;
+        let stored = self
+            .trainer
+            .store()
+            .activate_model(model_id, activated_by)
+            .await?;
         Ok(ActivateModelResponse {
             model: Some(model_message(&stored)),
         })
@@ -157,10 +170,16 @@ impl TrainingService for TrainingApi {
         &self,
         request: Request<StartTrainingRequest>,
     ) -> Result<Response<StartTrainingResponse>, Status> {
-        self.start_training(request.into_inner())
+        let requested_by = caller_name(&request);
+        let started = self
+            .start_training(*request.get_ref(), requested_by)
             .await
-            .map(Response::new)
-            .map_err(status_from_error)
+            .map_err(status_from_error)?;
+        note_audit_target(
+            request.extensions(),
+            format!("training run {}", started.run_id),
+        );
+        Ok(Response::new(started))
     }
 
     async fn get_training_run(
@@ -197,11 +216,24 @@ impl TrainingService for TrainingApi {
         &self,
         request: Request<ActivateModelRequest>,
     ) -> Result<Response<ActivateModelResponse>, Status> {
-        self.activate_model(request.into_inner())
+        note_audit_target(
+            request.extensions(),
+            format!("model {}", request.get_ref().model_id),
+        );
+        let activated_by = caller_name(&request);
+        self.activate_model(request.into_inner(), activated_by)
             .await
             .map(Response::new)
             .map_err(status_from_error)
     }
+}
+
+/// The username of the caller's access token, if the access layer verified one.
+fn caller_name<Message>(request: &Request<Message>) -> Option<String> {
+    request
+        .extensions()
+        .get::<Principal>()
+        .map(|principal| principal.username.clone())
 }
 
 fn algorithm_enum(stored: &str) -> Algorithm {

@@ -1,6 +1,7 @@
 //! `crmbet demo`: the embedded quick start. Writes a seeded synthetic lake with planted
-//! player archetypes, runs the ETL on it, trains and activates a segmentation model, and
-//! serves — with nothing installed but the binary.
+//! player archetypes, runs the ETL on it, trains and activates a segmentation model, creates
+//! an `admin` account with a random password it prints once, and serves — with nothing
+//! installed but the binary.
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +9,9 @@ use anyhow::Context;
 use chrono::{Days, NaiveDate, Utc};
 use crmbet_core::Config;
 use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
+use crmbet_server::auth::{Role, create_account, generate_password};
 use crmbet_server::{Trainer, TrainingRequest};
+use crmbet_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{DemoArgs, EtlArgs};
@@ -70,10 +73,36 @@ pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> 
             .collect::<Vec<_>>()
             .join(", ")
     );
+    ensure_demo_admin(&store).await?;
     if arguments.no_serve {
         return Ok(());
     }
     serve_store(config, store).await
+}
+
+/// The username of the account the demo creates.
+const DEMO_ADMIN: &str = "admin";
+
+/// Creates the `admin` account with a random password and prints it once; on a data
+/// folder that has it already, says so and leaves it alone.
+async fn ensure_demo_admin(store: &Store) -> anyhow::Result<()> {
+    let existing = store
+        .account_by_username(DEMO_ADMIN)
+        .await
+        .context("looking up the demo admin account")?;
+    if existing.is_some() {
+        println!(
+            "account {DEMO_ADMIN} exists already; its password was printed when it was \
+             created (or create another admin with `crmbet account create`)"
+        );
+        return Ok(());
+    }
+    let password = generate_password();
+    create_account(store, DEMO_ADMIN, Role::Admin, &password, "demo")
+        .await
+        .context("creating the demo admin account")?;
+    println!("{DEMO_ADMIN} password: {password}");
+    Ok(())
 }
 
 /// One folder per seed, size and end date under the warehouse's parent (`data/` by default).

@@ -40,7 +40,7 @@ pub async fn serve_store(config: Config, store: Store) -> anyhow::Result<()> {
             "marked training runs of a stopped process as failed"
         );
     }
-    let state = AppState::new(store, config);
+    let state = AppState::new(store, config).context("loading the access-token key")?;
     let router = application(state).await.context("building the server")?;
     println!("crmbet listening on http://{address} (gRPC, grpc-web, REST)");
     serve(listener, router, shutdown_signal(), grace)

@@ -190,12 +190,19 @@ const REST_CASES: &[RestCase] = &[
     },
 ];
 
+/// Rows per table, except the audit log: a refused write is still audited, on purpose.
+async fn domain_row_counts(store: &Store) -> std::collections::BTreeMap<&'static str, i64> {
+    let mut counts = store.row_counts().await.unwrap();
+    counts.remove("audit_log");
+    counts
+}
+
 #[tokio::test]
 async fn rest_refuses_bad_input_precisely_and_changes_nothing() {
     let server = RunningServer::start(100);
     let store = Store::connect(&server.database_url).await.unwrap();
-    let before = store.row_counts().await.unwrap();
-    let client = reqwest::Client::new();
+    let client = server.rest_client().await;
+    let before = domain_row_counts(&store).await;
     let mut failures = Vec::new();
     for case in REST_CASES {
         let method = reqwest::Method::from_bytes(case.method.as_bytes()).unwrap();
@@ -231,19 +238,15 @@ async fn rest_refuses_bad_input_precisely_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(zero.status(), 200);
-    assert_eq!(store.row_counts().await.unwrap(), before);
+    assert_eq!(domain_row_counts(&store).await, before);
 }
 
 #[tokio::test]
 async fn grpc_refuses_bad_input_with_precise_codes() {
     let server = RunningServer::start(100);
     let store = Store::connect(&server.database_url).await.unwrap();
-    let before = store.row_counts().await.unwrap();
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.grpc_channel().await;
+    let before = domain_row_counts(&store).await;
     let mut clusters = ClusterServiceClient::new(channel.clone());
     let mut users = UserServiceClient::new(channel.clone());
     let mut campaigns = CampaignServiceClient::new(channel);
@@ -363,5 +366,5 @@ async fn grpc_refuses_bad_input_with_precise_codes() {
         "unexpected answers:\n{}",
         failures.join("\n")
     );
-    assert_eq!(store.row_counts().await.unwrap(), before);
+    assert_eq!(domain_row_counts(&store).await, before);
 }

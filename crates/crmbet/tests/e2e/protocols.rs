@@ -16,11 +16,7 @@ use tonic_health::pb::health_client::HealthClient;
 #[tokio::test]
 async fn tonic_client_reads_clusters_members_and_segments() {
     let server = RunningServer::start(300);
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let channel = server.grpc_channel().await;
     let mut clusters = ClusterServiceClient::new(channel.clone());
     let listed = clusters
         .list_clusters(ListClustersRequest::default())
@@ -92,6 +88,7 @@ async fn grpc_web_over_http1_lists_clusters() {
         ))
         .header("content-type", "application/grpc-web+proto")
         .header("x-grpc-web", "1")
+        .bearer_auth(server.access_token().await)
         .body(body.freeze())
         .send()
         .await
@@ -123,7 +120,7 @@ async fn grpc_web_over_http1_lists_clusters() {
 #[tokio::test]
 async fn rest_json_reads_clusters_and_segments() {
     let server = RunningServer::start(200);
-    let client = reqwest::Client::new();
+    let client = server.rest_client().await;
     let clusters: serde_json::Value = client
         .get(format!("{}/api/v1/clusters", server.url()))
         .send()
@@ -235,10 +232,12 @@ async fn python_grpcio_client_finds_services_through_reflection() {
         "/../../tests/python/reflection_client.py"
     );
     let address = server.address.clone();
+    let access_token = server.access_token().await;
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
             .arg(script)
             .arg(address)
+            .arg(access_token)
             .output()
             .expect("running the Python client")
     })
@@ -264,6 +263,10 @@ async fn python_grpcio_client_finds_services_through_reflection() {
         report["first_cluster_name"]
             .as_str()
             .is_some_and(|name| !name.is_empty())
+    );
+    assert_eq!(
+        report["without_token"], "UNAUTHENTICATED",
+        "reflection is open, the API is not: {report}"
     );
 }
 

@@ -1,16 +1,75 @@
-//! Starts the real binary on a free port; the tests talk to it as clients do.
+//! Starts the real binary on a free port; the tests talk to it as clients do, signed in as
+//! an admin (the one `crmbet demo` prints, or one `crmbet account create` made).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+/// The account `serve` tests create before starting the server.
+const SERVE_ADMIN: &str = "e2e-admin";
+const SERVE_ADMIN_PASSWORD: &str = "the e2e admin password";
 
 /// A `crmbet demo` process serving a small sample from its own SQLite file.
 pub struct RunningServer {
     child: Child,
     pub address: String,
     pub database_url: String,
+    /// An admin account of this server: username and password.
+    pub admin: (String, String),
     _directory: tempfile::TempDir,
+}
+
+/// Adds `authorization: Bearer <access token>` to every gRPC call.
+#[derive(Debug, Clone)]
+pub struct Bearer(MetadataValue<Ascii>);
+
+impl Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        request
+            .metadata_mut()
+            .insert("authorization", self.0.clone());
+        Ok(request)
+    }
+}
+
+/// A gRPC channel that sends the admin's access token.
+pub type AuthorizedChannel = InterceptedService<Channel, Bearer>;
+
+/// Runs `crmbet account create --password-stdin` against `database_url` and returns its
+/// output.
+pub fn create_account(
+    database_url: &str,
+    username: &str,
+    role: &str,
+    password: Option<&str>,
+) -> std::process::Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_crmbet"));
+    command
+        .args(["account", "create", "--username", username, "--role", role])
+        .env("DATABASE_URL", database_url)
+        .env("CRMBET_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if password.is_some() {
+        command.arg("--password-stdin").stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("starting crmbet account create");
+    if let Some(password) = password {
+        let mut stdin = child.stdin.take().expect("child stdin");
+        writeln!(stdin, "{password}").expect("writing the password");
+    }
+    child
+        .wait_with_output()
+        .expect("waiting for crmbet account create")
 }
 
 impl RunningServer {
@@ -33,17 +92,37 @@ impl RunningServer {
             "--transactions",
             transactions.as_str(),
         ];
-        Self::spawn(&arguments, database_url, directory)
+        Self::spawn(&arguments, database_url, directory, None)
     }
 
-    /// Starts `crmbet serve` on a free port against `database_url`.
+    /// Creates an admin account with `crmbet account create`, then starts `crmbet serve` on
+    /// a free port against `database_url`.
     pub fn serve(database_url: &str) -> Self {
+        let created = create_account(
+            database_url,
+            SERVE_ADMIN,
+            "admin",
+            Some(SERVE_ADMIN_PASSWORD),
+        );
+        assert!(
+            created.status.success(),
+            "crmbet account create failed: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
         let directory = tempfile::tempdir().expect("creating a temporary folder");
         let arguments = ["serve", "--listen", "127.0.0.1:0"];
-        Self::spawn(&arguments, database_url.to_owned(), directory)
+        let admin = (SERVE_ADMIN.to_owned(), SERVE_ADMIN_PASSWORD.to_owned());
+        Self::spawn(&arguments, database_url.to_owned(), directory, Some(admin))
     }
 
-    fn spawn(arguments: &[&str], database_url: String, directory: tempfile::TempDir) -> Self {
+    /// Starts the binary; without `admin`, it must print the demo's `admin password: …`
+    /// line before it listens.
+    fn spawn(
+        arguments: &[&str],
+        database_url: String,
+        directory: tempfile::TempDir,
+        mut admin: Option<(String, String)>,
+    ) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_crmbet"))
             .args(arguments)
             .env("DATABASE_URL", &database_url)
@@ -66,6 +145,9 @@ impl RunningServer {
             let line = receiver
                 .recv_timeout(Duration::from_secs(180))
                 .expect("the server did not print its address within 180 s");
+            if let Some(password) = line.strip_prefix("admin password: ") {
+                admin = Some(("admin".to_owned(), password.trim().to_owned()));
+            }
             if let Some(rest) = line.strip_prefix("crmbet listening on http://") {
                 break rest
                     .split_whitespace()
@@ -75,10 +157,12 @@ impl RunningServer {
             }
         };
         std::thread::spawn(move || for _ in receiver {});
+        let admin = admin.expect("the server printed no `admin password:` line before listening");
         Self {
             child,
             address,
             database_url,
+            admin,
             _directory: directory,
         }
     }
@@ -86,6 +170,49 @@ impl RunningServer {
     /// `http://host:port`.
     pub fn url(&self) -> String {
         format!("http://{}", self.address)
+    }
+
+    /// Logs in over REST as `username` and returns the login response.
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/api/v1/auth/login", self.url()))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .expect("sending the login request")
+    }
+
+    /// A fresh access token of the admin account.
+    pub async fn access_token(&self) -> String {
+        let response = self.login(&self.admin.0, &self.admin.1).await;
+        assert_eq!(response.status(), 200, "the admin could not log in");
+        let body: serde_json::Value = response.json().await.expect("a JSON login answer");
+        body["access_token"]
+            .as_str()
+            .expect("an access_token in the login answer")
+            .to_owned()
+    }
+
+    /// A REST client that sends the admin's access token.
+    pub async fn rest_client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {}", self.access_token().await);
+        headers.insert(reqwest::header::AUTHORIZATION, value.parse().unwrap());
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    /// A gRPC channel that sends the admin's access token.
+    pub async fn grpc_channel(&self) -> AuthorizedChannel {
+        let channel = tonic::transport::Endpoint::from_shared(self.url())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let value = format!("Bearer {}", self.access_token().await);
+        InterceptedService::new(channel, Bearer(value.parse().unwrap()))
     }
 
     /// Sends SIGTERM and waits (with a deadline) for the exit status.

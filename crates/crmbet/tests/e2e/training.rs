@@ -13,12 +13,10 @@ use crmbet_proto::v1::{
 use prost::Message;
 use tonic::Code;
 
-use crate::server::RunningServer;
+use crate::server::{AuthorizedChannel, RunningServer};
 
-async fn training_client(
-    server: &RunningServer,
-) -> TrainingServiceClient<tonic::transport::Channel> {
-    TrainingServiceClient::connect(server.url()).await.unwrap()
+async fn training_client(server: &RunningServer) -> TrainingServiceClient<AuthorizedChannel> {
+    TrainingServiceClient::new(server.grpc_channel().await)
 }
 
 /// A grpc-web body holding one request message.
@@ -94,7 +92,9 @@ async fn training_is_refused_without_features_and_for_k_out_of_range() {
         .unwrap_err();
     assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
 
-    let rest = reqwest::Client::new()
+    let rest = server
+        .rest_client()
+        .await
         .post(format!("{}/api/v1/training/runs", server.url()))
         .json(&serde_json::json!({ "algorithm": "ALGORITHM_KMEANS", "k": 60 }))
         .send()
@@ -154,6 +154,7 @@ async fn a_training_run_streams_every_stage_to_a_grpc_web_client() {
         ))
         .header("content-type", "application/grpc-web+proto")
         .header("x-grpc-web", "1")
+        .bearer_auth(server.access_token().await)
         .body(grpc_web_frame(&WatchTrainingRunRequest { run_id }))
         .send()
         .await
@@ -217,7 +218,11 @@ async fn a_training_run_streams_every_stage_to_a_grpc_web_client() {
         .model
         .unwrap();
     assert!(activated.active);
-    let rest: serde_json::Value = reqwest::get(format!("{}/api/v1/models", server.url()))
+    let rest: serde_json::Value = server
+        .rest_client()
+        .await
+        .get(format!("{}/api/v1/models", server.url()))
+        .send()
         .await
         .unwrap()
         .json()

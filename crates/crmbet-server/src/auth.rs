@@ -1,0 +1,34 @@
+//! Who may call what: accounts with argon2id passwords, JWT access tokens with a pinned
+//! algorithm, rotating refresh tokens, the one permission table and the access layer that
+//! enforces it on gRPC, grpc-web and REST alike.
+//!
+//! Invariants: the token's `alg` header is never trusted (verification accepts only the
+//! algorithm the configuration pins); refresh tokens and passwords are stored only as
+//! digests; every RPC of the contracts has a row in [`permissions::METHOD_RULES`].
+
+mod accounts;
+mod caller;
+mod layer;
+mod passwords;
+pub mod permissions;
+mod refresh_tokens;
+mod role;
+mod throttle;
+mod tokens;
+
+pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
+pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, RequestId, note_audit_target};
+pub use layer::{AccessLayer, AccessService};
+pub use passwords::{
+    MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
+    verify_password,
+};
+pub use refresh_tokens::{
+    MAX_REFRESH_TOKEN_CHARS, REFRESH_TOKEN_LIFETIME, new_refresh_token, refresh_token_digest,
+};
+pub use role::Role;
+pub use throttle::{ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy};
+pub use tokens::{
+    ACCESS_TOKEN_LIFETIME, AUDIENCE, Claims, ISSUER, IssuedToken, KeySource, TokenKeys,
+    TokenRejection, random_id,
+};

@@ -1,0 +1,376 @@
+//! The one access check: a tower layer over the tonic routes that gRPC, grpc-web and REST
+//! all pass through. It verifies the access token against [`rule_for`], puts the
+//! [`Principal`] into the request extensions, and writes the audit row of every call that
+//! changes state.
+
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::response::Response;
+use chrono::Utc;
+use crmbet_store::{AuditEntry, Store};
+use futures::future::BoxFuture;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue, Request};
+use rand::Rng;
+use serde_json::json;
+use tonic::{Code, Status};
+use tower::{Layer, Service, ServiceExt};
+
+use crate::auth::caller::{AuditNote, ClientAddress, Principal, RequestId};
+use crate::auth::permissions::{Access, Effect, MethodRule, rule_for};
+use crate::auth::tokens::TokenKeys;
+use crate::rest::code_name;
+
+const REQUEST_ID_HEADER: &str = "x-request-id";
+const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
+/// Longest caller-chosen request id kept; longer ones are replaced.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+/// Wraps the tonic routes with the access check and the audit log.
+#[derive(Debug, Clone)]
+pub struct AccessLayer {
+    guard: Arc<AccessGuard>,
+}
+
+impl AccessLayer {
+    /// A layer verifying tokens with `keys` and auditing into `store`.
+    pub fn new(keys: Arc<TokenKeys>, store: Store) -> Self {
+        Self {
+            guard: Arc::new(AccessGuard { keys, store }),
+        }
+    }
+}
+
+impl<Inner> Layer<Inner> for AccessLayer {
+    type Service = AccessService<Inner>;
+
+    fn layer(&self, inner: Inner) -> Self::Service {
+        AccessService {
+            inner,
+            guard: Arc::clone(&self.guard),
+        }
+    }
+}
+
+/// The service [`AccessLayer`] makes.
+#[derive(Debug, Clone)]
+pub struct AccessService<Inner> {
+    inner: Inner,
+    guard: Arc<AccessGuard>,
+}
+
+impl<Inner> Service<Request<Body>> for AccessService<Inner>
+where
+    Inner: Service<Request<Body>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    Inner::Future: Send,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response, Infallible>>;
+
+    fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(context)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        // The ready service goes into the future; a clone stays for the next call.
+        let fresh_inner = self.inner.clone();
+        let ready_inner = std::mem::replace(&mut self.inner, fresh_inner);
+        let guard = Arc::clone(&self.guard);
+        Box::pin(async move { Ok(guard.handle(ready_inner, request).await) })
+    }
+}
+
+#[derive(Debug)]
+struct AccessGuard {
+    keys: Arc<TokenKeys>,
+    store: Store,
+}
+
+/// Why a call was turned away before reaching its service.
+struct Refusal {
+    status: Status,
+    /// The caller, when the token was valid but its role not allowed.
+    principal: Option<Principal>,
+}
+
+impl AccessGuard {
+    async fn handle<Inner>(&self, inner: Inner, mut request: Request<Body>) -> Response
+    where
+        Inner: Service<Request<Body>, Response = Response, Error = Infallible>,
+    {
+        let path = request.uri().path().to_owned();
+        let rule = rule_for(&path);
+        let client_address = client_address(&request);
+        let request_id = request_id(request.headers());
+        let note = AuditNote::default();
+        let extensions = request.extensions_mut();
+        if let Some(address) = client_address {
+            extensions.insert(ClientAddress(address));
+        }
+        extensions.insert(RequestId(request_id.clone()));
+        extensions.insert(note.clone());
+
+        let call = AuditedCall {
+            path: &path,
+            rule,
+            client_address,
+            request_id: &request_id,
+            note: &note,
+        };
+        let principal = match self.admit(rule, request.headers()) {
+            Ok(principal) => principal,
+            Err(refusal) => {
+                // Denied writes by a known caller are worth a row; anonymous noise is not.
+                if let Some(principal) = &refusal.principal {
+                    self.audit(&call, Some(principal), refusal.status.code())
+                        .await;
+                }
+                let mut response = refusal.status.into_http::<Body>();
+                add_request_id(response.headers_mut(), &request_id);
+                return response;
+            }
+        };
+        if let Some(principal) = &principal {
+            request.extensions_mut().insert(principal.clone());
+        }
+        let Ok(mut response) = inner.oneshot(request).await;
+        self.audit(&call, principal.as_ref(), response_code(response.headers()))
+            .await;
+        add_request_id(response.headers_mut(), &request_id);
+        response
+    }
+
+    /// The caller, if the rule lets the call through; a refusal otherwise.
+    fn admit(&self, rule: MethodRule, headers: &HeaderMap) -> Result<Option<Principal>, Refusal> {
+        if rule.access == Access::Public {
+            return Ok(None);
+        }
+        let unauthenticated = |message: String| {
+            let mut status = Status::unauthenticated(message);
+            status.metadata_mut().insert(
+                "www-authenticate",
+                tonic::metadata::MetadataValue::from_static("Bearer realm=\"crmbet\""),
+            );
+            Refusal {
+                status,
+                principal: None,
+            }
+        };
+        let token = bearer_token(headers).map_err(unauthenticated)?;
+        let (claims, role) = self
+            .keys
+            .verify(token)
+            .map_err(|rejection| unauthenticated(rejection.to_string()))?;
+        let principal = Principal {
+            username: claims.sub,
+            role,
+            jti: claims.jti,
+            expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+        };
+        if !rule.access.allows(role) {
+            let allowed: Vec<&str> = rule
+                .access
+                .allowed_roles()
+                .into_iter()
+                .map(|role| role.as_str())
+                .collect();
+            return Err(Refusal {
+                status: Status::permission_denied(format!(
+                    "role {role} may not call {}; it needs one of: {}",
+                    rule.path,
+                    allowed.join(", ")
+                )),
+                principal: Some(principal),
+            });
+        }
+        Ok(Some(principal))
+    }
+
+    /// Writes the audit row of a state-changing call; a failure to write is logged, since
+    /// the call itself has happened.
+    async fn audit(&self, call: &AuditedCall<'_>, principal: Option<&Principal>, outcome: Code) {
+        if call.rule.effect != Effect::Write {
+            return;
+        }
+        let facts = call.note.facts();
+        let (actor, role) = match principal {
+            Some(principal) => (principal.username.clone(), Some(principal.role)),
+            None => (
+                facts.actor.unwrap_or_else(|| "anonymous".to_owned()),
+                facts.role,
+            ),
+        };
+        let entry = AuditEntry {
+            actor,
+            role: role.map(|role| role.as_str().to_owned()),
+            action: call.path.to_owned(),
+            target: facts.target,
+            client_ip: call.client_address.map(|address| address.to_string()),
+            request_id: Some(call.request_id.to_owned()),
+            details: Some(json!({ "outcome": code_name(outcome) })),
+            occurred_at: Utc::now(),
+        };
+        if let Err(error) = self.store.record_audit(entry).await {
+            tracing::error!(%error, path = call.path, request_id = call.request_id,
+                "cannot write the audit log row of a state-changing call");
+        }
+    }
+}
+
+/// The facts of one call the audit row needs.
+struct AuditedCall<'a> {
+    path: &'a str,
+    rule: MethodRule,
+    client_address: Option<IpAddr>,
+    request_id: &'a str,
+    note: &'a AuditNote,
+}
+
+/// The token of an `authorization: Bearer <token>` header, or what to tell the caller.
+fn bearer_token(headers: &HeaderMap) -> Result<&str, String> {
+    let missing = || {
+        "missing access token: send `authorization: Bearer <access_token>`; get one from \
+         AuthService/Login (POST /api/v1/auth/login)"
+            .to_owned()
+    };
+    let value = headers.get(AUTHORIZATION).ok_or_else(missing)?;
+    let value = value
+        .to_str()
+        .map_err(|_| "the authorization header is not readable text".to_owned())?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| "the authorization header must be `Bearer <access_token>`".to_owned())?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(format!(
+            "the authorization scheme must be Bearer, got {scheme:?}"
+        ));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(missing());
+    }
+    Ok(token)
+}
+
+/// The first `x-forwarded-for` hop when it is an address, else the peer's address.
+fn client_address(request: &Request<Body>) -> Option<IpAddr> {
+    let forwarded = request
+        .headers()
+        .get(FORWARDED_FOR_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(',').next())
+        .and_then(|first| first.trim().parse::<IpAddr>().ok());
+    forwarded.or_else(|| {
+        request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(peer)| peer.ip())
+    })
+}
+
+/// The caller's `x-request-id` when it is short and plain, else a new random one.
+fn request_id(headers: &HeaderMap) -> String {
+    let usable = |id: &&str| {
+        !id.is_empty()
+            && id.len() <= MAX_REQUEST_ID_CHARS
+            && id
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || b"-_.:".contains(&byte))
+    };
+    headers
+        .get(REQUEST_ID_HEADER)
+        .and_then(|value| value.to_str().ok())
+        .filter(usable)
+        .map_or_else(
+            || format!("{:016x}", rand::rng().random::<u64>()),
+            str::to_owned,
+        )
+}
+
+fn add_request_id(headers: &mut HeaderMap, request_id: &str) {
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(REQUEST_ID_HEADER, value);
+    }
+}
+
+/// The gRPC code of a response: `grpc-status` among the headers (a trailers-only error),
+/// else OK (a unary success carries its status in the trailers).
+fn response_code(headers: &HeaderMap) -> Code {
+    headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i32>().ok())
+        .map_or(Code::Ok, Code::from_i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs
+            .iter()
+            .map(|(name, value)| {
+                (
+                    http::header::HeaderName::from_static(name),
+                    HeaderValue::from_static(value),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_bearer_tokens_and_explains_bad_headers() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer abc.def.ghi")])),
+            Ok("abc.def.ghi")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "bearer  abc ")])),
+            Ok("abc")
+        );
+        let missing = bearer_token(&HeaderMap::new()).unwrap_err();
+        assert!(missing.contains("/api/v1/auth/login"), "{missing}");
+        let basic = headers(&[("authorization", "Basic dXNlcjpwdw==")]);
+        assert!(bearer_token(&basic).unwrap_err().contains("Bearer"));
+        assert!(bearer_token(&headers(&[("authorization", "Bearer ")])).is_err());
+    }
+
+    #[test]
+    fn client_address_prefers_the_first_forwarded_hop() {
+        let mut request = Request::new(Body::empty());
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([192, 168, 1, 2], 5000))));
+        assert_eq!(
+            client_address(&request),
+            Some(IpAddr::from([192, 168, 1, 2]))
+        );
+        request.headers_mut().insert(
+            FORWARDED_FOR_HEADER,
+            HeaderValue::from_static("203.0.113.9, 10.0.0.1"),
+        );
+        assert_eq!(
+            client_address(&request),
+            Some(IpAddr::from([203, 0, 113, 9]))
+        );
+    }
+
+    #[test]
+    fn request_ids_are_kept_when_plain_and_made_otherwise() {
+        assert_eq!(
+            request_id(&headers(&[("x-request-id", "abc-123")])),
+            "abc-123"
+        );
+        let made = request_id(&headers(&[("x-request-id", "has spaces")]));
+        assert_eq!(made.len(), 16);
+        assert_eq!(request_id(&HeaderMap::new()).len(), 16);
+    }
+}

@@ -1,0 +1,272 @@
+//! The one table that says who may call which RPC, and which calls the audit log records.
+//!
+//! gRPC, grpc-web and REST all reach the tonic routes through the same
+//! [`AccessLayer`](crate::auth::AccessLayer), so this table is the whole policy: REST routes
+//! inherit it from the RPC they transcode to. A unit test fails when an RPC of the contracts
+//! is missing here.
+//!
+//! The policy:
+//! - `admin` may call everything.
+//! - `analyst` reads clusters, players, campaigns and training, and runs the training
+//!   workflow (start a run, activate a model): analysts own the segmentation model.
+//! - `marketer` reads clusters and players, and creates and launches campaigns.
+//! - `service` (internal services) reads a player's segment at bet time and the clusters,
+//!   and launches campaigns (the bonus engine triggers them), as DESIGN.md lists.
+//! - AuthService Login, Refresh and Logout are open (they carry their own credentials);
+//!   WhoAmI needs any valid access token.
+//! - The Smartico webhook authenticates by its own HMAC signature, not by a JWT.
+//! - gRPC health and reflection stay open, like `GET /health`.
+
+use crate::auth::role::Role;
+use crate::auth::role::Role::{Admin, Analyst, Marketer, Service};
+
+/// Who may call an RPC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without an access token.
+    Public,
+    /// Any valid access token, whatever its role.
+    AnyRole,
+    /// A valid access token with one of these roles.
+    Roles(&'static [Role]),
+}
+
+/// Whether the audit log records a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Reads only; not audited.
+    Read,
+    /// Changes state: every call is audited, whatever its outcome.
+    Write,
+    /// Event intake with its own log (`webhook_events`); not audited row by row.
+    Ingest,
+}
+
+/// One row of the table: a gRPC method path, who may call it, and what it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MethodRule {
+    /// `/package.Service/Method`, as on the wire.
+    pub path: &'static str,
+    pub access: Access,
+    pub effect: Effect,
+}
+
+const EVERY_ROLE: &[Role] = &[Admin, Analyst, Marketer, Service];
+const READERS: &[Role] = &[Admin, Analyst, Marketer];
+const TRAINERS: &[Role] = &[Admin, Analyst];
+const CAMPAIGNERS: &[Role] = &[Admin, Marketer];
+const LAUNCHERS: &[Role] = &[Admin, Marketer, Service];
+
+const fn rule(path: &'static str, access: Access, effect: Effect) -> MethodRule {
+    MethodRule {
+        path,
+        access,
+        effect,
+    }
+}
+
+use Access::{AnyRole, Public, Roles};
+use Effect::{Ingest, Read, Write};
+
+/// Every RPC of `proto/crmbet/v1`, with its access and effect.
+pub const METHOD_RULES: &[MethodRule] = &[
+    rule(
+        "/crmbet.v1.ClusterService/ListClusters",
+        Roles(EVERY_ROLE),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.ClusterService/GetCluster",
+        Roles(EVERY_ROLE),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.ClusterService/ListClusterUsers",
+        Roles(EVERY_ROLE),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.ClusterService/GetClusterAnalytics",
+        Roles(READERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.UserService/GetUserSegment",
+        Roles(EVERY_ROLE),
+        Read,
+    ),
+    rule("/crmbet.v1.UserService/SearchUsers", Roles(READERS), Read),
+    rule(
+        "/crmbet.v1.UserService/GetUserBehavior",
+        Roles(READERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.CampaignService/CreateCampaign",
+        Roles(CAMPAIGNERS),
+        Write,
+    ),
+    rule(
+        "/crmbet.v1.CampaignService/GetCampaign",
+        Roles(READERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.CampaignService/ListCampaigns",
+        Roles(READERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.CampaignService/LaunchCampaign",
+        Roles(LAUNCHERS),
+        Write,
+    ),
+    rule(
+        "/crmbet.v1.CampaignService/GetCampaignResults",
+        Roles(READERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.TrainingService/StartTraining",
+        Roles(TRAINERS),
+        Write,
+    ),
+    rule(
+        "/crmbet.v1.TrainingService/GetTrainingRun",
+        Roles(TRAINERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.TrainingService/WatchTrainingRun",
+        Roles(TRAINERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.TrainingService/ListModels",
+        Roles(TRAINERS),
+        Read,
+    ),
+    rule(
+        "/crmbet.v1.TrainingService/ActivateModel",
+        Roles(TRAINERS),
+        Write,
+    ),
+    rule("/crmbet.v1.AuthService/Login", Public, Write),
+    rule("/crmbet.v1.AuthService/Refresh", Public, Write),
+    rule("/crmbet.v1.AuthService/Logout", Public, Write),
+    rule("/crmbet.v1.AuthService/WhoAmI", AnyRole, Read),
+    rule(
+        "/crmbet.v1.SmarticoWebhookService/ReceiveEvent",
+        Public,
+        Ingest,
+    ),
+];
+
+/// Services outside the contracts that stay open: gRPC health and reflection.
+const OPEN_SERVICE_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
+
+/// The rule for a request path. Health and reflection are public reads; any other path
+/// that is not in the table needs a valid token (tonic then answers UNIMPLEMENTED), so a
+/// method added to the contracts but forgotten here is closed, not open.
+pub fn rule_for(path: &str) -> MethodRule {
+    if let Some(rule) = METHOD_RULES.iter().find(|rule| rule.path == path) {
+        return *rule;
+    }
+    if OPEN_SERVICE_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
+    {
+        return rule("", Public, Read);
+    }
+    rule("", AnyRole, Read)
+}
+
+impl Access {
+    /// Whether `role` may call an RPC with this access (a token is present and valid).
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            Public | AnyRole => true,
+            Roles(roles) => roles.contains(&role),
+        }
+    }
+
+    /// The roles allowed, for error messages.
+    pub fn allowed_roles(self) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|role| self.allows(*role))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use prost_reflect::DescriptorPool;
+
+    use super::*;
+
+    fn contract_methods() -> BTreeSet<String> {
+        let pool = DescriptorPool::decode(crmbet_proto::FILE_DESCRIPTOR_SET)
+            .expect("the descriptor set decodes");
+        pool.services()
+            .filter(|service| service.package_name() == "crmbet.v1")
+            .flat_map(|service| {
+                service
+                    .methods()
+                    .map(|method| format!("/{}/{}", service.full_name(), method.name()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_rpc_of_the_contracts_has_exactly_one_rule() {
+        let methods = contract_methods();
+        assert!(methods.len() >= 20, "{methods:?}");
+        let ruled: Vec<&str> = METHOD_RULES.iter().map(|rule| rule.path).collect();
+        let missing: Vec<&String> = methods
+            .iter()
+            .filter(|method| !ruled.contains(&method.as_str()))
+            .collect();
+        assert!(missing.is_empty(), "RPCs without a rule: {missing:?}");
+        let unknown: Vec<&&str> = ruled
+            .iter()
+            .filter(|path| !methods.contains(**path))
+            .collect();
+        assert!(unknown.is_empty(), "rules for no RPC: {unknown:?}");
+        let distinct: BTreeSet<&&str> = ruled.iter().collect();
+        assert_eq!(distinct.len(), ruled.len(), "a path has two rules");
+    }
+
+    #[test]
+    fn admin_may_call_every_rpc_that_needs_a_role() {
+        for rule in METHOD_RULES {
+            assert!(rule.access.allows(Role::Admin), "{}", rule.path);
+        }
+    }
+
+    #[test]
+    fn health_and_reflection_are_open_and_unknown_paths_are_closed() {
+        assert_eq!(rule_for("/grpc.health.v1.Health/Check").access, Public);
+        assert_eq!(
+            rule_for("/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo").access,
+            Public
+        );
+        assert_eq!(
+            rule_for("/crmbet.v1.ClusterService/DropAll").access,
+            AnyRole
+        );
+        assert_eq!(rule_for("/").access, AnyRole);
+    }
+
+    #[test]
+    fn services_read_segments_but_not_player_details() {
+        let access = |path: &str| rule_for(path).access;
+        assert!(access("/crmbet.v1.UserService/GetUserSegment").allows(Role::Service));
+        assert!(!access("/crmbet.v1.UserService/GetUserBehavior").allows(Role::Service));
+        assert!(!access("/crmbet.v1.TrainingService/StartTraining").allows(Role::Marketer));
+        assert!(!access("/crmbet.v1.CampaignService/CreateCampaign").allows(Role::Analyst));
+    }
+}
