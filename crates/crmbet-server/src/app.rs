@@ -30,6 +30,7 @@ use crate::health::health;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::training::Trainer;
+use crate::web_security::WebSecurity;
 
 /// What every HTTP handler may read.
 #[derive(Debug, Clone)]
@@ -149,12 +150,19 @@ pub async fn application(state: AppState) -> Result<Router> {
         max_body_bytes: state.config.max_body_bytes,
         ..RestConfig::default()
     };
+    let web_security = WebSecurity::new(&state.config.cors_origins);
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
         .merge(rest_router(rest_routes, routes.clone(), rest_config));
     let grpc = GrpcWebLayer::new().layer(routes);
-    Ok(http_router.layer(middleware::from_fn_with_state(grpc, dispatch_grpc)))
+    // The origin check is outermost: a foreign origin never reaches gRPC, grpc-web or REST.
+    Ok(http_router
+        .layer(middleware::from_fn_with_state(grpc, dispatch_grpc))
+        .layer(middleware::from_fn_with_state(
+            web_security,
+            crate::web_security::web_security,
+        )))
 }
 
 type GrpcService = tonic_web::GrpcWebService<Routes>;

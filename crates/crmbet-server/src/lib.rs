@@ -13,6 +13,7 @@ pub mod rest;
 mod service;
 pub mod status;
 pub mod training;
+pub mod web_security;
 
 pub use app::{AppState, application, serve, shutdown_signal};
 pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};
