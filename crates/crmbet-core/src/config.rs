@@ -36,6 +36,10 @@ pub struct Config {
     pub jwt_key_file: Option<PathBuf>,
     /// `CRMBET_CORS_ORIGINS`: comma-separated dashboard origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// `CRMBET_TRUSTED_PROXIES`: comma-separated addresses of the reverse proxies whose
+    /// `X-Forwarded-For` is believed. From any other peer the header is ignored: anyone can
+    /// write it, and login backoff, rate limits and the audit log key on the address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     /// `CRMBET_SMARTICO_URL`: base URL of the Smartico API.
     pub smartico_url: Option<String>,
     /// `CRMBET_SMARTICO_API_KEY`: key for the Smartico API.
@@ -69,6 +73,7 @@ impl Default for Config {
             jwt_secret: None,
             jwt_key_file: None,
             cors_origins: vec!["http://localhost:3001".to_owned()],
+            trusted_proxies: Vec::new(),
             smartico_url: None,
             smartico_api_key: None,
             smartico_brand: None,
@@ -92,6 +97,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_JWT_SECRET",
     "CRMBET_JWT_KEY_FILE",
     "CRMBET_CORS_ORIGINS",
+    "CRMBET_TRUSTED_PROXIES",
     "CRMBET_SMARTICO_URL",
     "CRMBET_SMARTICO_API_KEY",
     "CRMBET_SMARTICO_BRAND",
@@ -166,6 +172,21 @@ impl Config {
                 .filter(|origin| !origin.is_empty())
                 .map(str::to_owned)
                 .collect();
+        }
+        if let Some(value) = text("CRMBET_TRUSTED_PROXIES") {
+            self.trusted_proxies = value
+                .split(',')
+                .map(str::trim)
+                .filter(|address| !address.is_empty())
+                .map(|address| {
+                    address.parse().map_err(|_| {
+                        Error::invalid_argument(
+                            "CRMBET_TRUSTED_PROXIES",
+                            format!("{address:?} is not an IP address"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         self.smartico_url = text("CRMBET_SMARTICO_URL").or(self.smartico_url.take());
         self.smartico_api_key = text("CRMBET_SMARTICO_API_KEY").or(self.smartico_api_key.take());

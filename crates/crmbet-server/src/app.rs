@@ -132,7 +132,11 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
         .add_service(reflection_v1alpha);
     // One layer over every route: gRPC, grpc-web (outside it) and REST (which calls these
     // routes in process) get the same answers.
-    let access = AccessLayer::new(Arc::clone(&state.token_keys), state.store.clone());
+    let access = AccessLayer::new(
+        Arc::clone(&state.token_keys),
+        state.store.clone(),
+        state.config.trusted_proxies.clone(),
+    );
     Ok(Routes::from(
         builder.routes().into_axum_router().layer(access),
     ))

@@ -74,7 +74,8 @@ enum OriginCheck {
     Refused(String),
 }
 
-fn check_origin(policy: &WebSecurity, headers: &HeaderMap) -> OriginCheck {
+fn check_origin(policy: &WebSecurity, request: &Request) -> OriginCheck {
+    let headers = request.headers();
     let Some(origin) = headers.get(header::ORIGIN) else {
         return OriginCheck::Absent;
     };
@@ -87,9 +88,16 @@ fn check_origin(policy: &WebSecurity, headers: &HeaderMap) -> OriginCheck {
     let authority = text
         .strip_prefix("http://")
         .or_else(|| text.strip_prefix("https://"));
+    // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
     let host = headers
         .get(header::HOST)
-        .and_then(|host| host.to_str().ok());
+        .and_then(|host| host.to_str().ok())
+        .or_else(|| {
+            request
+                .uri()
+                .authority()
+                .map(|authority| authority.as_str())
+        });
     match (authority, host) {
         (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host) => {
             OriginCheck::SameOrigin
@@ -105,7 +113,7 @@ pub async fn web_security(
     request: Request,
     next: Next,
 ) -> Response {
-    let origin = check_origin(&policy, request.headers());
+    let origin = check_origin(&policy, &request);
     let mut response = match &origin {
         OriginCheck::Refused(origin) => refuse(origin),
         OriginCheck::Allowed(_) | OriginCheck::SameOrigin if is_preflight(&request) => {

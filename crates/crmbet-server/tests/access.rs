@@ -62,6 +62,8 @@ struct GrpcAnswer {
 fn secret_config() -> Config {
     Config {
         jwt_secret: Some(SECRET.to_owned()),
+        // The tests' peer plays the reverse proxy, so X-Forwarded-For names the client.
+        trusted_proxies: vec![SocketAddr::from(PEER).ip()],
         ..Config::default()
     }
 }
@@ -467,7 +469,7 @@ async fn state_changing_calls_are_audited_with_who_what_and_where() {
     let analyst = server.token("ana", Role::Analyst);
     let marketer = server.token("mark", Role::Marketer);
     let mut headers = bearer(&analyst);
-    headers.push(("x-forwarded-for", "203.0.113.5, 10.0.0.1".to_owned()));
+    headers.push(("x-forwarded-for", "198.51.100.1, 203.0.113.5".to_owned()));
     headers.push(("x-request-id", "req-42".to_owned()));
     let started = server.grpc(START_TRAINING, &[], &headers).await;
     assert_eq!(started.code, Code::FailedPrecondition, "{started:?}");

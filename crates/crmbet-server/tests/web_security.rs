@@ -219,6 +219,33 @@ async fn the_servers_own_pages_are_same_origin() {
 }
 
 #[tokio::test]
+async fn same_origin_over_http2_is_read_from_the_authority() {
+    let server = TestServer::start().await;
+    let login = |authority: &'static str| {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("http://{authority}/api/v1/auth/login"))
+            .version(http::Version::HTTP_2)
+            .header("origin", "http://crm.internal:3000")
+            .header("content-type", "application/json")
+            .body(Body::from(login_body()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 7], 40000))));
+        server.router.clone().oneshot(request)
+    };
+    assert_eq!(
+        login("crm.internal:3000").await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        login("elsewhere.example:3000").await.unwrap().status(),
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
 async fn every_response_carries_the_security_headers() {
     let server = TestServer::start().await;
     for (method, uri) in [

@@ -38,10 +38,15 @@ pub struct AccessLayer {
 }
 
 impl AccessLayer {
-    /// A layer verifying tokens with `keys` and auditing into `store`.
-    pub fn new(keys: Arc<TokenKeys>, store: Store) -> Self {
+    /// A layer verifying tokens with `keys` and auditing into `store`; `X-Forwarded-For`
+    /// is believed only from `trusted_proxies`.
+    pub fn new(keys: Arc<TokenKeys>, store: Store, trusted_proxies: Vec<IpAddr>) -> Self {
         Self {
-            guard: Arc::new(AccessGuard { keys, store }),
+            guard: Arc::new(AccessGuard {
+                keys,
+                store,
+                trusted_proxies,
+            }),
         }
     }
 }
@@ -90,6 +95,7 @@ where
 struct AccessGuard {
     keys: Arc<TokenKeys>,
     store: Store,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 /// Why a call was turned away before reaching its service.
@@ -106,7 +112,7 @@ impl AccessGuard {
     {
         let path = request.uri().path().to_owned();
         let rule = rule_for(&path);
-        let client_address = client_address(&request);
+        let client_address = client_address(&request, &self.trusted_proxies);
         let request_id = request_id(request.headers());
         let note = AuditNote::default();
         let extensions = request.extensions_mut();
@@ -259,20 +265,34 @@ fn bearer_token(headers: &HeaderMap) -> Result<&str, String> {
     Ok(token)
 }
 
-/// The first `x-forwarded-for` hop when it is an address, else the peer's address.
-fn client_address(request: &Request<Body>) -> Option<IpAddr> {
-    let forwarded = request
+/// The caller's address: the TCP peer, unless the peer is a trusted proxy; then the
+/// rightmost `x-forwarded-for` hop that is not a trusted proxy. Hops further left were
+/// written by whoever sent the request and prove nothing.
+fn client_address(request: &Request<Body>, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip())?;
+    if !trusted_proxies.contains(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = request
         .headers()
-        .get(FORWARDED_FOR_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(',').next())
-        .and_then(|first| first.trim().parse::<IpAddr>().ok());
-    forwarded.or_else(|| {
-        request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| peer.ip())
-    })
+        .get_all(FORWARDED_FOR_HEADER)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(address) if trusted_proxies.contains(&address) => continue,
+            Ok(address) => return Some(address),
+            // Garbage in the chain: the last trusted hop is all that is known.
+            Err(_) => break,
+        }
+    }
+    Some(peer)
 }
 
 /// The caller's `x-request-id` when it is short and plain, else a new random one.
@@ -344,23 +364,31 @@ mod tests {
     }
 
     #[test]
-    fn client_address_prefers_the_first_forwarded_hop() {
+    fn forwarded_hops_are_believed_only_from_trusted_proxies() {
+        let proxy = IpAddr::from([192, 168, 1, 2]);
+        let inner_proxy = IpAddr::from([10, 0, 0, 1]);
         let mut request = Request::new(Body::empty());
         request
             .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(([192, 168, 1, 2], 5000))));
+            .insert(ConnectInfo(SocketAddr::new(proxy, 5000)));
+        request.headers_mut().insert(
+            FORWARDED_FOR_HEADER,
+            HeaderValue::from_static("198.51.100.66, 203.0.113.9, 10.0.0.1"),
+        );
+        // From an untrusted peer the header is anyone's words.
+        assert_eq!(client_address(&request, &[]), Some(proxy));
+        // One trusted proxy: the hop it saw connect.
+        assert_eq!(client_address(&request, &[proxy]), Some(inner_proxy));
+        // Two: past both, never the client-written leftmost hop.
         assert_eq!(
-            client_address(&request),
-            Some(IpAddr::from([192, 168, 1, 2]))
+            client_address(&request, &[proxy, inner_proxy]),
+            Some(IpAddr::from([203, 0, 113, 9]))
         );
         request.headers_mut().insert(
             FORWARDED_FOR_HEADER,
-            HeaderValue::from_static("203.0.113.9, 10.0.0.1"),
+            HeaderValue::from_static("not-an-address"),
         );
-        assert_eq!(
-            client_address(&request),
-            Some(IpAddr::from([203, 0, 113, 9]))
-        );
+        assert_eq!(client_address(&request, &[proxy]), Some(proxy));
     }
 
     #[test]
