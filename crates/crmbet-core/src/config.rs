@@ -24,6 +24,9 @@ pub struct Config {
     pub listen: String,
     /// `REDIS_URL`: read cache and shared rate limits; unset means in-process.
     pub redis_url: Option<String>,
+    /// `CRMBET_REDIS_KEY_PREFIX`: prefix of every Redis key this server writes, so
+    /// deployments (or tests) sharing one Redis keep apart.
+    pub redis_key_prefix: String,
     /// `AMQP_URL`: RabbitMQ for campaign dispatch; unset means in-process.
     pub amqp_url: Option<String>,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
@@ -64,6 +67,7 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             listen: DEFAULT_LISTEN.to_owned(),
             redis_url: None,
+            redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
             rate_limit_per_hour: 1000,
             jwt_secret: None,
@@ -87,6 +91,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "CRMBET_LISTEN",
     "REDIS_URL",
+    "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
     "CRMBET_RATE_LIMIT_PER_HOUR",
     "CRMBET_JWT_SECRET",
@@ -151,6 +156,9 @@ impl Config {
             self.listen = value;
         }
         self.redis_url = text("REDIS_URL").or(self.redis_url.take());
+        if let Some(value) = text("CRMBET_REDIS_KEY_PREFIX") {
+            self.redis_key_prefix = value;
+        }
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
