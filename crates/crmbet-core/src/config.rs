@@ -31,6 +31,9 @@ pub struct Config {
     pub amqp_url: Option<String>,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
+    /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
+    /// (the verified access token's subject) per hour, whatever IPs they come from.
+    pub rate_limit_per_principal_per_hour: u32,
     /// `CRMBET_JWT_SECRET`: HMAC secret (at least 32 bytes) for HS256 access tokens.
     pub jwt_secret: Option<String>,
     /// `CRMBET_JWT_KEY_FILE`: a PKCS#8 PEM private key, Ed25519 (EdDSA) or P-256 (ES256),
@@ -70,6 +73,7 @@ impl Default for Config {
             redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
             rate_limit_per_hour: 1000,
+            rate_limit_per_principal_per_hour: 1000,
             jwt_secret: None,
             jwt_key_file: None,
             cors_origins: vec!["http://localhost:3001".to_owned()],
@@ -94,6 +98,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
     "CRMBET_RATE_LIMIT_PER_HOUR",
+    "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
     "CRMBET_JWT_SECRET",
     "CRMBET_JWT_KEY_FILE",
     "CRMBET_CORS_ORIGINS",
@@ -162,6 +167,10 @@ impl Config {
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
+        }
+        if let Some(value) = text("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR") {
+            self.rate_limit_per_principal_per_hour =
+                parse_number("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR", &value)?;
         }
         self.jwt_secret = text("CRMBET_JWT_SECRET").or(self.jwt_secret.take());
         self.jwt_key_file = text("CRMBET_JWT_KEY_FILE")

@@ -27,7 +27,7 @@ use tower::{Layer, ServiceExt};
 
 use crate::auth::{AccessLayer, KeySource, TokenKeys};
 use crate::health::health;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::training::Trainer;
@@ -160,8 +160,14 @@ pub async fn application(state: AppState) -> Result<Router> {
         ..RestConfig::default()
     };
     let web_security = WebSecurity::new(&state.config.cors_origins);
-    let rate_limiter = state.rate_limiter.clone();
-    rate_limiter.wait_for_redis(REDIS_STARTUP_WAIT).await;
+    let rate_limit_state = RateLimitState {
+        limiter: state.rate_limiter.clone(),
+        token_keys: Arc::clone(&state.token_keys),
+    };
+    rate_limit_state
+        .limiter
+        .wait_for_redis(REDIS_STARTUP_WAIT)
+        .await;
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
@@ -173,7 +179,7 @@ pub async fn application(state: AppState) -> Result<Router> {
     Ok(http_router
         .layer(middleware::from_fn_with_state(grpc, dispatch_grpc))
         .layer(middleware::from_fn_with_state(
-            rate_limiter,
+            rate_limit_state,
             crate::rate_limit::rate_limit,
         ))
         .layer(middleware::from_fn_with_state(

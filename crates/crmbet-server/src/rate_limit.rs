@@ -1,22 +1,25 @@
-//! Request budgets per client IP, shared by every server instance through Redis.
+//! Request budgets per client IP and per principal, shared by every instance through Redis.
 //!
-//! Each client IP may make `rate_limit_per_hour` requests in a fixed one-hour window. With
+//! Each client IP may make `rate_limit_per_hour` requests in a fixed one-hour window, and
+//! each authenticated principal `rate_limit_per_principal_per_hour`, from whatever IPs. With
 //! `REDIS_URL` the count lives in Redis (one atomic script per request), so instances share
 //! one budget; without it, or while Redis fails, each instance counts locally and `/health`
-//! says the shared limiter is degraded. Per-principal budgets are not implemented yet: the
-//! principal is only known inside the access layer, after the token is verified.
+//! says the shared limiter is degraded. The principal is the subject of an access token
+//! whose signature and expiry the middleware verified; revocation is left to the access
+//! layer, which refuses such a request anyway.
 
 mod layer;
 mod local;
 mod shared;
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crmbet_core::Config;
 
-pub use layer::rate_limit;
+pub use layer::{RateLimitState, rate_limit};
 
 use self::local::LocalWindows;
 use self::shared::SharedWindows;
@@ -58,6 +61,25 @@ impl Decision {
     }
 }
 
+/// Whose budget a request is counted against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    /// The peer address of the connection.
+    ClientIp(IpAddr),
+    /// The verified subject of the access token.
+    Principal(String),
+}
+
+impl fmt::Display for Subject {
+    /// The key suffix in Redis and in the local counter.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ClientIp(address) => write!(formatter, "ip:{address}"),
+            Self::Principal(subject) => write!(formatter, "principal:{subject}"),
+        }
+    }
+}
+
 /// Where the budgets are kept, as `/health` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LimiterHealth {
@@ -69,7 +91,7 @@ pub enum LimiterHealth {
     Degraded { reason: String },
 }
 
-/// Counts requests per client IP; cheap to clone.
+/// Counts requests per client IP and per principal; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     inner: Arc<Inner>,
@@ -77,17 +99,33 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Inner {
-    limit: u32,
+    limits: Limits,
     local: LocalWindows,
     shared: Option<SharedWindows>,
     /// Why the last Redis call failed, until one succeeds again.
     degraded_reason: Mutex<Option<String>>,
 }
 
+/// Requests allowed per window, by kind of subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_client_ip: u32,
+    pub per_principal: u32,
+}
+
+impl Limits {
+    fn of(&self, subject: &Subject) -> u32 {
+        match subject {
+            Subject::ClientIp(_) => self.per_client_ip,
+            Subject::Principal(_) => self.per_principal,
+        }
+    }
+}
+
 impl RateLimiter {
-    /// A limiter allowing `limit` requests per client IP and window, counted in process.
-    pub fn local(limit: u32) -> Self {
-        Self::with_shared(limit, None)
+    /// A limiter counted in process only.
+    pub fn local(limits: Limits) -> Self {
+        Self::with_shared(limits, None)
     }
 
     /// The limiter the configuration asks for. A Redis URL that cannot be parsed is an
@@ -96,19 +134,23 @@ impl RateLimiter {
     ///
     /// Must be called inside a tokio runtime (the Redis client starts its connection task).
     pub fn from_config(config: &Config) -> crmbet_core::Result<Self> {
+        let limits = Limits {
+            per_client_ip: config.rate_limit_per_hour,
+            per_principal: config.rate_limit_per_principal_per_hour,
+        };
         let Some(url) = config.redis_url.as_deref() else {
-            return Ok(Self::local(config.rate_limit_per_hour));
+            return Ok(Self::local(limits));
         };
         let shared = SharedWindows::connect(url, &config.redis_key_prefix).map_err(|error| {
             crmbet_core::Error::invalid_argument("REDIS_URL", format!("{error}"))
         })?;
-        Ok(Self::with_shared(config.rate_limit_per_hour, Some(shared)))
+        Ok(Self::with_shared(limits, Some(shared)))
     }
 
-    fn with_shared(limit: u32, shared: Option<SharedWindows>) -> Self {
+    fn with_shared(limits: Limits, shared: Option<SharedWindows>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                limit,
+                limits,
                 local: LocalWindows::new(WINDOW),
                 shared,
                 degraded_reason: Mutex::new(None),
@@ -129,13 +171,14 @@ impl RateLimiter {
         }
     }
 
-    /// Counts one request from `client`. The local count is kept even while Redis answers,
-    /// so a fallback starts from this instance's share of the window instead of zero.
-    pub async fn hit(&self, client: IpAddr) -> Decision {
-        let key = client.to_string();
+    /// Counts one request against `subject`. The local count is kept even while Redis
+    /// answers, so a fallback starts from this instance's share of the window, not zero.
+    pub async fn hit(&self, subject: &Subject) -> Decision {
+        let key = subject.to_string();
+        let limit = self.inner.limits.of(subject);
         let (local_count, local_reset) = self.inner.local.hit(&key, Instant::now());
         let local = Decision {
-            limit: self.inner.limit,
+            limit,
             count: local_count,
             reset_after: local_reset,
         };
@@ -146,7 +189,7 @@ impl RateLimiter {
             Ok((count, reset_after)) => {
                 self.set_degraded(None);
                 Decision {
-                    limit: self.inner.limit,
+                    limit,
                     count,
                     reset_after,
                 }
@@ -215,15 +258,23 @@ mod tests {
 
     #[tokio::test]
     async fn the_request_after_the_limit_is_refused() {
-        let limiter = RateLimiter::local(2);
-        let client = IpAddr::from([10, 0, 0, 1]);
-        assert!(limiter.hit(client).await.allowed());
-        assert!(limiter.hit(client).await.allowed());
-        let refused = limiter.hit(client).await;
+        let limiter = RateLimiter::local(Limits {
+            per_client_ip: 2,
+            per_principal: 1,
+        });
+        let client = Subject::ClientIp(IpAddr::from([10, 0, 0, 1]));
+        assert!(limiter.hit(&client).await.allowed());
+        assert!(limiter.hit(&client).await.allowed());
+        let refused = limiter.hit(&client).await;
         assert!(!refused.allowed());
         assert_eq!(refused.remaining(), 0);
-        let other = limiter.hit(IpAddr::from([10, 0, 0, 2])).await;
+        let other = limiter
+            .hit(&Subject::ClientIp(IpAddr::from([10, 0, 0, 2])))
+            .await;
         assert!(other.allowed(), "another client has its own budget");
+        let principal = Subject::Principal("mia".to_owned());
+        assert_eq!(limiter.hit(&principal).await.limit, 1);
+        assert!(!limiter.hit(&principal).await.allowed());
         assert_eq!(limiter.health().await, LimiterHealth::InProcess);
     }
 }

@@ -1,5 +1,6 @@
 //! Rate limits through the real router: a budget shared by two instances over one Redis,
-//! the local fallback and `/health` while Redis is down, and RESOURCE_EXHAUSTED on gRPC.
+//! the local fallback and `/health` while Redis is down, RESOURCE_EXHAUSTED on gRPC, and
+//! one budget per principal across client IPs.
 //!
 //! The shared-budget test needs the Redis at `CRMBET_TEST_REDIS_URL` (default the local
 //! one scripts/test.sh starts); the outage test starts its own `redis-server`.
@@ -9,12 +10,14 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::Config;
+use crmbet_server::auth::{Role, TokenKeys, create_account};
 use crmbet_server::{AppState, application};
 use crmbet_store::Store;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -26,7 +29,23 @@ const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 7], 40000);
 
 struct Instance {
     router: Router,
+    token_keys: Arc<TokenKeys>,
     _directory: tempfile::TempDir,
+}
+
+/// Budgets of a test instance.
+struct Limits {
+    per_client_ip: u32,
+    per_principal: u32,
+}
+
+impl Limits {
+    fn per_client_ip(limit: u32) -> Self {
+        Self {
+            per_client_ip: limit,
+            per_principal: 1000,
+        }
+    }
 }
 
 struct Answer {
@@ -54,7 +73,7 @@ impl Answer {
 }
 
 impl Instance {
-    async fn start(limit: u32, redis_url: Option<String>, key_prefix: &str) -> Self {
+    async fn start(limits: Limits, redis_url: Option<String>, key_prefix: &str) -> Self {
         let directory = tempfile::tempdir().unwrap();
         let url = format!(
             "sqlite://{}?mode=rwc",
@@ -62,16 +81,27 @@ impl Instance {
         );
         let store = Store::connect(&url).await.unwrap();
         store.migrate_up().await.unwrap();
+        create_account(
+            &store,
+            "mia",
+            Role::Analyst,
+            "correct horse battery staple",
+            "test",
+        )
+        .await
+        .unwrap();
         let config = Config {
             database_url: url,
             jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
-            rate_limit_per_hour: limit,
+            rate_limit_per_hour: limits.per_client_ip,
+            rate_limit_per_principal_per_hour: limits.per_principal,
             redis_url,
             redis_key_prefix: key_prefix.to_owned(),
             ..Config::default()
         };
         let state = AppState::new(store, config).unwrap();
         Self {
+            token_keys: Arc::clone(&state.token_keys),
             router: application(state).await.unwrap(),
             _directory: directory,
         }
@@ -79,6 +109,17 @@ impl Instance {
 
     async fn send(
         &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Answer {
+        self.send_from(CLIENT, method, uri, headers, body).await
+    }
+
+    async fn send_from(
+        &self,
+        client: ([u8; 4], u16),
         method: Method,
         uri: &str,
         headers: &[(&str, &str)],
@@ -94,7 +135,7 @@ impl Instance {
         let mut request = builder.body(body).unwrap();
         request
             .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(CLIENT)));
+            .insert(ConnectInfo(SocketAddr::from(client)));
         let response = self.router.clone().oneshot(request).await.unwrap();
         let (mut parts, body) = response.into_parts();
         let collected = body.collect().await.unwrap();
@@ -112,6 +153,18 @@ impl Instance {
     async fn list_clusters(&self) -> Answer {
         self.send(Method::GET, "/api/v1/clusters", &[], Body::empty())
             .await
+    }
+
+    /// [`Self::list_clusters`] with `authorization`, from client IP `10.0.1.{last_octet}`.
+    async fn list_clusters_as(&self, authorization: &str, last_octet: u8) -> Answer {
+        self.send_from(
+            ([10, 0, 1, last_octet], 40000),
+            Method::GET,
+            "/api/v1/clusters",
+            &[("authorization", authorization)],
+            Body::empty(),
+        )
+        .await
     }
 
     async fn grpc(&self, path: &str, content_type: &str) -> Answer {
@@ -159,8 +212,8 @@ async fn two_instances_on_one_redis_share_one_budget() {
     let redis_url = std::env::var("CRMBET_TEST_REDIS_URL")
         .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
     let prefix = unique_key_prefix();
-    let first = Instance::start(20, Some(redis_url.clone()), &prefix).await;
-    let second = Instance::start(20, Some(redis_url.clone()), &prefix).await;
+    let first = Instance::start(Limits::per_client_ip(20), Some(redis_url.clone()), &prefix).await;
+    let second = Instance::start(Limits::per_client_ip(20), Some(redis_url.clone()), &prefix).await;
     let (_, health) = first.health().await;
     assert_eq!(
         health["cache"]["status"], "up",
@@ -242,7 +295,12 @@ impl Drop for PrivateRedis {
 #[tokio::test]
 async fn requests_are_counted_locally_and_health_degrades_while_redis_is_down() {
     let mut redis = PrivateRedis::start();
-    let instance = Instance::start(5, Some(redis.url.clone()), &unique_key_prefix()).await;
+    let instance = Instance::start(
+        Limits::per_client_ip(5),
+        Some(redis.url.clone()),
+        &unique_key_prefix(),
+    )
+    .await;
     let (_, health) = instance.health().await;
     assert_eq!(health["cache"]["status"], "up", "{health}");
     for request in 1..=3u64 {
@@ -308,7 +366,7 @@ async fn requests_are_counted_locally_and_health_degrades_while_redis_is_down() 
 
 #[tokio::test]
 async fn grpc_and_grpc_web_over_the_limit_get_resource_exhausted() {
-    let instance = Instance::start(2, None, "unused:").await;
+    let instance = Instance::start(Limits::per_client_ip(2), None, "unused:").await;
     let list_clusters = "/crmbet.v1.ClusterService/ListClusters";
     for _ in 0..2 {
         let answer = instance.grpc(list_clusters, "application/grpc").await;
@@ -348,4 +406,40 @@ async fn grpc_and_grpc_web_over_the_limit_get_resource_exhausted() {
     assert_eq!(answer.number("ratelimit-remaining"), 0);
 
     assert_refused_over_http(&instance.list_clusters().await, 2);
+}
+
+#[tokio::test]
+async fn a_principal_has_one_budget_across_client_ips() {
+    let limits = Limits {
+        per_client_ip: 100,
+        per_principal: 3,
+    };
+    let instance = Instance::start(limits, None, "unused:").await;
+    let token = instance
+        .token_keys
+        .issue("mia", Role::Analyst)
+        .unwrap()
+        .token;
+    let authorization = format!("Bearer {token}");
+    for request in 1..=3u8 {
+        let answer = instance.list_clusters_as(&authorization, request).await;
+        assert_ne!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "request {request}"
+        );
+        assert_eq!(
+            answer.number("ratelimit-limit"),
+            3,
+            "the tighter budget is reported"
+        );
+        assert_eq!(answer.number("ratelimit-remaining"), u64::from(3 - request));
+    }
+    assert_refused_over_http(&instance.list_clusters_as(&authorization, 4).await, 3);
+
+    // A forged token naming the same subject is not that principal: only the IP counts.
+    let forged = format!("Bearer {}x", token);
+    let answer = instance.list_clusters_as(&forged, 5).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.number("ratelimit-limit"), 100);
 }

@@ -1,7 +1,9 @@
-//! The middleware over all three protocols: counts each request against its client IP and
-//! refuses the ones over budget, as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
+//! The middleware over all three protocols: counts each request against its client IP and,
+//! when it carries a valid access token, its principal; refuses the ones over either budget,
+//! as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -11,7 +13,15 @@ use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use super::{Decision, RateLimiter};
+use super::{Decision, RateLimiter, Subject};
+use crate::auth::{TokenKeys, bearer_token};
+
+/// What the middleware needs: the budgets, and the keys to verify who a token names.
+#[derive(Debug, Clone)]
+pub struct RateLimitState {
+    pub limiter: RateLimiter,
+    pub token_keys: Arc<TokenKeys>,
+}
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
@@ -33,25 +43,52 @@ fn client_ip(request: &Request) -> IpAddr {
         .unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
+/// The subject of a verified access token. An unverified `sub` is not used: anyone could
+/// spend someone else's budget with it. Invalid tokens are refused by the access layer.
+fn principal(request: &Request, token_keys: &TokenKeys) -> Option<String> {
+    let token = bearer_token(request.headers()).ok()?;
+    let (claims, _role) = token_keys.verify(token).ok()?;
+    Some(claims.sub)
+}
+
 /// The middleware; place it outside the gRPC dispatch so every protocol is counted.
 pub async fn rate_limit(
-    State(limiter): State<RateLimiter>,
+    State(state): State<RateLimitState>,
     request: Request,
     next: Next,
 ) -> Response {
     if is_exempt(request.uri().path()) {
         return next.run(request).await;
     }
-    let client = client_ip(&request);
-    let decision = limiter.hit(client).await;
+    let client = Subject::ClientIp(client_ip(&request));
+    let mut decision = state.limiter.hit(&client).await;
+    let mut subject = client;
+    if let Some(name) = principal(&request, &state.token_keys) {
+        let principal = Subject::Principal(name);
+        let principal_decision = state.limiter.hit(&principal).await;
+        if is_tighter(&principal_decision, &decision) {
+            decision = principal_decision;
+            subject = principal;
+        }
+    }
     let mut response = if decision.allowed() {
         next.run(request).await
     } else {
-        tracing::info!(%client, limit = decision.limit, "rate limit: request refused");
+        tracing::info!(%subject, limit = decision.limit, "rate limit: request refused");
         refuse(&request, &decision)
     };
     add_headers(response.headers_mut(), &decision);
     response
+}
+
+/// Whether `candidate` is the budget to report: a refusal over an allowance, else the one
+/// with fewer requests left.
+fn is_tighter(candidate: &Decision, current: &Decision) -> bool {
+    match (candidate.allowed(), current.allowed()) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => candidate.remaining() < current.remaining(),
+    }
 }
 
 fn refuse(request: &Request, decision: &Decision) -> Response {

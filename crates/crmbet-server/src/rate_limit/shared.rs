@@ -27,7 +27,7 @@ return {count, ttl}
 /// How long to wait between reconnection attempts after Redis went away.
 const RECONNECT_DELAY_MS: u32 = 500;
 
-/// Windows kept in Redis under `{prefix}ratelimit:ip:{client}`.
+/// Windows kept in Redis under `{prefix}ratelimit:{subject}`.
 #[derive(Debug)]
 pub(super) struct SharedWindows {
     client: Client,
@@ -66,14 +66,14 @@ impl SharedWindows {
         }
     }
 
-    /// Counts one hit for `client_key`; returns the count and the time until the window
+    /// Counts one hit for `subject_key`; returns the count and the time until the window
     /// ends, or why Redis could not answer.
     pub(super) async fn hit(
         &self,
-        client_key: &str,
+        subject_key: &str,
         window: Duration,
     ) -> Result<(u64, Duration), String> {
-        let key = format!("{}ratelimit:ip:{client_key}", self.key_prefix);
+        let key = format!("{}ratelimit:{subject_key}", self.key_prefix);
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let client = self.client.with_options(&Self::options());
         let call = client.eval::<(i64, i64), _, _, _>(HIT_SCRIPT, key, window_ms);
