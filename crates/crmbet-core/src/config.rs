@@ -24,10 +24,16 @@ pub struct Config {
     pub listen: String,
     /// `REDIS_URL`: read cache and shared rate limits; unset means in-process.
     pub redis_url: Option<String>,
+    /// `CRMBET_REDIS_KEY_PREFIX`: prefix of every Redis key this server writes, so
+    /// deployments (or tests) sharing one Redis keep apart.
+    pub redis_key_prefix: String,
     /// `AMQP_URL`: RabbitMQ for campaign dispatch; unset means in-process.
     pub amqp_url: Option<String>,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
+    /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
+    /// (the verified access token's subject) per hour, whatever IPs they come from.
+    pub rate_limit_per_principal_per_hour: u32,
     /// `CRMBET_JWT_SECRET`: HMAC secret (at least 32 bytes) for HS256 access tokens.
     pub jwt_secret: Option<String>,
     /// `CRMBET_JWT_KEY_FILE`: a PKCS#8 PEM private key, Ed25519 (EdDSA) or P-256 (ES256),
@@ -68,8 +74,10 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             listen: DEFAULT_LISTEN.to_owned(),
             redis_url: None,
+            redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
             rate_limit_per_hour: 1000,
+            rate_limit_per_principal_per_hour: 1000,
             jwt_secret: None,
             jwt_key_file: None,
             cors_origins: vec!["http://localhost:3001".to_owned()],
@@ -92,8 +100,10 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "CRMBET_LISTEN",
     "REDIS_URL",
+    "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
     "CRMBET_RATE_LIMIT_PER_HOUR",
+    "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
     "CRMBET_JWT_SECRET",
     "CRMBET_JWT_KEY_FILE",
     "CRMBET_CORS_ORIGINS",
@@ -157,9 +167,16 @@ impl Config {
             self.listen = value;
         }
         self.redis_url = text("REDIS_URL").or(self.redis_url.take());
+        if let Some(value) = text("CRMBET_REDIS_KEY_PREFIX") {
+            self.redis_key_prefix = value;
+        }
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
+        }
+        if let Some(value) = text("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR") {
+            self.rate_limit_per_principal_per_hour =
+                parse_number("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR", &value)?;
         }
         self.jwt_secret = text("CRMBET_JWT_SECRET").or(self.jwt_secret.take());
         self.jwt_key_file = text("CRMBET_JWT_KEY_FILE")

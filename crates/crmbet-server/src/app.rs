@@ -27,10 +27,14 @@ use tower::{Layer, ServiceExt};
 
 use crate::auth::{AccessLayer, KeySource, TokenKeys};
 use crate::health::health;
+use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::training::Trainer;
 use crate::web_security::WebSecurity;
+
+/// How long startup waits for Redis before serving with a local rate limiter.
+const REDIS_STARTUP_WAIT: Duration = Duration::from_secs(2);
 
 /// What every HTTP handler may read.
 #[derive(Debug, Clone)]
@@ -40,11 +44,14 @@ pub struct AppState {
     pub trainer: Trainer,
     /// The pinned algorithm and keys of access tokens.
     pub token_keys: Arc<TokenKeys>,
+    /// Request budgets per client IP, in Redis when `REDIS_URL` is set.
+    pub rate_limiter: RateLimiter,
 }
 
 impl AppState {
     /// The state over an opened store, with a trainer of its own and the token keys the
-    /// configuration names (a random secret, with a warning, when it names none).
+    /// configuration names (a random secret, with a warning, when it names none), and the
+    /// rate limiter it asks for. Must be called inside a tokio runtime.
     pub fn new(store: Store, config: Config) -> Result<Self> {
         let token_keys = TokenKeys::from_config(&config)?;
         match token_keys.source() {
@@ -55,8 +62,10 @@ impl AppState {
             source => tracing::info!(algorithm = ?token_keys.algorithm(), ?source,
                 "access tokens use the configured key"),
         }
+        let rate_limiter = RateLimiter::from_config(&config)?;
         Ok(Self {
             trainer: Trainer::new(store.clone()),
+            rate_limiter,
             store,
             config: Arc::new(config),
             token_keys: Arc::new(token_keys),
@@ -155,14 +164,28 @@ pub async fn application(state: AppState) -> Result<Router> {
         ..RestConfig::default()
     };
     let web_security = WebSecurity::new(&state.config.cors_origins);
+    let rate_limit_state = RateLimitState {
+        limiter: state.rate_limiter.clone(),
+        token_keys: Arc::clone(&state.token_keys),
+    };
+    rate_limit_state
+        .limiter
+        .wait_for_redis(REDIS_STARTUP_WAIT)
+        .await;
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
         .merge(rest_router(rest_routes, routes.clone(), rest_config));
     let grpc = GrpcWebLayer::new().layer(routes);
     // The origin check is outermost: a foreign origin never reaches gRPC, grpc-web or REST.
+    // The rate limit sits inside it, so a refusal still carries the CORS headers a
+    // dashboard needs to read it, and outside the gRPC dispatch, so all protocols count.
     Ok(http_router
         .layer(middleware::from_fn_with_state(grpc, dispatch_grpc))
+        .layer(middleware::from_fn_with_state(
+            rate_limit_state,
+            crate::rate_limit::rate_limit,
+        ))
         .layer(middleware::from_fn_with_state(
             web_security,
             crate::web_security::web_security,

@@ -1,4 +1,5 @@
-//! `GET /health`: the state of each dependency as JSON; 503 when the database is down.
+//! `GET /health`: the state of each dependency as JSON; 503 when the database is down,
+//! `"degraded"` (still 200: the server keeps serving) when Redis is configured but failing.
 
 use std::time::Instant;
 
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::app::AppState;
+use crate::rate_limit::LimiterHealth;
 
 /// Answers the health check; open to everyone, like the gRPC health service.
 pub async fn health(State(state): State<AppState>) -> Response {
@@ -26,11 +28,31 @@ pub async fn health(State(state): State<AppState>) -> Response {
     };
     let database_up = database["status"] == "up";
     let in_process = |what: &str| json!({ "status": "in-process", "detail": what });
+    let limiter_health = state.rate_limiter.health().await;
+    let cache = match &limiter_health {
+        LimiterHealth::InProcess => in_process(
+            "no REDIS_URL: reads go to the database; rate limits are counted per instance",
+        ),
+        LimiterHealth::Shared => json!({
+            "status": "up",
+            "detail": "rate limits are shared through redis",
+        }),
+        LimiterHealth::Degraded { reason } => json!({
+            "status": "degraded",
+            "reason": reason,
+            "detail": "redis is failing: rate limits are counted per instance until it answers",
+        }),
+    };
+    let overall = match (database_up, &limiter_health) {
+        (false, _) => "unavailable",
+        (true, LimiterHealth::Degraded { .. }) => "degraded",
+        (true, _) => "ok",
+    };
     let body = json!({
-        "status": if database_up { "ok" } else { "unavailable" },
+        "status": overall,
         "version": env!("CARGO_PKG_VERSION"),
         "database": database,
-        "cache": in_process("no REDIS_URL: reads go to the database"),
+        "cache": cache,
         "broker": in_process("no AMQP_URL: dispatch stays in the database outbox"),
     });
     let status = if database_up {

@@ -9,6 +9,7 @@ pub mod app;
 pub mod auth;
 mod convert;
 mod health;
+pub mod rate_limit;
 pub mod rest;
 mod service;
 pub mod status;

@@ -239,7 +239,7 @@ struct AuditedCall<'a> {
 }
 
 /// The token of an `authorization: Bearer <token>` header, or what to tell the caller.
-fn bearer_token(headers: &HeaderMap) -> Result<&str, String> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, String> {
     let missing = || {
         "missing access token: send `authorization: Bearer <access_token>`; get one from \
          AuthService/Login (POST /api/v1/auth/login)"

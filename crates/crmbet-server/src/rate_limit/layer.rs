@@ -1,0 +1,139 @@
+//! The middleware over all three protocols: counts each request against its client IP and,
+//! when it carries a valid access token, its principal; refuses the ones over either budget,
+//! as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use serde_json::json;
+
+use super::{Decision, RateLimiter, Subject};
+use crate::auth::{TokenKeys, bearer_token};
+
+/// What the middleware needs: the budgets, and the keys to verify who a token names.
+#[derive(Debug, Clone)]
+pub struct RateLimitState {
+    pub limiter: RateLimiter,
+    pub token_keys: Arc<TokenKeys>,
+}
+
+const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
+
+/// Health checks stay open: an orchestrator probing a busy instance must not be refused.
+fn is_exempt(path: &str) -> bool {
+    path == "/health" || path.starts_with("/grpc.health.v1.Health/")
+}
+
+/// The peer address of the connection. `X-Forwarded-For` is not trusted: any client could
+/// claim any address with it. Without connection info (a router driven in process) every
+/// request shares one unspecified address.
+fn client_ip(request: &Request) -> IpAddr {
+    request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// The subject of a verified access token. An unverified `sub` is not used: anyone could
+/// spend someone else's budget with it. Invalid tokens are refused by the access layer.
+fn principal(request: &Request, token_keys: &TokenKeys) -> Option<String> {
+    let token = bearer_token(request.headers()).ok()?;
+    let (claims, _role) = token_keys.verify(token).ok()?;
+    Some(claims.sub)
+}
+
+/// The middleware; place it outside the gRPC dispatch so every protocol is counted.
+pub async fn rate_limit(
+    State(state): State<RateLimitState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if is_exempt(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let client = Subject::ClientIp(client_ip(&request));
+    let mut decision = state.limiter.hit(&client).await;
+    let mut subject = client;
+    if let Some(name) = principal(&request, &state.token_keys) {
+        let principal = Subject::Principal(name);
+        let principal_decision = state.limiter.hit(&principal).await;
+        if is_tighter(&principal_decision, &decision) {
+            decision = principal_decision;
+            subject = principal;
+        }
+    }
+    let mut response = if decision.allowed() {
+        next.run(request).await
+    } else {
+        tracing::info!(%subject, limit = decision.limit, "rate limit: request refused");
+        refuse(&request, &decision)
+    };
+    add_headers(response.headers_mut(), &decision);
+    response
+}
+
+/// Whether `candidate` is the budget to report: a refusal over an allowance, else the one
+/// with fewer requests left.
+fn is_tighter(candidate: &Decision, current: &Decision) -> bool {
+    match (candidate.allowed(), current.allowed()) {
+        (false, true) => true,
+        (true, false) => false,
+        _ => candidate.remaining() < current.remaining(),
+    }
+}
+
+fn refuse(request: &Request, decision: &Decision) -> Response {
+    let message = format!(
+        "rate limit of {} requests per hour exceeded; retry in {} seconds",
+        decision.limit,
+        decision.reset_seconds()
+    );
+    let grpc_content_type = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .filter(|value| value.as_bytes().starts_with(b"application/grpc"))
+        .cloned();
+    let mut response = match grpc_content_type {
+        Some(content_type) => {
+            let mut response = tonic::Status::resource_exhausted(message)
+                .into_http::<Body>()
+                .into_response();
+            // grpc-web clients expect their own content type back, with the status in the
+            // headers of this trailers-only answer.
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+            response
+        }
+        None => {
+            let body = json!({ "code": "RESOURCE_EXHAUSTED", "message": message, "details": [] });
+            let mut response = Response::new(Body::from(body.to_string()));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+    };
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(decision.reset_seconds()),
+    );
+    response
+}
+
+fn add_headers(headers: &mut HeaderMap, decision: &Decision) {
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining()));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset_seconds()));
+}

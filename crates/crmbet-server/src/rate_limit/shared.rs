@@ -1,0 +1,115 @@
+//! The Redis counter several instances share: one atomic Lua script per request.
+
+use std::time::Duration;
+
+use fred::prelude::{
+    Builder, Client, ClientLike, Config as RedisConfig, LuaInterface, Options, ReconnectPolicy,
+};
+
+use super::REDIS_TIMEOUT;
+
+/// Counts one hit in a fixed window: the first hit sets the expiry, so the window is the
+/// key's lifetime. Also repairs a key left without an expiry, which would never reset.
+/// Returns `{count, milliseconds until the window ends}`.
+const HIT_SCRIPT: &str = r#"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"#;
+
+/// How long to wait between reconnection attempts after Redis went away.
+const RECONNECT_DELAY_MS: u32 = 500;
+
+/// Windows kept in Redis under `{prefix}ratelimit:{subject}`.
+#[derive(Debug)]
+pub(super) struct SharedWindows {
+    client: Client,
+    key_prefix: String,
+}
+
+impl SharedWindows {
+    /// Parses `url` and starts connecting in the background. An unreachable server is not
+    /// an error here: calls fail fast until the client has reconnected.
+    pub(super) fn connect(url: &str, key_prefix: &str) -> Result<Self, fred::error::Error> {
+        let mut config = RedisConfig::from_url(url)?;
+        // Retry the first connection like any later one instead of giving up at startup.
+        config.fail_fast = false;
+        let client = Builder::from_config(config)
+            .with_connection_config(|connection| {
+                connection.connection_timeout = REDIS_TIMEOUT;
+                connection.internal_command_timeout = REDIS_TIMEOUT;
+            })
+            .set_policy(ReconnectPolicy::new_constant(0, RECONNECT_DELAY_MS))
+            .build()?;
+        // The handle is the connection task; it ends with the client.
+        drop(client.connect());
+        Ok(Self {
+            client,
+            key_prefix: key_prefix.to_owned(),
+        })
+    }
+
+    /// Options for every call: no queueing while disconnected, no retries, a short timeout.
+    fn options() -> Options {
+        Options {
+            fail_fast: true,
+            max_attempts: Some(1),
+            timeout: Some(REDIS_TIMEOUT),
+            ..Options::default()
+        }
+    }
+
+    /// Counts one hit for `subject_key`; returns the count and the time until the window
+    /// ends, or why Redis could not answer.
+    pub(super) async fn hit(
+        &self,
+        subject_key: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), String> {
+        let key = format!("{}ratelimit:{subject_key}", self.key_prefix);
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let client = self.client.with_options(&Self::options());
+        let call = client.eval::<(i64, i64), _, _, _>(HIT_SCRIPT, key, window_ms);
+        let (count, ttl_ms) = within_timeout(call).await?;
+        let count = u64::try_from(count).map_err(|_| format!("redis returned count {count}"))?;
+        let ttl_ms = u64::try_from(ttl_ms).unwrap_or(0);
+        Ok((count, Duration::from_millis(ttl_ms)))
+    }
+
+    /// Waits at most `timeout` for the first connection; false if it was not made.
+    pub(super) async fn wait_until_connected(&self, timeout: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(timeout, self.client.wait_for_connect()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// Checks that Redis answers.
+    pub(super) async fn ping(&self) -> Result<(), String> {
+        let client = self.client.with_options(&Self::options());
+        let call = client.ping::<String>(None);
+        within_timeout(call).await.map(drop)
+    }
+}
+
+/// Awaits a Redis call for at most [`REDIS_TIMEOUT`] (on top of fred's own timeout, which
+/// does not cover every wait inside the client).
+async fn within_timeout<T>(
+    call: impl Future<Output = Result<T, fred::error::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(format!("redis: {error}")),
+        Err(_) => Err(format!(
+            "redis did not answer within {} ms",
+            REDIS_TIMEOUT.as_millis()
+        )),
+    }
+}

@@ -1,0 +1,445 @@
+//! Rate limits through the real router: a budget shared by two instances over one Redis,
+//! the local fallback and `/health` while Redis is down, RESOURCE_EXHAUSTED on gRPC, and
+//! one budget per principal across client IPs.
+//!
+//! The shared-budget test needs the Redis at `CRMBET_TEST_REDIS_URL` (default the local
+//! one scripts/test.sh starts); the outage test starts its own `redis-server`.
+
+// Test helpers unwrap on purpose: the panic with the error is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use crmbet_core::Config;
+use crmbet_server::auth::{Role, TokenKeys, create_account};
+use crmbet_server::{AppState, application};
+use crmbet_store::Store;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use rand::Rng;
+use tower::ServiceExt;
+
+const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 7], 40000);
+
+struct Instance {
+    router: Router,
+    token_keys: Arc<TokenKeys>,
+    _directory: tempfile::TempDir,
+}
+
+/// Budgets of a test instance.
+struct Limits {
+    per_client_ip: u32,
+    per_principal: u32,
+}
+
+impl Limits {
+    fn per_client_ip(limit: u32) -> Self {
+        Self {
+            per_client_ip: limit,
+            per_principal: 1000,
+        }
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    /// Headers, with the trailers of a gRPC answer added.
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header in {:?}", self.headers))
+    }
+
+    fn number(&self, name: &str) -> u64 {
+        self.header(name).parse().unwrap()
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+impl Instance {
+    async fn start(limits: Limits, redis_url: Option<String>, key_prefix: &str) -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("crmbet.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate_up().await.unwrap();
+        create_account(
+            &store,
+            "mia",
+            Role::Analyst,
+            "correct horse battery staple",
+            "test",
+        )
+        .await
+        .unwrap();
+        let config = Config {
+            database_url: url,
+            jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
+            rate_limit_per_hour: limits.per_client_ip,
+            rate_limit_per_principal_per_hour: limits.per_principal,
+            redis_url,
+            redis_key_prefix: key_prefix.to_owned(),
+            ..Config::default()
+        };
+        let state = AppState::new(store, config).unwrap();
+        Self {
+            token_keys: Arc::clone(&state.token_keys),
+            router: application(state).await.unwrap(),
+            _directory: directory,
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Answer {
+        self.send_from(CLIENT, method, uri, headers, body).await
+    }
+
+    async fn send_from(
+        &self,
+        client: ([u8; 4], u16),
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Answer {
+        let mut builder = Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            if *name == "content-type" && value.starts_with("application/grpc") {
+                builder = builder.version(http::Version::HTTP_2);
+            }
+            builder = builder.header(*name, *value);
+        }
+        let mut request = builder.body(body).unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(client)));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (mut parts, body) = response.into_parts();
+        let collected = body.collect().await.unwrap();
+        if let Some(trailers) = collected.trailers() {
+            parts.headers.extend(trailers.clone());
+        }
+        Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body: collected.to_bytes().to_vec(),
+        }
+    }
+
+    /// A REST call that needs a token: answered 401, but counted like any other.
+    async fn list_clusters(&self) -> Answer {
+        self.send(Method::GET, "/api/v1/clusters", &[], Body::empty())
+            .await
+    }
+
+    /// [`Self::list_clusters`] with `authorization`, from client IP `10.0.1.{last_octet}`.
+    async fn list_clusters_as(&self, authorization: &str, last_octet: u8) -> Answer {
+        self.send_from(
+            ([10, 0, 1, last_octet], 40000),
+            Method::GET,
+            "/api/v1/clusters",
+            &[("authorization", authorization)],
+            Body::empty(),
+        )
+        .await
+    }
+
+    async fn grpc(&self, path: &str, content_type: &str) -> Answer {
+        let empty_message_frame = vec![0u8; 5];
+        self.send(
+            Method::POST,
+            path,
+            &[("content-type", content_type), ("te", "trailers")],
+            Body::from(empty_message_frame),
+        )
+        .await
+    }
+
+    async fn health(&self) -> (StatusCode, serde_json::Value) {
+        let answer = self.send(Method::GET, "/health", &[], Body::empty()).await;
+        (answer.status, answer.json())
+    }
+}
+
+fn unique_key_prefix() -> String {
+    format!("crmbet-test:{:016x}:", rand::rng().random::<u64>())
+}
+
+fn assert_refused_over_http(answer: &Answer, limit: u64) {
+    assert_eq!(answer.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(answer.number("ratelimit-limit"), limit);
+    assert_eq!(answer.number("ratelimit-remaining"), 0);
+    let retry_after = answer.number("retry-after");
+    assert!(
+        (1..=3600).contains(&retry_after),
+        "retry-after {retry_after}"
+    );
+    assert_eq!(answer.number("ratelimit-reset"), retry_after);
+    let error = answer.json();
+    assert_eq!(error["code"], "RESOURCE_EXHAUSTED");
+    assert_eq!(error["details"], serde_json::json!([]));
+    assert!(
+        error["message"].as_str().unwrap().contains("rate limit"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn two_instances_on_one_redis_share_one_budget() {
+    let redis_url = std::env::var("CRMBET_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let prefix = unique_key_prefix();
+    let first = Instance::start(Limits::per_client_ip(20), Some(redis_url.clone()), &prefix).await;
+    let second = Instance::start(Limits::per_client_ip(20), Some(redis_url.clone()), &prefix).await;
+    let (_, health) = first.health().await;
+    assert_eq!(
+        health["cache"]["status"], "up",
+        "Redis is required at {redis_url}; start it (scripts/test.sh does) or set \
+         CRMBET_TEST_REDIS_URL: {health}"
+    );
+
+    for request in 1..=20u64 {
+        let instance = if request % 2 == 0 { &second } else { &first };
+        let answer = instance.list_clusters().await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "request {request}");
+        assert_eq!(answer.number("ratelimit-limit"), 20);
+        assert_eq!(
+            answer.number("ratelimit-remaining"),
+            20 - request,
+            "both instances count into one budget"
+        );
+        assert!(answer.number("ratelimit-reset") <= 3600);
+    }
+    assert_refused_over_http(&first.list_clusters().await, 20);
+    assert_refused_over_http(&second.list_clusters().await, 20);
+
+    let (status, health) = second.health().await;
+    assert_eq!(status, StatusCode::OK, "health checks are never limited");
+    assert_eq!(health["status"], "ok", "{health}");
+}
+
+/// A `redis-server` of the test's own on a free port, stopped when dropped.
+struct PrivateRedis {
+    process: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port)
+    }
+
+    fn start_on(port: u16) -> Self {
+        let process = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start redis-server (is it installed?): {error}")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            process,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn requests_are_counted_locally_and_health_degrades_while_redis_is_down() {
+    let mut redis = PrivateRedis::start();
+    let instance = Instance::start(
+        Limits::per_client_ip(5),
+        Some(redis.url.clone()),
+        &unique_key_prefix(),
+    )
+    .await;
+    let (_, health) = instance.health().await;
+    assert_eq!(health["cache"]["status"], "up", "{health}");
+    for request in 1..=3u64 {
+        let answer = instance.list_clusters().await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(answer.number("ratelimit-remaining"), 5 - request);
+    }
+
+    redis.stop();
+    // Still served, now from the local count this instance kept all along.
+    for request in 4..=5u64 {
+        let started = Instant::now();
+        let answer = instance.list_clusters().await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "request {request}");
+        assert_eq!(answer.number("ratelimit-remaining"), 5 - request);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a dead redis must not stall requests: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_refused_over_http(&instance.list_clusters().await, 5);
+
+    let (status, health) = instance.health().await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a degraded cache still serves: {health}"
+    );
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["cache"]["status"], "degraded", "{health}");
+    assert!(
+        health["cache"]["reason"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("redis")),
+        "{health}"
+    );
+    assert_eq!(health["database"]["status"], "up", "{health}");
+
+    // Back on its port, Redis is found again without a restart of the server.
+    let port = redis.url.rsplit(':').next().unwrap().parse().unwrap();
+    let _restarted = PrivateRedis::start_on(port);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, health) = instance.health().await;
+        if health["status"] == "ok" && health["cache"]["status"] == "up" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis never recovered: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // This instance alone has counted 6 of 5 requests, so only the restarted (empty) Redis
+    // lets this one through. Its count may include the outage's requests: fred replays
+    // commands it had queued once it reconnects, which errs on the strict side.
+    let answer = instance.list_clusters().await;
+    assert_eq!(
+        answer.status,
+        StatusCode::UNAUTHORIZED,
+        "counted in redis again, not by the exhausted local limiter"
+    );
+    assert!(answer.number("ratelimit-remaining") < 5);
+}
+
+#[tokio::test]
+async fn grpc_and_grpc_web_over_the_limit_get_resource_exhausted() {
+    let instance = Instance::start(Limits::per_client_ip(2), None, "unused:").await;
+    let list_clusters = "/crmbet.v1.ClusterService/ListClusters";
+    for _ in 0..2 {
+        let answer = instance.grpc(list_clusters, "application/grpc").await;
+        assert_eq!(
+            answer.header("grpc-status"),
+            (tonic::Code::Unauthenticated as i32).to_string()
+        );
+    }
+    // Health checks are exempt however often they come.
+    for _ in 0..5 {
+        let answer = instance
+            .grpc("/grpc.health.v1.Health/Check", "application/grpc")
+            .await;
+        assert_eq!(answer.header("grpc-status"), "0");
+        let (status, _) = instance.health().await;
+        assert_eq!(status, StatusCode::OK);
+    }
+
+    let exhausted = (tonic::Code::ResourceExhausted as i32).to_string();
+    let answer = instance.grpc(list_clusters, "application/grpc").await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "gRPC errors travel in grpc-status"
+    );
+    assert_eq!(answer.header("grpc-status"), exhausted);
+    assert!(answer.header("grpc-message").contains("rate"));
+    assert_eq!(answer.number("ratelimit-limit"), 2);
+    assert_eq!(answer.number("ratelimit-remaining"), 0);
+    assert!(answer.number("retry-after") >= 1);
+
+    let answer = instance
+        .grpc(list_clusters, "application/grpc-web+proto")
+        .await;
+    assert_eq!(answer.header("grpc-status"), exhausted);
+    assert_eq!(answer.header("content-type"), "application/grpc-web+proto");
+    assert_eq!(answer.number("ratelimit-remaining"), 0);
+
+    assert_refused_over_http(&instance.list_clusters().await, 2);
+}
+
+#[tokio::test]
+async fn a_principal_has_one_budget_across_client_ips() {
+    let limits = Limits {
+        per_client_ip: 100,
+        per_principal: 3,
+    };
+    let instance = Instance::start(limits, None, "unused:").await;
+    let token = instance
+        .token_keys
+        .issue("mia", Role::Analyst)
+        .unwrap()
+        .token;
+    let authorization = format!("Bearer {token}");
+    for request in 1..=3u8 {
+        let answer = instance.list_clusters_as(&authorization, request).await;
+        assert_ne!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "request {request}"
+        );
+        assert_eq!(
+            answer.number("ratelimit-limit"),
+            3,
+            "the tighter budget is reported"
+        );
+        assert_eq!(answer.number("ratelimit-remaining"), u64::from(3 - request));
+    }
+    assert_refused_over_http(&instance.list_clusters_as(&authorization, 4).await, 3);
+
+    // A forged token naming the same subject is not that principal: only the IP counts.
+    let forged = format!("Bearer {}x", token);
+    let answer = instance.list_clusters_as(&forged, 5).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(answer.number("ratelimit-limit"), 100);
+}
