@@ -167,6 +167,7 @@ pub async fn application(state: AppState) -> Result<Router> {
     let rate_limit_state = RateLimitState {
         limiter: state.rate_limiter.clone(),
         token_keys: Arc::clone(&state.token_keys),
+        trusted_proxies: state.config.trusted_proxies.clone(),
     };
     rate_limit_state
         .limiter

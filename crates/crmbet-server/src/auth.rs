@@ -18,8 +18,8 @@ mod tokens;
 
 pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
 pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, RequestId, note_audit_target};
-pub(crate) use layer::bearer_token;
 pub use layer::{AccessLayer, AccessService};
+pub(crate) use layer::{bearer_token, client_address};
 pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,

@@ -268,7 +268,10 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, String> {
 /// The caller's address: the TCP peer, unless the peer is a trusted proxy; then the
 /// rightmost `x-forwarded-for` hop that is not a trusted proxy. Hops further left were
 /// written by whoever sent the request and prove nothing.
-fn client_address(request: &Request<Body>, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+pub(crate) fn client_address(
+    request: &Request<Body>,
+    trusted_proxies: &[IpAddr],
+) -> Option<IpAddr> {
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

@@ -2,11 +2,11 @@
 //! when it carries a valid access token, its principal; refuses the ones over either budget,
 //! as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
@@ -14,13 +14,15 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
 use super::{Decision, RateLimiter, Subject};
-use crate::auth::{TokenKeys, bearer_token};
+use crate::auth::{TokenKeys, bearer_token, client_address};
 
 /// What the middleware needs: the budgets, and the keys to verify who a token names.
 #[derive(Debug, Clone)]
 pub struct RateLimitState {
     pub limiter: RateLimiter,
     pub token_keys: Arc<TokenKeys>,
+    /// Proxies whose `X-Forwarded-For` is believed (`CRMBET_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
@@ -32,15 +34,11 @@ fn is_exempt(path: &str) -> bool {
     path == "/health" || path.starts_with("/grpc.health.v1.Health/")
 }
 
-/// The peer address of the connection. `X-Forwarded-For` is not trusted: any client could
-/// claim any address with it. Without connection info (a router driven in process) every
-/// request shares one unspecified address.
-fn client_ip(request: &Request) -> IpAddr {
-    request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(address)| address.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+/// The client's address as the access layer sees it: the peer, or behind a trusted proxy
+/// the forwarded client. Without connection info (a router driven in process) every request
+/// shares one unspecified address.
+fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
+    client_address(request, trusted_proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
 /// The subject of a verified access token. An unverified `sub` is not used: anyone could
@@ -60,7 +58,7 @@ pub async fn rate_limit(
     if is_exempt(request.uri().path()) {
         return next.run(request).await;
     }
-    let client = Subject::ClientIp(client_ip(&request));
+    let client = Subject::ClientIp(client_ip(&request, &state.trusted_proxies));
     let mut decision = state.limiter.hit(&client).await;
     let mut subject = client;
     if let Some(name) = principal(&request, &state.token_keys) {
