@@ -87,7 +87,15 @@ where
         let fresh_inner = self.inner.clone();
         let ready_inner = std::mem::replace(&mut self.inner, fresh_inner);
         let guard = Arc::clone(&self.guard);
-        Box::pin(async move { Ok(guard.handle(ready_inner, request).await) })
+        // A task of its own: a client that hangs up must not cancel a call between its
+        // commit and its audit row.
+        let handled = tokio::spawn(async move { guard.handle(ready_inner, request).await });
+        Box::pin(async move {
+            Ok(handled.await.unwrap_or_else(|error| {
+                tracing::error!(%error, "a call's task failed");
+                Status::internal("internal error").into_http::<Body>()
+            }))
+        })
     }
 }
 

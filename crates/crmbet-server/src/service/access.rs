@@ -28,6 +28,11 @@ use crate::convert::timestamp;
 use crate::status::status_from_error;
 
 const TOKEN_TYPE: &str = "Bearer";
+/// Password checks running at once, per CPU: each argon2 check holds ~19 MiB and a core,
+/// so a burst of logins queues here instead of exhausting memory and the blocking pool.
+const PASSWORD_CHECKS_PER_CPU: usize = 2;
+/// How long a login waits for a password-check slot before the server says it is busy.
+const PASSWORD_CHECK_WAIT: Duration = Duration::from_secs(10);
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
 /// Serves AuthService.
@@ -36,6 +41,7 @@ pub struct AuthApi {
     store: Store,
     keys: Arc<TokenKeys>,
     throttle: Arc<AddressThrottle>,
+    password_checks: Arc<tokio::sync::Semaphore>,
 }
 
 /// Tokens handed out by Login and Refresh.
@@ -52,6 +58,10 @@ impl AuthApi {
             store,
             keys,
             throttle: Arc::new(AddressThrottle::default()),
+            password_checks: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, usize::from)
+                    * PASSWORD_CHECKS_PER_CPU,
+            )),
         }
     }
 
@@ -86,12 +96,20 @@ impl AuthApi {
             .as_ref()
             .map(|account| account.password_hash.clone());
         let password = request.password;
-        let password_matches =
-            tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
-                .await
-                .map_err(|error| {
-                    status_from_error(Error::Internal(format!("password check: {error}")))
-                })?;
+        let slot = tokio::time::timeout(
+            PASSWORD_CHECK_WAIT,
+            Arc::clone(&self.password_checks).acquire_owned(),
+        )
+        .await
+        .map_err(|_| Status::unavailable("too many logins at once; retry in a few seconds"))?
+        .map_err(|error| status_from_error(Error::Internal(format!("password check: {error}"))))?;
+        let password_matches = tokio::task::spawn_blocking(move || {
+            let matches = verify_password(&password, stored_hash.as_deref());
+            drop(slot);
+            matches
+        })
+        .await
+        .map_err(|error| status_from_error(Error::Internal(format!("password check: {error}"))))?;
         let account = match account {
             Some(account) if password_matches && !account.disabled => account,
             account => {
