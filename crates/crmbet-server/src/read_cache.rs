@@ -44,6 +44,14 @@ const SET_SCRIPT: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[
 /// One load in flight: its encoded answer or the status every waiter gets.
 type Flight = OnceCell<Result<Vec<u8>, Status>>;
 
+/// What a look into the cache found.
+enum Lookup {
+    Hit(Vec<u8>),
+    Miss,
+    /// Redis failed or did not answer in time.
+    Unavailable,
+}
+
 /// Cached reads, in Redis when configured, else in process; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ReadCache {
@@ -97,21 +105,27 @@ impl ReadCache {
         Load: FnOnce() -> Loading,
         Loading: Future<Output = Result<M, Status>>,
     {
-        if let Some(bytes) = self.lookup(key).await
+        let first_lookup = self.lookup(key).await;
+        if let Lookup::Hit(bytes) = &first_lookup
             && let Ok(message) = M::decode(bytes.as_slice())
         {
             return Ok(message);
         }
+        // While Redis fails, one failed call per read is enough: no second look, no store.
+        let look_again = matches!(first_lookup, Lookup::Miss);
+        let keep = !matches!(first_lookup, Lookup::Unavailable);
         let flight = self.join_flight(key);
         let outcome = flight
             .get_or_init(|| async {
                 // A load that finished between the lookup above and joining the flight.
-                if let Some(bytes) = self.lookup(key).await {
+                if look_again && let Lookup::Hit(bytes) = self.lookup(key).await {
                     return Ok(bytes);
                 }
                 self.inner.loads.fetch_add(1, Ordering::Relaxed);
                 let bytes = load().await?.encode_to_vec();
-                self.store(key, &bytes).await;
+                if keep {
+                    self.store(key, &bytes).await;
+                }
                 Ok(bytes)
             })
             .await
@@ -140,22 +154,24 @@ impl ReadCache {
         }
     }
 
-    /// The cached bytes under `key`; `None` on a miss and while Redis fails.
-    async fn lookup(&self, key: &str) -> Option<Vec<u8>> {
+    /// The cached bytes under `key`.
+    async fn lookup(&self, key: &str) -> Lookup {
         let Some(redis) = &self.inner.redis else {
             let local = lock(&self.inner.local);
             return local
                 .get(key)
                 .filter(|(expires_at, _)| *expires_at > Instant::now())
-                .map(|(_, bytes)| bytes.clone());
+                .map_or(Lookup::Miss, |(_, bytes)| Lookup::Hit(bytes.clone()));
         };
         let client = redis.with_options(&redis_options());
         let call = client.eval::<Value, _, _, _>(GET_SCRIPT, key, Vec::<Value>::new());
         match within_timeout(call).await {
-            Ok(value) => value.as_bytes().map(<[u8]>::to_vec),
+            Ok(value) => value
+                .as_bytes()
+                .map_or(Lookup::Miss, |bytes| Lookup::Hit(bytes.to_vec())),
             Err(reason) => {
                 tracing::debug!(key, %reason, "cache lookup failed: reading the database");
-                None
+                Lookup::Unavailable
             }
         }
     }
