@@ -28,6 +28,7 @@ use tower::{Layer, ServiceExt};
 use crate::auth::{AccessLayer, KeySource, TokenKeys};
 use crate::health::health;
 use crate::rate_limit::{RateLimitState, RateLimiter};
+use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::training::Trainer;
@@ -46,6 +47,8 @@ pub struct AppState {
     pub token_keys: Arc<TokenKeys>,
     /// Request budgets per client IP, in Redis when `REDIS_URL` is set.
     pub rate_limiter: RateLimiter,
+    /// Cached segment and cluster reads, in Redis on the rate limiter's connection.
+    pub read_cache: ReadCache,
 }
 
 impl AppState {
@@ -63,7 +66,9 @@ impl AppState {
                 "access tokens use the configured key"),
         }
         let rate_limiter = RateLimiter::from_config(&config)?;
+        let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
         Ok(Self {
+            read_cache,
             trainer: Trainer::new(store.clone()),
             rate_limiter,
             store,
@@ -111,11 +116,14 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     let mut builder = Routes::builder();
     builder
         .add_service(
-            ClusterServiceServer::new(ClusterApi::new(state.store.clone()))
-                .max_decoding_message_size(max_message_bytes),
+            ClusterServiceServer::new(ClusterApi::new(
+                state.store.clone(),
+                state.read_cache.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            UserServiceServer::new(UserApi::new(state.store.clone()))
+            UserServiceServer::new(UserApi::new(state.store.clone(), state.read_cache.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(

@@ -30,17 +30,17 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let in_process = |what: &str| json!({ "status": "in-process", "detail": what });
     let limiter_health = state.rate_limiter.health().await;
     let cache = match &limiter_health {
-        LimiterHealth::InProcess => in_process(
-            "no REDIS_URL: reads go to the database; rate limits are counted per instance",
-        ),
+        LimiterHealth::InProcess => {
+            in_process("no REDIS_URL: reads are cached and rate limits counted per instance")
+        }
         LimiterHealth::Shared => json!({
             "status": "up",
-            "detail": "rate limits are shared through redis",
+            "detail": "reads are cached and rate limits shared through redis",
         }),
         LimiterHealth::Degraded { reason } => json!({
             "status": "degraded",
             "reason": reason,
-            "detail": "redis is failing: rate limits are counted per instance until it answers",
+            "detail": "redis is failing: reads go to the database and rate limits are counted per instance until it answers",
         }),
     };
     let overall = match (database_up, &limiter_health) {

@@ -10,6 +10,7 @@ pub mod auth;
 mod convert;
 mod health;
 pub mod rate_limit;
+pub mod read_cache;
 pub mod rest;
 mod service;
 pub mod status;

@@ -171,6 +171,15 @@ impl RateLimiter {
         }
     }
 
+    /// The Redis connection, when `REDIS_URL` is set, for other shared state (the read
+    /// cache) to use the same client and settings.
+    pub fn redis_client(&self) -> Option<fred::prelude::Client> {
+        self.inner
+            .shared
+            .as_ref()
+            .map(|shared| shared.client().clone())
+    }
+
     /// Counts one request against `subject`. The local count is kept even while Redis
     /// answers, so a fallback starts from this instance's share of the window, not zero.
     pub async fn hit(&self, subject: &Subject) -> Decision {

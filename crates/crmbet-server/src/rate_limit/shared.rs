@@ -56,6 +56,11 @@ impl SharedWindows {
         })
     }
 
+    /// The connection, for the read cache to share.
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Options for every call: no queueing while disconnected, no retries, a short timeout.
     fn options() -> Options {
         Options {

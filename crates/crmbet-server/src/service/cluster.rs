@@ -12,18 +12,63 @@ use crmbet_store::{ClusterAnalytics, GroupCount, NUMERIC_FEATURES, Store};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{campaign_type, money, timestamp};
+use crate::read_cache::ReadCache;
 use crate::status::status_from_error;
 
-/// Serves ClusterService from the store.
+/// Serves ClusterService from the store, clusters through the read cache.
 #[derive(Debug, Clone)]
 pub struct ClusterApi {
     store: Store,
+    cache: ReadCache,
 }
 
 impl ClusterApi {
-    /// A service reading from `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A service reading from `store`, clusters through `cache`.
+    pub fn new(store: Store, cache: ReadCache) -> Self {
+        Self { store, cache }
+    }
+
+    /// The cache key of `what` under the model that serves now.
+    async fn cache_key(&self, what: &str) -> Result<String, Status> {
+        let active_model = self
+            .store
+            .active_model_id()
+            .await
+            .map_err(status_from_error)?;
+        Ok(self.cache.key(active_model, what))
+    }
+
+    /// [`Self::list_clusters`] through the cache. Every page is cached: the key holds all
+    /// the parameters (model, page size, page token), which are few and small.
+    async fn cached_list_clusters(
+        &self,
+        request: ListClustersRequest,
+    ) -> Result<ListClustersResponse, Status> {
+        let what = format!(
+            "clusters:model={}:size={}:after={}",
+            request.model_id, request.page_size, request.page_token
+        );
+        let key = self.cache_key(&what).await?;
+        self.cache
+            .read(&key, || async {
+                self.list_clusters(request).await.map_err(status_from_error)
+            })
+            .await
+    }
+
+    /// [`Self::get_cluster`] through the cache.
+    async fn cached_get_cluster(
+        &self,
+        request: GetClusterRequest,
+    ) -> Result<GetClusterResponse, Status> {
+        let key = self
+            .cache_key(&format!("cluster:{}", request.cluster_id))
+            .await?;
+        self.cache
+            .read(&key, || async {
+                self.get_cluster(request).await.map_err(status_from_error)
+            })
+            .await
     }
 
     async fn list_clusters(&self, request: ListClustersRequest) -> Result<ListClustersResponse> {
@@ -247,20 +292,18 @@ impl ClusterService for ClusterApi {
         &self,
         request: Request<ListClustersRequest>,
     ) -> Result<Response<ListClustersResponse>, Status> {
-        self.list_clusters(request.into_inner())
+        self.cached_list_clusters(request.into_inner())
             .await
             .map(Response::new)
-            .map_err(status_from_error)
     }
 
     async fn get_cluster(
         &self,
         request: Request<GetClusterRequest>,
     ) -> Result<Response<GetClusterResponse>, Status> {
-        self.get_cluster(request.into_inner())
+        self.cached_get_cluster(request.into_inner())
             .await
             .map(Response::new)
-            .map_err(status_from_error)
     }
 
     async fn list_cluster_users(

@@ -14,19 +14,43 @@ use crmbet_store::{PlayerSearch, Store};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{campaign_type, game_type, instant, money, timestamp};
+use crate::read_cache::ReadCache;
 use crate::service::cluster::split_page;
 use crate::status::status_from_error;
 
-/// Serves UserService from the store.
+/// Serves UserService from the store, segments through the read cache.
 #[derive(Debug, Clone)]
 pub struct UserApi {
     store: Store,
+    cache: ReadCache,
 }
 
 impl UserApi {
-    /// A service reading from `store`.
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    /// A service reading from `store`, segments through `cache`.
+    pub fn new(store: Store, cache: ReadCache) -> Self {
+        Self { store, cache }
+    }
+
+    /// [`Self::get_user_segment`] through the cache, keyed by the active model and player.
+    async fn cached_user_segment(
+        &self,
+        request: GetUserSegmentRequest,
+    ) -> Result<GetUserSegmentResponse, Status> {
+        let active_model = self
+            .store
+            .active_model_id()
+            .await
+            .map_err(status_from_error)?;
+        let key = self
+            .cache
+            .key(active_model, &format!("segment:{}", request.user_id));
+        self.cache
+            .read(&key, || async {
+                self.get_user_segment(request)
+                    .await
+                    .map_err(status_from_error)
+            })
+            .await
     }
 
     async fn get_user_segment(
@@ -226,10 +250,9 @@ impl UserService for UserApi {
         &self,
         request: Request<GetUserSegmentRequest>,
     ) -> Result<Response<GetUserSegmentResponse>, Status> {
-        self.get_user_segment(request.into_inner())
+        self.cached_user_segment(request.into_inner())
             .await
             .map(Response::new)
-            .map_err(status_from_error)
     }
 
     async fn search_users(

@@ -1,0 +1,267 @@
+//! The read cache of GetUserSegment, GetCluster and ListClusters.
+//!
+//! Answers are kept as encoded protobuf for [`TTL`] under
+//! `{prefix}cache:v1:{active model id}:{what}`. The key names the model that serves, read
+//! from the store on every request, so activating a model (in any instance) moves every
+//! reader to new keys at once; the old entries just expire. With `REDIS_URL` the entries
+//! live in Redis on the rate limiter's connection, shared by every instance; without it,
+//! in this process. While Redis fails (each call waits at most [`REDIS_TIMEOUT`]) reads go
+//! to the database and `/health` reports the shared state as degraded.
+//!
+//! Invariants:
+//! - Only successful answers are cached; an error (NOT_FOUND, FAILED_PRECONDITION, a bad
+//!   argument) is handed to the requests waiting for the same load and then forgotten.
+//! - Concurrent misses for one key load once: the first request loads, the others wait for
+//!   its answer (single flight), and a request arriving just after the load looks again
+//!   before loading.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use crmbet_core::ModelId;
+use fred::prelude::{Client, ClientLike, LuaInterface, Options};
+use fred::types::Value;
+use prost::Message;
+use tokio::sync::OnceCell;
+use tonic::Status;
+
+use crate::rate_limit::REDIS_TIMEOUT;
+
+/// How long a cached answer is served.
+pub const TTL: Duration = Duration::from_secs(60);
+/// The most answers the in-process cache keeps; when full it drops expired entries, and
+/// everything if that was not enough.
+const LOCAL_CAPACITY: usize = 10_000;
+/// Version of the key layout and value encoding; bump it when either changes.
+const KEY_VERSION: &str = "v1";
+
+const GET_SCRIPT: &str = "return redis.call('GET', KEYS[1])";
+const SET_SCRIPT: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])";
+
+/// One load in flight: its encoded answer or the status every waiter gets.
+type Flight = OnceCell<Result<Vec<u8>, Status>>;
+
+/// What a look into the cache found.
+enum Lookup {
+    Hit(Vec<u8>),
+    Miss,
+    /// Redis failed or did not answer in time.
+    Unavailable,
+}
+
+/// Cached reads, in Redis when configured, else in process; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ReadCache {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    redis: Option<Client>,
+    key_prefix: String,
+    /// Used only without Redis: key to expiry and encoded answer.
+    local: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
+    in_flight: Mutex<HashMap<String, Arc<Flight>>>,
+    loads: AtomicU64,
+}
+
+impl ReadCache {
+    /// A cache in Redis through `redis` (the rate limiter's client), or in process when
+    /// `None`. Keys start with `key_prefix`.
+    pub fn new(redis: Option<Client>, key_prefix: &str) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                redis,
+                key_prefix: key_prefix.to_owned(),
+                local: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashMap::new()),
+                loads: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// How many times a miss went to the database since this cache was made.
+    pub fn loads(&self) -> u64 {
+        self.inner.loads.load(Ordering::Relaxed)
+    }
+
+    /// The key of `what` (such as `segment:{user_id}`) while `active_model` serves.
+    pub fn key(&self, active_model: Option<ModelId>, what: &str) -> String {
+        let model = active_model.map_or_else(|| "none".to_owned(), |model| model.to_string());
+        format!(
+            "{}cache:{KEY_VERSION}:{model}:{what}",
+            self.inner.key_prefix
+        )
+    }
+
+    /// The cached answer under `key`, or the answer of `load`, which is cached when it
+    /// succeeds.
+    pub async fn read<M, Load, Loading>(&self, key: &str, load: Load) -> Result<M, Status>
+    where
+        M: Message + Default,
+        Load: FnOnce() -> Loading,
+        Loading: Future<Output = Result<M, Status>>,
+    {
+        let first_lookup = self.lookup(key).await;
+        if let Lookup::Hit(bytes) = &first_lookup
+            && let Ok(message) = M::decode(bytes.as_slice())
+        {
+            return Ok(message);
+        }
+        // While Redis fails, one failed call per read is enough: no second look, no store.
+        let look_again = matches!(first_lookup, Lookup::Miss);
+        let keep = !matches!(first_lookup, Lookup::Unavailable);
+        let flight = self.join_flight(key);
+        let outcome = flight
+            .get_or_init(|| async {
+                // A load that finished between the lookup above and joining the flight.
+                if look_again && let Lookup::Hit(bytes) = self.lookup(key).await {
+                    return Ok(bytes);
+                }
+                self.inner.loads.fetch_add(1, Ordering::Relaxed);
+                let bytes = load().await?.encode_to_vec();
+                if keep {
+                    self.store(key, &bytes).await;
+                }
+                Ok(bytes)
+            })
+            .await
+            .clone();
+        self.leave_flight(key, &flight);
+        let bytes = outcome?;
+        M::decode(bytes.as_slice()).map_err(|error| {
+            tracing::error!(key, %error, "cached answer does not decode");
+            Status::internal("internal error")
+        })
+    }
+
+    fn join_flight(&self, key: &str) -> Arc<Flight> {
+        let mut in_flight = lock(&self.inner.in_flight);
+        Arc::clone(in_flight.entry(key.to_owned()).or_default())
+    }
+
+    /// Forgets the finished flight, unless a newer one already took its place.
+    fn leave_flight(&self, key: &str, flight: &Arc<Flight>) {
+        let mut in_flight = lock(&self.inner.in_flight);
+        if in_flight
+            .get(key)
+            .is_some_and(|current| Arc::ptr_eq(current, flight))
+        {
+            in_flight.remove(key);
+        }
+    }
+
+    /// The cached bytes under `key`.
+    async fn lookup(&self, key: &str) -> Lookup {
+        let Some(redis) = &self.inner.redis else {
+            let local = lock(&self.inner.local);
+            return local
+                .get(key)
+                .filter(|(expires_at, _)| *expires_at > Instant::now())
+                .map_or(Lookup::Miss, |(_, bytes)| Lookup::Hit(bytes.clone()));
+        };
+        let client = redis.with_options(&redis_options());
+        let call = client.eval::<Value, _, _, _>(GET_SCRIPT, key, Vec::<Value>::new());
+        match within_timeout(call).await {
+            Ok(value) => value
+                .as_bytes()
+                .map_or(Lookup::Miss, |bytes| Lookup::Hit(bytes.to_vec())),
+            Err(reason) => {
+                tracing::debug!(key, %reason, "cache lookup failed: reading the database");
+                Lookup::Unavailable
+            }
+        }
+    }
+
+    /// Keeps `bytes` under `key` for [`TTL`]; a failing Redis only costs the next read.
+    async fn store(&self, key: &str, bytes: &[u8]) {
+        let Some(redis) = &self.inner.redis else {
+            let mut local = lock(&self.inner.local);
+            let now = Instant::now();
+            if local.len() >= LOCAL_CAPACITY {
+                local.retain(|_, (expires_at, _)| *expires_at > now);
+            }
+            if local.len() >= LOCAL_CAPACITY {
+                local.clear();
+            }
+            local.insert(key.to_owned(), (now + TTL, bytes.to_vec()));
+            return;
+        };
+        let ttl_ms = i64::try_from(TTL.as_millis()).unwrap_or(i64::MAX);
+        let arguments = vec![Value::Bytes(bytes.to_vec().into()), Value::Integer(ttl_ms)];
+        let client = redis.with_options(&redis_options());
+        let call = client.eval::<Value, _, _, _>(SET_SCRIPT, key, arguments);
+        if let Err(reason) = within_timeout(call).await {
+            tracing::debug!(key, %reason, "cache store failed");
+        }
+    }
+}
+
+/// No queueing while disconnected, no retries, a short timeout: a miss is cheaper than a
+/// wait.
+fn redis_options() -> Options {
+    Options {
+        fail_fast: true,
+        max_attempts: Some(1),
+        timeout: Some(REDIS_TIMEOUT),
+        ..Options::default()
+    }
+}
+
+async fn within_timeout<T>(
+    call: impl Future<Output = Result<T, fred::error::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(format!("redis: {error}")),
+        Err(_) => Err(format!(
+            "redis did not answer within {} ms",
+            REDIS_TIMEOUT.as_millis()
+        )),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves a valid map behind.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crmbet_proto::v1::GetClusterRequest;
+
+    #[tokio::test]
+    async fn concurrent_misses_load_once_and_errors_are_not_cached() {
+        let cache = ReadCache::new(None, "test:");
+        let key = cache.key(Some(ModelId(7)), "cluster:1");
+        assert_eq!(key, "test:cache:v1:7:cluster:1");
+        let reads = (0..20).map(|_| {
+            cache.read(&key, || async {
+                tokio::task::yield_now().await;
+                Ok(GetClusterRequest { cluster_id: 1 })
+            })
+        });
+        let answers = futures::future::join_all(reads).await;
+        assert!(
+            answers
+                .iter()
+                .all(|answer| answer.as_ref().unwrap().cluster_id == 1)
+        );
+        assert_eq!(cache.loads(), 1);
+
+        let missing = cache.key(None, "cluster:2");
+        for _ in 0..2 {
+            let answer = cache
+                .read::<GetClusterRequest, _, _>(&missing, || async {
+                    Err(Status::not_found("cluster 2 not found"))
+                })
+                .await;
+            assert_eq!(answer.unwrap_err().code(), tonic::Code::NotFound);
+        }
+        assert_eq!(cache.loads(), 3, "a failed load is not cached");
+    }
+}

@@ -1,0 +1,436 @@
+//! The read cache through the real router: a second read served from Redis (even by
+//! another instance), activation of a model moving reads to fresh answers at once, one
+//! database load for concurrent misses, and reads that still answer while Redis is down.
+//!
+//! The shared tests use the Redis at `CRMBET_TEST_REDIS_URL` (default the local one
+//! scripts/test.sh starts) with a key prefix of their own; the outage test starts its own
+//! `redis-server`.
+
+// Test helpers unwrap on purpose: the panic with the error is the failure report.
+#![allow(clippy::unwrap_used)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use bytes::Bytes;
+use crmbet_core::{Config, ModelId};
+use crmbet_proto::v1::{
+    GetClusterRequest, GetClusterResponse, GetUserSegmentRequest, GetUserSegmentResponse,
+    ListClustersRequest, ListClustersResponse,
+};
+use crmbet_server::auth::{Role, create_account};
+use crmbet_server::read_cache::ReadCache;
+use crmbet_server::{AppState, application};
+use crmbet_store::{NewCluster, NewModel, NewSegment, Store};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use prost::Message;
+use rand::Rng;
+use sea_orm::ConnectionTrait;
+use tower::ServiceExt;
+
+const PEER: ([u8; 4], u16) = ([10, 0, 0, 9], 40000);
+const PLAYER: &str = "sample-11-000000";
+/// What [`Database::rename_clusters`] puts in front of every cluster name.
+const RENAMED: &str = "Renamed In The Database";
+
+/// One server over a database it may share with another instance.
+struct Instance {
+    router: Router,
+    read_cache: ReadCache,
+    token: String,
+}
+
+impl Instance {
+    async fn start(database_url: &str, redis_url: Option<String>, key_prefix: &str) -> Self {
+        let store = Store::connect(database_url).await.unwrap();
+        let config = Config {
+            database_url: database_url.to_owned(),
+            jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
+            redis_url,
+            redis_key_prefix: key_prefix.to_owned(),
+            ..Config::default()
+        };
+        let state = AppState::new(store, config).unwrap();
+        let token = state.token_keys.issue("mia", Role::Analyst).unwrap().token;
+        Self {
+            read_cache: state.read_cache.clone(),
+            router: application(state).await.unwrap(),
+            token,
+        }
+    }
+
+    async fn grpc<Response: Message + Default>(
+        &self,
+        path: &str,
+        message: &impl Message,
+    ) -> Result<Response, tonic::Status> {
+        let message = message.encode_to_vec();
+        let mut frame = vec![0u8];
+        frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
+        frame.extend_from_slice(&message);
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri(path)
+            .version(http::Version::HTTP_2)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("authorization", format!("Bearer {}", self.token))
+            .body(Body::from(frame))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(PEER)));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let (parts, body) = response.into_parts();
+        let collected = body.collect().await.unwrap();
+        let trailers = collected.trailers().cloned().unwrap_or_default();
+        let data = collected.to_bytes();
+        let status_headers = if parts.headers.contains_key("grpc-status") {
+            &parts.headers
+        } else {
+            &trailers
+        };
+        let status = tonic::Status::from_header_map(status_headers)
+            .unwrap_or_else(|| tonic::Status::unknown("the response carried no grpc-status"));
+        if status.code() != tonic::Code::Ok {
+            return Err(status);
+        }
+        let body = if data.len() >= 5 {
+            data.slice(5..)
+        } else {
+            Bytes::new()
+        };
+        Ok(Response::decode(body).unwrap())
+    }
+
+    async fn segment(&self) -> GetUserSegmentResponse {
+        let request = GetUserSegmentRequest {
+            user_id: PLAYER.to_owned(),
+        };
+        self.grpc("/crmbet.v1.UserService/GetUserSegment", &request)
+            .await
+            .unwrap()
+    }
+
+    async fn clusters(&self) -> ListClustersResponse {
+        self.grpc(
+            "/crmbet.v1.ClusterService/ListClusters",
+            &ListClustersRequest::default(),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn cluster(&self, cluster_id: i64) -> Result<GetClusterResponse, tonic::Status> {
+        self.grpc(
+            "/crmbet.v1.ClusterService/GetCluster",
+            &GetClusterRequest { cluster_id },
+        )
+        .await
+    }
+
+    async fn health(&self) -> serde_json::Value {
+        let mut request = Request::builder()
+            .uri("/health")
+            .body(Body::empty())
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from(PEER)));
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    }
+}
+
+/// A SQLite database with the sample players, their model active, and an account.
+struct Database {
+    url: String,
+    store: Store,
+    sample_model: ModelId,
+    _directory: tempfile::TempDir,
+}
+
+impl Database {
+    async fn create() -> Self {
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("crmbet.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate_up().await.unwrap();
+        let summary = store.load_sample(40, 11).await.unwrap();
+        create_account(
+            &store,
+            "mia",
+            Role::Analyst,
+            "correct horse battery staple",
+            "test",
+        )
+        .await
+        .unwrap();
+        Self {
+            url,
+            store,
+            sample_model: ModelId(summary.model_id),
+            _directory: directory,
+        }
+    }
+
+    /// Renames every cluster behind the server's back (names are unique per model).
+    async fn rename_clusters(&self) {
+        self.store
+            .connection()
+            .execute_unprepared(&format!(
+                "UPDATE clusters SET name = '{RENAMED} ' || CAST(id AS TEXT)"
+            ))
+            .await
+            .unwrap();
+    }
+
+    /// Saves a second model that puts [`PLAYER`] in "Fresh Cluster".
+    async fn save_fresh_model(&self, activate: bool) -> ModelId {
+        let etl_run_id = self
+            .store
+            .latest_etl_run_with_features()
+            .await
+            .unwrap()
+            .unwrap();
+        let model = NewModel {
+            algorithm: "kmeans".to_owned(),
+            k: 1,
+            parameters: serde_json::json!({ "seed": 1 }),
+            transform: serde_json::json!({}),
+            centroids: serde_json::json!([[0.0]]),
+            metrics: serde_json::json!({ "silhouette": 0.5, "cluster_sizes": [1] }),
+            feature_names: serde_json::json!(["share_slots"]),
+            etl_run_id,
+            selection_reason: "test".to_owned(),
+        };
+        let cluster = NewCluster {
+            label: 0,
+            name: "Fresh Cluster".to_owned(),
+            description: "a test cluster".to_owned(),
+            suggested_campaign: "cashback".to_owned(),
+            size: 1,
+            share: 1.0,
+            profile: serde_json::json!([]),
+            centroid: serde_json::json!([0.0]),
+        };
+        let segment = NewSegment {
+            user_id: PLAYER.to_owned(),
+            label: 0,
+            confidence: 0.5,
+            outlier: false,
+        };
+        self.store
+            .save_model(model, vec![cluster], vec![segment], activate, None)
+            .await
+            .unwrap()
+            .model_id
+    }
+}
+
+fn shared_redis_url() -> String {
+    std::env::var("CRMBET_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+fn unique_key_prefix() -> String {
+    format!("crmbet-test:{:016x}:", rand::rng().random::<u64>())
+}
+
+#[tokio::test]
+async fn second_read_is_served_from_redis_even_by_another_instance() {
+    let database = Database::create().await;
+    let prefix = unique_key_prefix();
+    let first = Instance::start(&database.url, Some(shared_redis_url()), &prefix).await;
+
+    let original = first.segment().await;
+    assert_eq!(original.model_id, database.sample_model.0);
+    assert!(!original.cluster_name.starts_with(RENAMED));
+    let clusters = first.clusters().await;
+    let cluster_id = clusters.clusters[0].cluster_id;
+    let cluster = first.cluster(cluster_id).await.unwrap();
+    assert_eq!(first.read_cache.loads(), 3);
+
+    database.rename_clusters().await;
+    assert_eq!(first.segment().await, original, "served from the cache");
+    assert_eq!(first.clusters().await, clusters);
+    assert_eq!(first.cluster(cluster_id).await.unwrap(), cluster);
+    assert_eq!(first.read_cache.loads(), 3, "no read went to the database");
+
+    // Another instance over the same Redis has never loaded anything, yet answers the
+    // cached (now stale) value: it came from Redis, not from a cache in process.
+    let second = Instance::start(&database.url, Some(shared_redis_url()), &prefix).await;
+    assert_eq!(second.segment().await, original);
+    assert_eq!(second.cluster(cluster_id).await.unwrap(), cluster);
+    assert_eq!(second.read_cache.loads(), 0);
+
+    // Another prefix shares nothing and sees the database.
+    let apart = Instance::start(
+        &database.url,
+        Some(shared_redis_url()),
+        &unique_key_prefix(),
+    )
+    .await;
+    assert!(apart.segment().await.cluster_name.starts_with(RENAMED));
+    assert_eq!(apart.read_cache.loads(), 1);
+}
+
+#[tokio::test]
+async fn activating_a_model_moves_reads_to_it_at_once() {
+    let database = Database::create().await;
+    let instance = Instance::start(
+        &database.url,
+        Some(shared_redis_url()),
+        &unique_key_prefix(),
+    )
+    .await;
+    let fresh_model = database.save_fresh_model(false).await;
+
+    let before = instance.segment().await;
+    assert_eq!(before.model_id, database.sample_model.0);
+    let listed_before = instance.clusters().await;
+    assert_eq!(listed_before.model_id, database.sample_model.0);
+
+    database
+        .store
+        .activate_model(fresh_model, None)
+        .await
+        .unwrap();
+    let after = instance.segment().await;
+    assert_eq!(after.model_id, fresh_model.0, "{after:?}");
+    assert_eq!(after.cluster_name, "Fresh Cluster");
+    let listed_after = instance.clusters().await;
+    assert_eq!(listed_after.model_id, fresh_model.0);
+    assert_eq!(listed_after.clusters.len(), 1);
+}
+
+#[tokio::test]
+async fn errors_are_not_cached() {
+    let database = Database::create().await;
+    let instance = Instance::start(
+        &database.url,
+        Some(shared_redis_url()),
+        &unique_key_prefix(),
+    )
+    .await;
+    for _ in 0..2 {
+        let missing = instance.cluster(999_999).await.unwrap_err();
+        assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
+    }
+    assert_eq!(instance.read_cache.loads(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_misses_for_one_key_load_once() {
+    let database = Database::create().await;
+    let instance = Instance::start(
+        &database.url,
+        Some(shared_redis_url()),
+        &unique_key_prefix(),
+    )
+    .await;
+    let reads = (0..20).map(|_| instance.segment());
+    let answers = futures::future::join_all(reads).await;
+    assert!(answers.iter().all(|answer| *answer == answers[0]));
+    assert_eq!(instance.read_cache.loads(), 1);
+}
+
+#[tokio::test]
+async fn without_redis_reads_are_cached_in_process() {
+    let database = Database::create().await;
+    let instance = Instance::start(&database.url, None, "unused:").await;
+    let original = instance.segment().await;
+    database.rename_clusters().await;
+    assert_eq!(instance.segment().await, original);
+    assert_eq!(instance.read_cache.loads(), 1);
+    assert_eq!(instance.health().await["cache"]["status"], "in-process");
+}
+
+#[tokio::test]
+async fn reads_answer_from_the_database_while_redis_is_down() {
+    let mut redis = PrivateRedis::start();
+    let database = Database::create().await;
+    let instance = Instance::start(&database.url, Some(redis.url.clone()), "crmbet-test:").await;
+    let original = instance.segment().await;
+    assert_eq!(instance.segment().await, original);
+    assert_eq!(instance.read_cache.loads(), 1);
+
+    redis.stop();
+    database.rename_clusters().await;
+    let started = Instant::now();
+    let during_outage = instance.segment().await;
+    assert!(
+        during_outage.cluster_name.starts_with(RENAMED),
+        "read from the database: {during_outage:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "a failing redis costs at most its timeout: {:?}",
+        started.elapsed()
+    );
+    assert!(instance.segment().await.cluster_name.starts_with(RENAMED));
+    assert_eq!(
+        instance.read_cache.loads(),
+        3,
+        "nothing is cached meanwhile"
+    );
+    let health = instance.health().await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    assert_eq!(health["cache"]["status"], "degraded", "{health}");
+}
+
+/// A `redis-server` of the test's own on a free port, stopped when dropped.
+struct PrivateRedis {
+    process: Child,
+    url: String,
+}
+
+impl PrivateRedis {
+    fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!("cannot start redis-server (is it installed?): {error}")
+            });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            process,
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
