@@ -5,6 +5,10 @@
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/grpc_call.rs"]
+mod grpc_call;
+
+use grpc_call::grpc_call;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -98,43 +102,11 @@ impl TestServer {
     }
 
     async fn grpc(&self, path: &str, message: &[u8], headers: &[(&str, String)]) -> GrpcAnswer {
-        let mut frame = vec![0u8];
-        frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
-        frame.extend_from_slice(message);
-        let mut builder = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .version(http::Version::HTTP_2)
-            .header("content-type", "application/grpc")
-            .header("te", "trailers");
-        for (name, value) in headers {
-            builder = builder.header(*name, value);
-        }
-        let mut request = builder.body(Body::from(frame)).unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(PEER)));
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let collected = body.collect().await.unwrap();
-        let trailers = collected.trailers().cloned().unwrap_or_default();
-        let data = collected.to_bytes();
-        let status_headers = if parts.headers.contains_key("grpc-status") {
-            &parts.headers
-        } else {
-            &trailers
-        };
-        let status = tonic::Status::from_header_map(status_headers)
-            .unwrap_or_else(|| tonic::Status::unknown("the response carried no grpc-status"));
-        let (code, message) = (status.code(), status.message().to_owned());
-        let body = if data.len() >= 5 {
-            data.slice(5..)
-        } else {
-            Bytes::new()
-        };
+        let (status, body) =
+            grpc_call(&self.router, path, message, headers, SocketAddr::from(PEER)).await;
         GrpcAnswer {
-            code,
-            message,
+            code: status.code(),
+            message: status.message().to_owned(),
             body,
         }
     }

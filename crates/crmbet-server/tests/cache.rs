@@ -9,14 +9,19 @@
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+#[path = "support/grpc_call.rs"]
+mod grpc_call;
+#[path = "support/private_redis.rs"]
+mod private_redis;
+
+use grpc_call::grpc_call;
+use private_redis::PrivateRedis;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use bytes::Bytes;
 use crmbet_core::{Config, ModelId};
 use crmbet_proto::v1::{
     GetClusterRequest, GetClusterResponse, GetUserSegmentRequest, GetUserSegmentResponse,
@@ -26,7 +31,7 @@ use crmbet_server::auth::{Role, create_account};
 use crmbet_server::read_cache::ReadCache;
 use crmbet_server::{AppState, application};
 use crmbet_store::{NewCluster, NewModel, NewSegment, Store};
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use prost::Message;
 use rand::Rng;
@@ -69,42 +74,18 @@ impl Instance {
         path: &str,
         message: &impl Message,
     ) -> Result<Response, tonic::Status> {
-        let message = message.encode_to_vec();
-        let mut frame = vec![0u8];
-        frame.extend_from_slice(&u32::try_from(message.len()).unwrap().to_be_bytes());
-        frame.extend_from_slice(&message);
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri(path)
-            .version(http::Version::HTTP_2)
-            .header("content-type", "application/grpc")
-            .header("te", "trailers")
-            .header("authorization", format!("Bearer {}", self.token))
-            .body(Body::from(frame))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(ConnectInfo(SocketAddr::from(PEER)));
-        let response = self.router.clone().oneshot(request).await.unwrap();
-        let (parts, body) = response.into_parts();
-        let collected = body.collect().await.unwrap();
-        let trailers = collected.trailers().cloned().unwrap_or_default();
-        let data = collected.to_bytes();
-        let status_headers = if parts.headers.contains_key("grpc-status") {
-            &parts.headers
-        } else {
-            &trailers
-        };
-        let status = tonic::Status::from_header_map(status_headers)
-            .unwrap_or_else(|| tonic::Status::unknown("the response carried no grpc-status"));
+        let headers = [("authorization", format!("Bearer {}", self.token))];
+        let (status, body) = grpc_call(
+            &self.router,
+            path,
+            &message.encode_to_vec(),
+            &headers,
+            SocketAddr::from(PEER),
+        )
+        .await;
         if status.code() != tonic::Code::Ok {
             return Err(status);
         }
-        let body = if data.len() >= 5 {
-            data.slice(5..)
-        } else {
-            Bytes::new()
-        };
         Ok(Response::decode(body).unwrap())
     }
 
@@ -386,51 +367,4 @@ async fn reads_answer_from_the_database_while_redis_is_down() {
     let health = instance.health().await;
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["cache"]["status"], "degraded", "{health}");
-}
-
-/// A `redis-server` of the test's own on a free port, stopped when dropped.
-struct PrivateRedis {
-    process: Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let process = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|error| {
-                panic!("cannot start redis-server (is it installed?): {error}")
-            });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server did not start on port {port}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self {
-            process,
-            url: format!("redis://127.0.0.1:{port}"),
-        }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }
