@@ -107,6 +107,18 @@ pub enum AlgorithmArg {
     Ensemble,
 }
 
+impl From<AlgorithmArg> for crmbet_ml::Algorithm {
+    fn from(argument: AlgorithmArg) -> Self {
+        match argument {
+            AlgorithmArg::Auto => Self::Auto,
+            AlgorithmArg::Kmeans => Self::KMeans,
+            AlgorithmArg::Dbscan => Self::Dbscan,
+            AlgorithmArg::Hdbscan => Self::Hdbscan,
+            AlgorithmArg::Ensemble => Self::Ensemble,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct TrainArgs {
     #[arg(long, value_enum, default_value_t = AlgorithmArg::Auto)]

@@ -10,7 +10,7 @@ use crmbet_server::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
-use crate::cli::{AlgorithmArg, TrainArgs};
+use crate::cli::TrainArgs;
 use crate::command::open_store;
 
 /// Trains, stores and activates a model; prints a summary (or one JSON object).
@@ -21,7 +21,7 @@ pub async fn run(config: Config, arguments: TrainArgs) -> anyhow::Result<ExitCod
         .await
         .context("closing training runs a stopped process left open")?;
     let request = TrainingRequest {
-        algorithm: algorithm(arguments.algorithm),
+        algorithm: arguments.algorithm.into(),
         k: arguments
             .k
             .map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
@@ -67,16 +67,6 @@ pub async fn train_with_progress(
         );
     }
     Ok(outcome)
-}
-
-fn algorithm(argument: AlgorithmArg) -> crmbet_ml::Algorithm {
-    match argument {
-        AlgorithmArg::Auto => crmbet_ml::Algorithm::Auto,
-        AlgorithmArg::Kmeans => crmbet_ml::Algorithm::KMeans,
-        AlgorithmArg::Dbscan => crmbet_ml::Algorithm::Dbscan,
-        AlgorithmArg::Hdbscan => crmbet_ml::Algorithm::Hdbscan,
-        AlgorithmArg::Ensemble => crmbet_ml::Algorithm::Ensemble,
-    }
 }
 
 fn print_summary(outcome: &TrainingOutcome, as_json: bool) {

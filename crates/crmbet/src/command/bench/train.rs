@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use crmbet_ml::{Algorithm, FeatureTable, Model, Progress, Stage, TrainOptions};
+use crmbet_ml::{FeatureTable, Model, Progress, Stage, TrainOptions};
 use crmbet_store::Store;
 use serde_json::{Value, json};
 
@@ -31,7 +31,7 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
     run_crmbet_etl(&arguments.lake, scratch.path())?;
     let table = load_features(scratch.path()).await?;
     let options = TrainOptions {
-        algorithm: algorithm(arguments.algorithm),
+        algorithm: arguments.algorithm.into(),
         k_min: arguments.k_min,
         k_max: arguments.k_max,
         seed: arguments.seed,
@@ -110,16 +110,6 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
         );
     }
     Ok(())
-}
-
-fn algorithm(argument: AlgorithmArg) -> Algorithm {
-    match argument {
-        AlgorithmArg::Auto => Algorithm::Auto,
-        AlgorithmArg::Kmeans => Algorithm::KMeans,
-        AlgorithmArg::Dbscan => Algorithm::Dbscan,
-        AlgorithmArg::Hdbscan => Algorithm::Hdbscan,
-        AlgorithmArg::Ensemble => Algorithm::Ensemble,
-    }
 }
 
 /// The features of the scratch database's ETL run.
