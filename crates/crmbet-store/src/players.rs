@@ -3,7 +3,7 @@
 use crmbet_core::{ClusterId, Error, ModelId, PlayerId, Result};
 use sea_orm::prelude::DateTimeUtc;
 use sea_orm::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query};
-use sea_orm::{EntityTrait, FromQueryResult};
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult};
 
 use crate::database::Store;
 use crate::entity::{clusters, player_features, player_segments, players};
@@ -105,6 +105,31 @@ impl Store {
             });
         }
         Err(Error::not_found("player", player_id))
+    }
+
+    /// Up to `limit` user ids with a segment in `model_id`, drawn at random (for load tests
+    /// that read segments the way bet-time lookups do).
+    pub async fn sample_segment_user_ids(
+        &self,
+        model_id: ModelId,
+        limit: u64,
+    ) -> Result<Vec<String>> {
+        let mut query = Query::select();
+        query
+            .column(player_segments::Column::UserId)
+            .from(player_segments::Entity)
+            .and_where(Expr::col(player_segments::Column::ModelId).eq(model_id.0))
+            .order_by_expr(Func::random().into(), Order::Asc)
+            .limit(limit);
+        let statement = self.backend().build(&query);
+        let rows = self
+            .connection()
+            .query_all_raw(statement)
+            .await
+            .map_err(database_error)?;
+        rows.iter()
+            .map(|row| row.try_get::<String>("", "user_id").map_err(database_error))
+            .collect()
     }
 
     /// A player by id.

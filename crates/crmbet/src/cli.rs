@@ -162,8 +162,48 @@ pub enum BenchTarget {
     Etl(BenchEtlArgs),
     /// Training against the scikit-learn peer on the same lake's features, in one run.
     Train(BenchTrainArgs),
-    /// Serving against an empty handler.
-    Serve,
+    /// GetUserSegment through the whole server against an empty tonic handler, in one run.
+    Serve(BenchServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchServeArgs {
+    /// Players of the synthetic lake loaded (ETL, KMeans, activation) before the load test.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub players: usize,
+    /// Transactions of that lake.
+    #[arg(long, default_value_t = 3_000_000)]
+    pub transactions: usize,
+    /// Seed of the lake and the model.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Folder for the lake and the SQLite database; a folder loaded by an earlier run with
+    /// the same --players, --transactions and --seed is reused. A scratch folder by default.
+    #[arg(long)]
+    pub data: Option<std::path::PathBuf>,
+    /// Requests in flight at once (closed loop: each client sends its next request when the
+    /// answer arrives).
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// HTTP/2 connections the clients share.
+    #[arg(long, default_value_t = 4)]
+    pub connections: usize,
+    /// Players the requests pick from at random (their segments are read once before the
+    /// measurement, so the measured reads come from the cache).
+    #[arg(long, default_value_t = 10_000)]
+    pub hot_players: u64,
+    /// Seconds measured per phase, after --warmup-seconds.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Seconds of load before each measurement starts.
+    #[arg(long, default_value_t = 2)]
+    pub warmup_seconds: u64,
+    /// Times the pair (empty handler, crmbet) is measured; the report takes the medians.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -2,8 +2,10 @@
 //! noisy, so only same-run ratios mean anything).
 
 mod etl;
+mod serve;
 mod train;
 
+use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 
@@ -14,13 +16,11 @@ use serde_json::Value;
 use crate::cli::BenchTarget;
 
 /// Runs one benchmark.
-pub async fn run(_config: Config, target: BenchTarget) -> anyhow::Result<ExitCode> {
+pub async fn run(config: Config, target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
         BenchTarget::Etl(arguments) => etl::bench_etl(arguments)?,
         BenchTarget::Train(arguments) => train::bench_train(arguments).await?,
-        BenchTarget::Serve => bail!(
-            "crmbet bench serve is not available yet in this release: it arrives with the read cache"
-        ),
+        BenchTarget::Serve(arguments) => serve::bench_serve(config, arguments).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -35,18 +35,33 @@ struct Measurement {
 /// Runs this binary's `etl --full --json` on a scratch database and warehouse in `scratch`;
 /// returns its JSON summary.
 fn run_crmbet_etl(lake: &Path, scratch: &Path) -> anyhow::Result<Value> {
+    run_crmbet_json(
+        scratch,
+        &[
+            OsStr::new("etl"),
+            OsStr::new("--full"),
+            OsStr::new("--json"),
+            OsStr::new("--lake"),
+            lake.as_os_str(),
+        ],
+    )
+}
+
+/// Runs this binary with `arguments` (which must ask for `--json`) on the scratch database
+/// and warehouse in `scratch`; returns the JSON it printed.
+fn run_crmbet_json(scratch: &Path, arguments: &[&OsStr]) -> anyhow::Result<Value> {
     let executable = std::env::current_exe().context("finding the crmbet executable")?;
     let output = Command::new(executable)
-        .args(["etl", "--full", "--json", "--lake"])
-        .arg(lake)
+        .args(arguments)
         .env("DATABASE_URL", scratch_database_url(scratch))
         .env("CRMBET_WAREHOUSE_DIR", scratch.join("warehouse"))
         .env("CRMBET_LOG", "warn")
         .output()
-        .context("running crmbet etl")?;
+        .with_context(|| format!("running crmbet {}", arguments[0].display()))?;
     serde_json::from_slice(&output.stdout).with_context(|| {
         format!(
-            "crmbet etl failed: {}",
+            "crmbet {} failed: {}",
+            arguments[0].display(),
             String::from_utf8_lossy(&output.stderr).trim()
         )
     })

@@ -34,7 +34,11 @@ pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> 
         .checked_sub_days(Days::new(1))
         .context("computing yesterday's date")?;
     let lake = demo_lake_folder(&config, &arguments, end_date);
-    ensure_lake(&lake, &arguments, end_date).await?;
+    let options = SyntheticLakeOptions {
+        seed: arguments.seed,
+        ..SyntheticLakeOptions::new(arguments.players, arguments.transactions, end_date)
+    };
+    ensure_lake(&lake, options).await?;
 
     let store = open_store(&config).await?;
     store
@@ -118,26 +122,23 @@ fn demo_lake_folder(config: &Config, arguments: &DemoArgs, end_date: NaiveDate) 
     ))
 }
 
-/// Writes the lake unless a finished one with the same options is there already.
-async fn ensure_lake(lake: &Path, arguments: &DemoArgs, end_date: NaiveDate) -> anyhow::Result<()> {
+/// Writes a synthetic lake with `options` into `lake` unless a finished one is there
+/// already (the folder name must say which options it was written with).
+pub(crate) async fn ensure_lake(lake: &Path, options: SyntheticLakeOptions) -> anyhow::Result<()> {
     if lake.join(COMPLETE_MARKER).exists() {
-        println!("reusing the demo lake {}", lake.display());
+        eprintln!("reusing the lake {}", lake.display());
         return Ok(());
     }
     if lake.exists() {
         std::fs::remove_dir_all(lake)
-            .with_context(|| format!("removing the unfinished demo lake {}", lake.display()))?;
+            .with_context(|| format!("removing the unfinished lake {}", lake.display()))?;
     }
     std::fs::create_dir_all(lake)
-        .with_context(|| format!("creating the demo lake folder {}", lake.display()))?;
-    let options = SyntheticLakeOptions {
-        seed: arguments.seed,
-        ..SyntheticLakeOptions::new(arguments.players, arguments.transactions, end_date)
-    };
-    let bar = ProgressBar::new(arguments.transactions as u64);
+        .with_context(|| format!("creating the lake folder {}", lake.display()))?;
+    let bar = ProgressBar::new(options.transactions as u64);
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner} writing the demo lake [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
+            "{spinner} writing the lake [{bar:30}] {human_pos}/{human_len} rows ({per_sec})",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -149,12 +150,12 @@ async fn ensure_lake(lake: &Path, arguments: &DemoArgs, end_date: NaiveDate) -> 
     })
     .await
     .context("the lake writer stopped")?
-    .context("writing the demo lake")?;
+    .context("writing the synthetic lake")?;
     bar.finish_and_clear();
     std::fs::write(lake.join(COMPLETE_MARKER), b"")
-        .with_context(|| format!("marking the demo lake {} complete", lake.display()))?;
-    println!(
-        "wrote the demo lake {}: {} rows in {} files ({} dirty on purpose), {} players",
+        .with_context(|| format!("marking the lake {} complete", lake.display()))?;
+    eprintln!(
+        "wrote the synthetic lake {}: {} rows in {} files ({} dirty on purpose), {} players",
         lake.display(),
         summary.rows,
         summary.files,

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod bad_input;
+mod bench;
 mod etl;
 mod health;
 mod protocols;

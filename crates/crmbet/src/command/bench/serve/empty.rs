@@ -1,0 +1,97 @@
+//! The baseline: UserService on tonic's own server with no layer, no store and no cache,
+//! answering GetUserSegment with a fixed segment of the same shape. Its throughput is the
+//! ceiling of this machine for the same client load.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use crmbet_proto::v1::user_service_server::{UserService, UserServiceServer};
+use crmbet_proto::v1::{
+    GetUserBehaviorRequest, GetUserBehaviorResponse, GetUserSegmentRequest, GetUserSegmentResponse,
+    SearchUsersRequest, SearchUsersResponse,
+};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+struct EmptyUserService;
+
+#[tonic::async_trait]
+impl UserService for EmptyUserService {
+    async fn get_user_segment(
+        &self,
+        request: Request<GetUserSegmentRequest>,
+    ) -> Result<Response<GetUserSegmentResponse>, Status> {
+        Ok(Response::new(GetUserSegmentResponse {
+            user_id: request.into_inner().user_id,
+            cluster_id: 1,
+            cluster_name: "Casual Slots".to_owned(),
+            model_id: 1,
+            confidence: 0.9,
+            outlier: false,
+            suggested_campaign: 1,
+            assigned_at: Some(prost_types::Timestamp {
+                seconds: 1_764_547_200,
+                nanos: 0,
+            }),
+        }))
+    }
+
+    async fn search_users(
+        &self,
+        _request: Request<SearchUsersRequest>,
+    ) -> Result<Response<SearchUsersResponse>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler serves GetUserSegment only",
+        ))
+    }
+
+    async fn get_user_behavior(
+        &self,
+        _request: Request<GetUserBehaviorRequest>,
+    ) -> Result<Response<GetUserBehaviorResponse>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler serves GetUserSegment only",
+        ))
+    }
+}
+
+/// A running empty server; dropping `stop` (or sending on it) shuts it down.
+pub struct EmptyServer {
+    pub address: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl EmptyServer {
+    /// Serves the empty UserService on a free local port.
+    pub async fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .context("binding the empty handler's port")?;
+        let address = listener.local_addr().context("reading its address")?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(UserServiceServer::new(EmptyUserService))
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = stopped.await;
+                }),
+        );
+        Ok(Self {
+            address,
+            stop,
+            task,
+        })
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .context("the empty handler's task failed")?
+            .context("the empty handler failed")
+    }
+}

@@ -1,0 +1,69 @@
+//! `crmbet bench serve` on a small model: it loads, warms the cache, measures both servers
+//! and reports every measured read served from the cache.
+
+use std::process::Command;
+
+fn redis_url() -> String {
+    std::env::var("CRMBET_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+#[test]
+fn bench_serve_measures_cached_reads_against_the_empty_handler() {
+    let data = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_crmbet"))
+        .args([
+            "bench",
+            "serve",
+            "--players",
+            "400",
+            "--transactions",
+            "8000",
+            "--hot-players",
+            "50",
+            "--concurrency",
+            "4",
+            "--connections",
+            "2",
+            "--seconds",
+            "1",
+            "--warmup-seconds",
+            "0",
+            "--rounds",
+            "1",
+            "--json",
+            "--data",
+        ])
+        .arg(data.path())
+        .env("REDIS_URL", redis_url())
+        .env("CRMBET_LOG", "warn")
+        .output()
+        .expect("running crmbet bench serve");
+    assert!(
+        output.status.success(),
+        "bench serve failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "bench serve printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
+    assert!(report["players"].as_i64().unwrap() >= 350, "{report}");
+    assert_eq!(report["hot_players"], 50, "{report}");
+    assert_eq!(report["cache"], "Redis (REDIS_URL)", "{report}");
+    for server in ["empty_handler", "crmbet"] {
+        let rate = report[server]["requests_per_second"].as_f64().unwrap();
+        assert!(rate > 0.0, "{server} answered nothing: {report}");
+        let p50 = report[server]["p50_ms"].as_f64().unwrap();
+        let p99 = report[server]["p99_ms"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p50 <= p99, "{server}: {report}");
+    }
+    assert_eq!(
+        report["database_loads_during_measurement"], 0,
+        "every measured read should come from the cache: {report}"
+    );
+    assert!(report["crmbet_vs_empty_handler"].as_f64().unwrap() > 0.0);
+}
