@@ -12,4 +12,5 @@ mod protocols;
 mod s3;
 mod segmentation;
 mod server;
+mod tls;
 mod training;
