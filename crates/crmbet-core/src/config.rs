@@ -12,6 +12,8 @@ use crate::Error;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crmbet.db?mode=rwc";
 /// Default listen address of `crmbet serve`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
+/// Default HSTS lifetime: one year, the usual value (and the minimum for browser preload lists).
+pub const DEFAULT_HSTS_MAX_AGE_SECONDS: u64 = 365 * 24 * 60 * 60;
 
 /// Every setting of crmbet. Field names are the environment variable names, lowercased,
 /// without the `CRMBET_` prefix; the same names are the keys of the optional TOML file.
@@ -22,6 +24,15 @@ pub struct Config {
     pub database_url: String,
     /// `CRMBET_LISTEN`: address of the one listener for gRPC, grpc-web and REST.
     pub listen: String,
+    /// `CRMBET_TLS_CERT_FILE`: the listener's certificate chain (PEM, leaf first). With
+    /// [`Config::tls_key_file`] set too the listener speaks TLS only; see [`Config::tls_files`].
+    pub tls_cert_file: Option<PathBuf>,
+    /// `CRMBET_TLS_KEY_FILE`: the private key (PEM: PKCS#8, PKCS#1 or SEC1) of the
+    /// certificate in [`Config::tls_cert_file`].
+    pub tls_key_file: Option<PathBuf>,
+    /// `CRMBET_HSTS_MAX_AGE_SECONDS`: how long browsers keep to HTTPS for this host after a
+    /// response over TLS (`Strict-Transport-Security`); not sent without TLS.
+    pub hsts_max_age_seconds: u64,
     /// `REDIS_URL`: read cache and shared rate limits; unset means in-process.
     pub redis_url: Option<String>,
     /// `CRMBET_REDIS_KEY_PREFIX`: prefix of every Redis key this server writes, so
@@ -68,11 +79,23 @@ pub struct Config {
     pub s3_force_path_style: Option<bool>,
 }
 
+/// The PEM files the listener's TLS is made of; see [`Config::tls_files`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsFiles<'a> {
+    /// `CRMBET_TLS_CERT_FILE`: the certificate chain, leaf first.
+    pub certificate_chain: &'a Path,
+    /// `CRMBET_TLS_KEY_FILE`: the leaf certificate's private key.
+    pub private_key: &'a Path,
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
             database_url: DEFAULT_DATABASE_URL.to_owned(),
             listen: DEFAULT_LISTEN.to_owned(),
+            tls_cert_file: None,
+            tls_key_file: None,
+            hsts_max_age_seconds: DEFAULT_HSTS_MAX_AGE_SECONDS,
             redis_url: None,
             redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
@@ -99,6 +122,9 @@ impl Default for Config {
 pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "DATABASE_URL",
     "CRMBET_LISTEN",
+    "CRMBET_TLS_CERT_FILE",
+    "CRMBET_TLS_KEY_FILE",
+    "CRMBET_HSTS_MAX_AGE_SECONDS",
     "REDIS_URL",
     "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
@@ -138,7 +164,32 @@ impl Config {
             None => Self::default(),
         };
         config.apply_environment(environment)?;
+        // A half-configured TLS is refused at startup, whichever command runs.
+        config.tls_files()?;
         Ok(config)
+    }
+
+    /// The listener's certificate and key files when TLS is on (both set), `None` when it is
+    /// off (neither set), and an error naming both settings when only one is set.
+    pub fn tls_files(&self) -> Result<Option<TlsFiles<'_>>, Error> {
+        let reason = |present: &str, missing: &str| {
+            Error::invalid_argument(
+                missing,
+                format!(
+                    "{present} is set but {missing} is not; set both to serve TLS, or \
+                     neither to serve plain HTTP (behind a TLS-terminating proxy)"
+                ),
+            )
+        };
+        match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(certificate_chain), Some(private_key)) => Ok(Some(TlsFiles {
+                certificate_chain,
+                private_key,
+            })),
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(reason("CRMBET_TLS_CERT_FILE", "CRMBET_TLS_KEY_FILE")),
+            (None, Some(_)) => Err(reason("CRMBET_TLS_KEY_FILE", "CRMBET_TLS_CERT_FILE")),
+        }
     }
 
     fn from_file(path: &Path) -> Result<Self, Error> {
@@ -165,6 +216,15 @@ impl Config {
         }
         if let Some(value) = text("CRMBET_LISTEN") {
             self.listen = value;
+        }
+        self.tls_cert_file = text("CRMBET_TLS_CERT_FILE")
+            .map(PathBuf::from)
+            .or(self.tls_cert_file.take());
+        self.tls_key_file = text("CRMBET_TLS_KEY_FILE")
+            .map(PathBuf::from)
+            .or(self.tls_key_file.take());
+        if let Some(value) = text("CRMBET_HSTS_MAX_AGE_SECONDS") {
+            self.hsts_max_age_seconds = parse_number("CRMBET_HSTS_MAX_AGE_SECONDS", &value)?;
         }
         self.redis_url = text("REDIS_URL").or(self.redis_url.take());
         if let Some(value) = text("CRMBET_REDIS_KEY_PREFIX") {
@@ -291,6 +351,44 @@ mod tests {
                 HashMap::from([("CRMBET_S3_FORCE_PATH_STYLE".to_owned(), value.to_owned())]);
             let config = Config::load_from(None, &environment).unwrap();
             assert_eq!(config.s3_force_path_style, Some(expected), "{value}");
+        }
+    }
+
+    #[test]
+    fn tls_needs_both_files_or_neither() {
+        let certificate = ("CRMBET_TLS_CERT_FILE", "/etc/crmbet/chain.pem");
+        let key = ("CRMBET_TLS_KEY_FILE", "/etc/crmbet/key.pem");
+        let environment = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+                .collect()
+        };
+
+        let plain = Config::load_from(None, &environment(&[])).unwrap();
+        assert_eq!(plain.tls_files().unwrap(), None);
+        assert_eq!(plain.hsts_max_age_seconds, 31_536_000);
+
+        let tls = Config::load_from(None, &environment(&[certificate, key])).unwrap();
+        assert_eq!(
+            tls.tls_files().unwrap(),
+            Some(TlsFiles {
+                certificate_chain: Path::new("/etc/crmbet/chain.pem"),
+                private_key: Path::new("/etc/crmbet/key.pem"),
+            })
+        );
+
+        for (set, missing) in [
+            (certificate, "CRMBET_TLS_KEY_FILE"),
+            (key, "CRMBET_TLS_CERT_FILE"),
+        ] {
+            let error = Config::load_from(None, &environment(&[set]))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.starts_with(missing) && error.contains(set.0),
+                "{error}"
+            );
         }
     }
 

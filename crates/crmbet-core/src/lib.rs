@@ -10,7 +10,7 @@ pub mod ids;
 pub mod money;
 pub mod paging;
 
-pub use config::Config;
+pub use config::{Config, TlsFiles};
 pub use error::{Error, ErrorCode, Result};
 pub use ids::{CampaignId, ClusterId, EtlRunId, ModelId, PlayerId, TrainingRunId};
 pub use paging::{PageSize, PageToken};

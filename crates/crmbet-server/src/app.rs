@@ -1,7 +1,6 @@
-//! The one listener: gRPC, grpc-web, REST and `/health`, told apart by content type.
+//! The application behind the one listener: gRPC, grpc-web, REST and `/health`, told apart
+//! by content type. [`crate::listener`] accepts the connections.
 
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +19,6 @@ use crmbet_proto::v1::smartico_webhook_service_server::SmarticoWebhookServiceSer
 use crmbet_proto::v1::training_service_server::TrainingServiceServer;
 use crmbet_proto::v1::user_service_server::UserServiceServer;
 use crmbet_store::Store;
-use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 use tower::{Layer, ServiceExt};
@@ -171,7 +169,13 @@ pub async fn application(state: AppState) -> Result<Router> {
         max_body_bytes: state.config.max_body_bytes,
         ..RestConfig::default()
     };
-    let web_security = WebSecurity::new(&state.config.cors_origins);
+    let mut web_security = WebSecurity::new(&state.config.cors_origins);
+    // HSTS only where it means something: browsers ignore it over plain HTTP, and behind a
+    // TLS-terminating proxy the proxy is the one to send it.
+    if state.config.tls_files()?.is_some() {
+        web_security =
+            web_security.with_strict_transport_security(state.config.hsts_max_age_seconds);
+    }
     let rate_limit_state = RateLimitState {
         limiter: state.rate_limiter.clone(),
         token_keys: Arc::clone(&state.token_keys),
@@ -225,70 +229,4 @@ fn is_grpc(request: &Request) -> bool {
         .get(http::header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|content_type| content_type.starts_with("application/grpc"))
-}
-
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish for at most `grace`.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
-) -> Result<()> {
-    let (shutdown_started_sender, shutdown_started) = tokio::sync::oneshot::channel::<()>();
-    let signal = async move {
-        shutdown.await;
-        tracing::info!("shutting down: letting in-flight requests finish");
-        let _ = shutdown_started_sender.send(());
-    };
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        result = &mut server => {
-            return result.map_err(|error| Error::Unavailable(format!("server: {error}")));
-        }
-        _ = shutdown_started => {}
-    }
-    match tokio::time::timeout(grace, server).await {
-        Ok(result) => result.map_err(|error| Error::Unavailable(format!("server: {error}"))),
-        Err(_) => {
-            tracing::warn!(
-                grace_seconds = grace.as_secs(),
-                "grace period over, closing open connections"
-            );
-            Ok(())
-        }
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
 }

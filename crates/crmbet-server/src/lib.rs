@@ -1,6 +1,7 @@
 //! The crmbet server: tonic services over the store, grpc-web, REST transcoded from the
 //! `google.api.http` annotations, gRPC health and reflection, `/health`, and the access
-//! layer (JWT, roles, audit log) in front of every RPC.
+//! layer (JWT, roles, audit log) in front of every RPC, all on one listener that speaks
+//! plain HTTP or, when configured, TLS.
 //!
 //! Invariant: every RPC has exactly one implementation, the tonic service; REST and
 //! grpc-web reach it through layers, never through a hand-written twin.
@@ -9,13 +10,17 @@ pub mod app;
 pub mod auth;
 mod convert;
 mod health;
+pub mod listener;
 pub mod rate_limit;
 pub mod read_cache;
 pub mod rest;
 mod service;
 pub mod status;
+pub mod tls;
 pub mod training;
 pub mod web_security;
 
-pub use app::{AppState, application, serve, shutdown_signal};
+pub use app::{AppState, application};
+pub use listener::{serve, shutdown_signal};
+pub use tls::Transport;
 pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

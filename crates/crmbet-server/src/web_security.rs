@@ -1,5 +1,5 @@
 //! What browsers get on the one listener: CORS for the configured dashboard origins only,
-//! and security headers on every response.
+//! and security headers on every response (HSTS among them when the listener speaks TLS).
 //!
 //! A request that carries an `Origin` which is neither a configured dashboard origin nor
 //! the server's own is refused with 403 before it reaches any service, so it changes
@@ -34,10 +34,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
-/// The origins allowed besides the server's own.
+/// The origins allowed besides the server's own, and whether responses carry HSTS.
 #[derive(Debug, Clone)]
 pub struct WebSecurity {
     allowed_origins: Arc<Vec<String>>,
+    strict_transport_security: Option<HeaderValue>,
 }
 
 impl WebSecurity {
@@ -52,7 +53,19 @@ impl WebSecurity {
                     .filter(|origin| !origin.is_empty())
                     .collect(),
             ),
+            strict_transport_security: None,
         }
+    }
+
+    /// Adds `Strict-Transport-Security: max-age=<max_age_seconds>; includeSubDomains` to
+    /// every response. Only for a listener that speaks TLS: over plain HTTP browsers ignore
+    /// the header, and a server that may be reached that way should not claim HTTPS.
+    pub fn with_strict_transport_security(mut self, max_age_seconds: u64) -> Self {
+        // Digits and ASCII letters: always a valid header value.
+        self.strict_transport_security =
+            HeaderValue::try_from(format!("max-age={max_age_seconds}; includeSubDomains")).ok();
+        debug_assert!(self.strict_transport_security.is_some());
+        self
     }
 
     fn is_configured(&self, origin: &str) -> bool {
@@ -144,7 +157,7 @@ pub async fn web_security(
         );
         headers.append(header::VARY, HeaderValue::from_static("origin"));
     }
-    add_security_headers(headers);
+    add_security_headers(headers, &policy);
     response
 }
 
@@ -174,7 +187,7 @@ fn refuse(origin: &str) -> Response {
 }
 
 /// Headers every response carries unless the handler set its own.
-fn add_security_headers(headers: &mut HeaderMap) {
+fn add_security_headers(headers: &mut HeaderMap, policy: &WebSecurity) {
     let defaults: [(HeaderName, &'static str); 4] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -185,5 +198,10 @@ fn add_security_headers(headers: &mut HeaderMap) {
         headers
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
+    }
+    if let Some(value) = &policy.strict_transport_security {
+        headers
+            .entry(header::STRICT_TRANSPORT_SECURITY)
+            .or_insert_with(|| value.clone());
     }
 }

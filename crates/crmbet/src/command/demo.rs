@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::cli::{DemoArgs, EtlArgs};
 use crate::command::etl::load_lake;
 use crate::command::open_store;
-use crate::command::serve::serve_store;
+use crate::command::serve::{configured_transport, serve_store};
 use crate::command::train::train_with_progress;
 
 /// A file written last in a finished lake folder: a folder without it is rewritten.
@@ -33,6 +33,10 @@ pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> 
         .date_naive()
         .checked_sub_days(Days::new(1))
         .context("computing yesterday's date")?;
+    // Checked before the minutes of ETL and training, not after.
+    let transport = (!arguments.no_serve)
+        .then(|| configured_transport(&config))
+        .transpose()?;
     let lake = demo_lake_folder(&config, &arguments, end_date);
     let options = SyntheticLakeOptions {
         seed: arguments.seed,
@@ -78,10 +82,10 @@ pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> 
             .join(", ")
     );
     ensure_demo_admin(&store).await?;
-    if arguments.no_serve {
+    let Some(transport) = transport else {
         return Ok(());
-    }
-    serve_store(config, store).await
+    };
+    serve_store(config, transport, store).await
 }
 
 /// The username of the account the demo creates.

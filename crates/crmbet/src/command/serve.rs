@@ -1,10 +1,10 @@
-//! `crmbet serve`: one listener for gRPC, grpc-web and REST.
+//! `crmbet serve`: one listener for gRPC, grpc-web and REST, plain or TLS.
 
 use std::time::Duration;
 
 use anyhow::Context;
 use crmbet_core::Config;
-use crmbet_server::{AppState, application, serve, shutdown_signal};
+use crmbet_server::{AppState, Transport, application, serve, shutdown_signal};
 use crmbet_store::Store;
 use tokio::net::TcpListener;
 
@@ -16,12 +16,20 @@ pub async fn run(mut config: Config, arguments: ServeArgs) -> anyhow::Result<()>
     if let Some(listen) = arguments.listen {
         config.listen = listen;
     }
+    let transport = configured_transport(&config)?;
     let store = open_store(&config).await?;
-    serve_store(config, store).await
+    serve_store(config, transport, store).await
 }
 
-/// Serves an opened store; prints the bound address (scripts and tests read it).
-pub async fn serve_store(config: Config, store: Store) -> anyhow::Result<()> {
+/// What the listener will speak, read before any slow startup work so that a bad
+/// certificate or key file stops the command at once.
+pub fn configured_transport(config: &Config) -> anyhow::Result<Transport> {
+    Transport::from_config(config).context("setting up TLS")
+}
+
+/// Serves an opened store over `transport`; prints the bound address (scripts and tests
+/// read it).
+pub async fn serve_store(config: Config, transport: Transport, store: Store) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&config.listen).await.with_context(|| {
         format!(
             "listening on {}; set --listen or CRMBET_LISTEN",
@@ -42,10 +50,11 @@ pub async fn serve_store(config: Config, store: Store) -> anyhow::Result<()> {
     }
     let state = AppState::new(store, config).context("loading the access-token key")?;
     let router = application(state).await.context("building the server")?;
-    println!("crmbet listening on http://{address} (gRPC, grpc-web, REST)");
-    serve(listener, router, shutdown_signal(), grace)
-        .await
-        .context("serving")?;
+    println!(
+        "crmbet listening on {}://{address} (gRPC, grpc-web, REST)",
+        transport.scheme()
+    );
+    serve(listener, transport, router, shutdown_signal(), grace).await;
     println!("crmbet stopped");
     Ok(())
 }

@@ -13,4 +13,5 @@ mod protocols;
 mod s3;
 mod segmentation;
 mod server;
+mod tls;
 mod training;

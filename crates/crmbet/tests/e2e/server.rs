@@ -18,6 +18,8 @@ const SERVE_ADMIN_PASSWORD: &str = "the e2e admin password";
 /// A `crmbet demo` process serving a small sample from its own SQLite file.
 pub struct RunningServer {
     child: Child,
+    /// `http`, or `https` when the server was started with TLS.
+    pub scheme: String,
     pub address: String,
     pub database_url: String,
     /// An admin account of this server: username and password.
@@ -92,12 +94,17 @@ impl RunningServer {
             "--transactions",
             transactions.as_str(),
         ];
-        Self::spawn(&arguments, database_url, directory, None)
+        Self::spawn(&arguments, &[], database_url, directory, None)
     }
 
     /// Creates an admin account with `crmbet account create`, then starts `crmbet serve` on
     /// a free port against `database_url`.
     pub fn serve(database_url: &str) -> Self {
+        Self::serve_with_environment(database_url, &[])
+    }
+
+    /// [`RunningServer::serve`] with extra environment variables (`CRMBET_TLS_*`, say).
+    pub fn serve_with_environment(database_url: &str, environment: &[(&str, String)]) -> Self {
         let created = create_account(
             database_url,
             SERVE_ADMIN,
@@ -112,13 +119,20 @@ impl RunningServer {
         let directory = tempfile::tempdir().expect("creating a temporary folder");
         let arguments = ["serve", "--listen", "127.0.0.1:0"];
         let admin = (SERVE_ADMIN.to_owned(), SERVE_ADMIN_PASSWORD.to_owned());
-        Self::spawn(&arguments, database_url.to_owned(), directory, Some(admin))
+        Self::spawn(
+            &arguments,
+            environment,
+            database_url.to_owned(),
+            directory,
+            Some(admin),
+        )
     }
 
     /// Starts the binary; without `admin`, it must print the demo's `admin password: …`
     /// line before it listens.
     fn spawn(
         arguments: &[&str],
+        environment: &[(&str, String)],
         database_url: String,
         directory: tempfile::TempDir,
         mut admin: Option<(String, String)>,
@@ -128,6 +142,7 @@ impl RunningServer {
             .env("DATABASE_URL", &database_url)
             .env("CRMBET_WAREHOUSE_DIR", directory.path().join("warehouse"))
             .env("CRMBET_LOG", "warn")
+            .envs(environment.iter().map(|(name, value)| (*name, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -141,25 +156,26 @@ impl RunningServer {
                 }
             }
         });
-        let address = loop {
+        let (scheme, address) = loop {
             let line = receiver
                 .recv_timeout(Duration::from_secs(180))
                 .expect("the server did not print its address within 180 s");
             if let Some(password) = line.strip_prefix("admin password: ") {
                 admin = Some(("admin".to_owned(), password.trim().to_owned()));
             }
-            if let Some(rest) = line.strip_prefix("crmbet listening on http://") {
-                break rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
+            let listening = line
+                .strip_prefix("crmbet listening on ")
+                .and_then(|rest| rest.split_once("://"));
+            if let Some((scheme, rest)) = listening {
+                let address = rest.split_whitespace().next().unwrap_or_default();
+                break (scheme.to_owned(), address.to_owned());
             }
         };
         std::thread::spawn(move || for _ in receiver {});
         let admin = admin.expect("the server printed no `admin password:` line before listening");
         Self {
             child,
+            scheme,
             address,
             database_url,
             admin,
@@ -167,9 +183,9 @@ impl RunningServer {
         }
     }
 
-    /// `http://host:port`.
+    /// `http://host:port`, or `https://…` with TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        format!("{}://{}", self.scheme, self.address)
     }
 
     /// Logs in over REST as `username` and returns the login response.

@@ -26,7 +26,7 @@ use crmbet_etl::SyntheticLakeOptions;
 use crmbet_proto::v1::LoginRequest;
 use crmbet_proto::v1::auth_service_client::AuthServiceClient;
 use crmbet_server::auth::{Role, create_account, generate_password};
-use crmbet_server::{AppState, application, serve};
+use crmbet_server::{AppState, Transport, application, serve};
 use crmbet_store::Store;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -92,6 +92,7 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
     let (stop_server, server_stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(serve(
         listener,
+        Transport::Plain,
         router,
         async {
             let _ = server_stopped.await;
@@ -135,10 +136,7 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
     let database_loads = read_cache.loads() - loads_before;
     empty.stop().await?;
     let _ = stop_server.send(());
-    server
-        .await
-        .context("the server task failed")?
-        .context("the server failed")?;
+    server.await.context("the server task failed")?;
 
     let report = Report {
         players: players_loaded(&store).await?,
@@ -157,12 +155,15 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
     Ok(())
 }
 
-/// The configuration of the benchmark's server: the lake and SQLite database in `data`, a
-/// stable signing key, rate limits out of the way, its own Redis key prefix.
+/// The configuration of the benchmark's server: the lake and SQLite database in `data`,
+/// plain HTTP, a stable signing key, rate limits out of the way, its own Redis key prefix.
 fn bench_config(mut config: Config, data: &Path) -> Config {
     config.database_url = scratch_database_url(data);
     config.warehouse_dir = data.join("warehouse");
     config.listen = "127.0.0.1:0".to_owned();
+    // The load clients speak plain HTTP/2 to the in-process server.
+    config.tls_cert_file = None;
+    config.tls_key_file = None;
     config.rate_limit_per_hour = u32::MAX;
     config.rate_limit_per_principal_per_hour = u32::MAX;
     config.redis_key_prefix = format!(
