@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::Error;
+use crate::rate_limit_classes::{self, RateLimitClasses, RouteClass};
 
 /// Default database: an embedded SQLite file, created on first use.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crmbet.db?mode=rwc";
@@ -45,6 +46,9 @@ pub struct Config {
     /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
     /// (the verified access token's subject) per hour, whatever IPs they come from.
     pub rate_limit_per_principal_per_hour: u32,
+    /// `CRMBET_RATE_LIMIT_CLASSES`: per-class overrides of the two budgets above, e.g.
+    /// `segment=100000/1000000,auth=60`; see [`Config::rate_limits`].
+    pub rate_limit_classes: RateLimitClasses,
     /// `CRMBET_JWT_SECRET`: HMAC secret (at least 32 bytes) for HS256 access tokens.
     pub jwt_secret: Option<String>,
     /// `CRMBET_JWT_KEY_FILE`: a PKCS#8 PEM private key, Ed25519 (EdDSA) or P-256 (ES256),
@@ -101,6 +105,7 @@ impl Default for Config {
             amqp_url: None,
             rate_limit_per_hour: 1000,
             rate_limit_per_principal_per_hour: 1000,
+            rate_limit_classes: RateLimitClasses::default(),
             jwt_secret: None,
             jwt_key_file: None,
             cors_origins: vec!["http://localhost:3001".to_owned()],
@@ -130,6 +135,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "AMQP_URL",
     "CRMBET_RATE_LIMIT_PER_HOUR",
     "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
+    "CRMBET_RATE_LIMIT_CLASSES",
     "CRMBET_JWT_SECRET",
     "CRMBET_JWT_KEY_FILE",
     "CRMBET_CORS_ORIGINS",
@@ -145,7 +151,30 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_S3_FORCE_PATH_STYLE",
 ];
 
+/// Requests allowed per hour for one route class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourlyLimits {
+    pub per_client_ip: u32,
+    pub per_principal: u32,
+}
+
 impl Config {
+    /// The budgets of `class`: its `CRMBET_RATE_LIMIT_CLASSES` entry where there is one,
+    /// the two general settings otherwise.
+    pub fn rate_limits(&self, class: RouteClass) -> HourlyLimits {
+        let defaults = HourlyLimits {
+            per_client_ip: self.rate_limit_per_hour,
+            per_principal: self.rate_limit_per_principal_per_hour,
+        };
+        let Some(budget) = self.rate_limit_classes.budget(class) else {
+            return defaults;
+        };
+        HourlyLimits {
+            per_client_ip: budget.per_client_ip,
+            per_principal: budget.per_principal.unwrap_or(defaults.per_principal),
+        }
+    }
+
     /// Defaults, then `file` if given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, Error> {
         let environment: HashMap<String, String> = std::env::vars()
@@ -237,6 +266,11 @@ impl Config {
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR") {
             self.rate_limit_per_principal_per_hour =
                 parse_number("CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR", &value)?;
+        }
+        if let Some(value) = text(rate_limit_classes::SETTING) {
+            self.rate_limit_classes = value
+                .parse()
+                .map_err(|reason| Error::invalid_argument(rate_limit_classes::SETTING, reason))?;
         }
         self.jwt_secret = text("CRMBET_JWT_SECRET").or(self.jwt_secret.take());
         self.jwt_key_file = text("CRMBET_JWT_KEY_FILE")
@@ -340,6 +374,45 @@ mod tests {
     }
 
     #[test]
+    fn class_overrides_replace_the_defaults_of_the_classes_they_list() {
+        let directory = tempfile::tempdir().unwrap();
+        let file = directory.path().join("crmbet.toml");
+        std::fs::write(&file, "rate_limit_classes = \"write=7\"\n").unwrap();
+        let environment = HashMap::from([
+            ("CRMBET_RATE_LIMIT_PER_HOUR".to_owned(), "500".to_owned()),
+            (
+                "CRMBET_RATE_LIMIT_CLASSES".to_owned(),
+                "segment=100000/1000000,auth=60".to_owned(),
+            ),
+        ]);
+        let config = Config::load_from(None, &environment).unwrap();
+        let limits = |class| config.rate_limits(class);
+        assert_eq!(
+            limits(RouteClass::Segment),
+            HourlyLimits {
+                per_client_ip: 100_000,
+                per_principal: 1_000_000
+            }
+        );
+        assert_eq!(
+            limits(RouteClass::Auth),
+            HourlyLimits {
+                per_client_ip: 60,
+                per_principal: 1000
+            }
+        );
+        assert_eq!(
+            limits(RouteClass::Read),
+            HourlyLimits {
+                per_client_ip: 500,
+                per_principal: 1000
+            }
+        );
+        let from_file = Config::load_from(Some(&file), &HashMap::new()).unwrap();
+        assert_eq!(from_file.rate_limits(RouteClass::Write).per_client_ip, 7);
+    }
+
+    #[test]
     fn s3_path_style_is_read_as_a_boolean() {
         for (value, expected) in [
             ("true", true),
@@ -409,6 +482,13 @@ mod tests {
             error.to_string().contains("CRMBET_S3_FORCE_PATH_STYLE"),
             "{error}"
         );
+
+        let environment =
+            HashMap::from([("CRMBET_RATE_LIMIT_CLASSES".to_owned(), "bets=5".to_owned())]);
+        let error = Config::load_from(None, &environment).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("CRMBET_RATE_LIMIT_CLASSES"), "{message}");
+        assert!(message.contains("auth, segment"), "{message}");
 
         let directory = tempfile::tempdir().unwrap();
         let file = directory.path().join("crmbet.toml");

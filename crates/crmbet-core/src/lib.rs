@@ -9,6 +9,7 @@ pub mod fingerprint;
 pub mod ids;
 pub mod money;
 pub mod paging;
+pub mod rate_limit_classes;
 
 pub use config::{Config, TlsFiles};
 pub use error::{Error, ErrorCode, Result};

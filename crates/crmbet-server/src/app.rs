@@ -43,7 +43,8 @@ pub struct AppState {
     pub trainer: Trainer,
     /// The pinned algorithm and keys of access tokens.
     pub token_keys: Arc<TokenKeys>,
-    /// Request budgets per client IP, in Redis when `REDIS_URL` is set.
+    /// Request budgets per route class, client IP and principal, in Redis when `REDIS_URL`
+    /// is set.
     pub rate_limiter: RateLimiter,
     /// Cached segment and cluster reads, in Redis on the rate limiter's connection.
     pub read_cache: ReadCache,
@@ -178,6 +179,7 @@ pub async fn application(state: AppState) -> Result<Router> {
     }
     let rate_limit_state = RateLimitState {
         limiter: state.rate_limiter.clone(),
+        rest_routes: Arc::clone(&rest_routes),
         token_keys: Arc::clone(&state.token_keys),
         trusted_proxies: state.config.trusted_proxies.clone(),
     };

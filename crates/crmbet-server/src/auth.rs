@@ -28,7 +28,9 @@ pub use refresh_tokens::{
     MAX_REFRESH_TOKEN_CHARS, REFRESH_TOKEN_LIFETIME, new_refresh_token, refresh_token_digest,
 };
 pub use role::Role;
-pub use throttle::{ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy};
+pub use throttle::{
+    ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy, UsernameThrottle,
+};
 pub use tokens::{
     ACCESS_TOKEN_LIFETIME, AUDIENCE, Claims, ISSUER, IssuedToken, KeySource, TokenKeys,
     TokenRejection, random_id,

@@ -1,12 +1,16 @@
-//! Request budgets per client IP and per principal, shared by every instance through Redis.
+//! Request budgets per route class, per client IP and per principal, shared by every
+//! instance through Redis.
 //!
-//! Each client IP may make `rate_limit_per_hour` requests in a fixed one-hour window, and
-//! each authenticated principal `rate_limit_per_principal_per_hour`, from whatever IPs. With
-//! `REDIS_URL` the count lives in Redis (one atomic script per request), so instances share
-//! one budget; without it, or while Redis fails, each instance counts locally and `/health`
-//! says the shared limiter is degraded. The principal is the subject of an access token
-//! whose signature and expiry the middleware verified; revocation is left to the access
-//! layer, which refuses such a request anyway.
+//! Every RPC belongs to one route class (`auth`, `segment`, `webhook`, `write`, `read`; the
+//! permission table says which), and each class has budgets of its own: a client IP may
+//! make the class's per-IP number of requests in a fixed one-hour window, and an
+//! authenticated principal the class's per-principal number, from whatever IPs
+//! (`CRMBET_RATE_LIMIT_CLASSES`, defaulting to the two general settings). With `REDIS_URL`
+//! the counts live in Redis (one atomic script per request, counting every budget the
+//! request spends), so instances share them; without it, or while Redis fails, each
+//! instance counts locally and `/health` says the shared limiter is degraded. The principal
+//! is the subject of an access token whose signature and expiry the middleware verified;
+//! revocation is left to the access layer, which refuses such a request anyway.
 
 mod layer;
 mod local;
@@ -18,6 +22,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crmbet_core::Config;
+use crmbet_core::config::HourlyLimits;
+use crmbet_core::rate_limit_classes::RouteClass;
 
 pub use layer::{RateLimitState, rate_limit};
 
@@ -29,7 +35,7 @@ pub const WINDOW: Duration = Duration::from_secs(60 * 60);
 /// How long one Redis call may take before the request is counted locally instead.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(200);
 
-/// The outcome of counting one request.
+/// The outcome of counting one request against one budget.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
     /// Requests allowed per window.
@@ -59,6 +65,16 @@ impl Decision {
             seconds
         }
     }
+
+    /// Whether this is the budget to report rather than `current`: a refusal over an
+    /// allowance, else the one with fewer requests left.
+    pub fn is_tighter_than(&self, current: &Decision) -> bool {
+        match (self.allowed(), current.allowed()) {
+            (false, true) => true,
+            (true, false) => false,
+            _ => self.remaining() < current.remaining(),
+        }
+    }
 }
 
 /// Whose budget a request is counted against.
@@ -71,7 +87,7 @@ pub enum Subject {
 }
 
 impl fmt::Display for Subject {
-    /// The key suffix in Redis and in the local counter.
+    /// The part of the key in Redis and in the local counter after the class.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ClientIp(address) => write!(formatter, "ip:{address}"),
@@ -91,7 +107,7 @@ pub enum LimiterHealth {
     Degraded { reason: String },
 }
 
-/// Counts requests per client IP and per principal; cheap to clone.
+/// Counts requests per class, client IP and principal; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct RateLimiter {
     inner: Arc<Inner>,
@@ -99,32 +115,59 @@ pub struct RateLimiter {
 
 #[derive(Debug)]
 struct Inner {
-    limits: Limits,
+    limits: ClassLimits,
     local: LocalWindows,
     shared: Option<SharedWindows>,
     /// Why the last Redis call failed, until one succeeds again.
     degraded_reason: Mutex<Option<String>>,
 }
 
-/// Requests allowed per window, by kind of subject.
+/// Requests allowed per window, by class and kind of subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
-    pub per_client_ip: u32,
-    pub per_principal: u32,
+pub struct ClassLimits {
+    /// Indexed like [`RouteClass::ALL`].
+    by_class: [HourlyLimits; RouteClass::ALL.len()],
 }
 
-impl Limits {
-    fn of(&self, subject: &Subject) -> u32 {
+impl ClassLimits {
+    /// The same limits for every class.
+    pub fn uniform(limits: HourlyLimits) -> Self {
+        Self {
+            by_class: [limits; RouteClass::ALL.len()],
+        }
+    }
+
+    /// The limits the configuration gives each class.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            by_class: RouteClass::ALL.map(|class| config.rate_limits(class)),
+        }
+    }
+
+    /// These limits with `class` changed to `limits`.
+    pub fn with(mut self, class: RouteClass, limits: HourlyLimits) -> Self {
+        self.by_class[class_index(class)] = limits;
+        self
+    }
+
+    fn of(&self, class: RouteClass, subject: &Subject) -> u32 {
+        let limits = self.by_class[class_index(class)];
         match subject {
-            Subject::ClientIp(_) => self.per_client_ip,
-            Subject::Principal(_) => self.per_principal,
+            Subject::ClientIp(_) => limits.per_client_ip,
+            Subject::Principal(_) => limits.per_principal,
         }
     }
 }
 
+/// `RouteClass::ALL` lists the variants in declaration order, so the discriminant is the
+/// position.
+fn class_index(class: RouteClass) -> usize {
+    class as usize
+}
+
 impl RateLimiter {
     /// A limiter counted in process only.
-    pub fn local(limits: Limits) -> Self {
+    pub fn local(limits: ClassLimits) -> Self {
         Self::with_shared(limits, None)
     }
 
@@ -134,10 +177,7 @@ impl RateLimiter {
     ///
     /// Must be called inside a tokio runtime (the Redis client starts its connection task).
     pub fn from_config(config: &Config) -> crmbet_core::Result<Self> {
-        let limits = Limits {
-            per_client_ip: config.rate_limit_per_hour,
-            per_principal: config.rate_limit_per_principal_per_hour,
-        };
+        let limits = ClassLimits::from_config(config);
         let Some(url) = config.redis_url.as_deref() else {
             return Ok(Self::local(limits));
         };
@@ -147,7 +187,7 @@ impl RateLimiter {
         Ok(Self::with_shared(limits, Some(shared)))
     }
 
-    fn with_shared(limits: Limits, shared: Option<SharedWindows>) -> Self {
+    fn with_shared(limits: ClassLimits, shared: Option<SharedWindows>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 limits,
@@ -180,28 +220,46 @@ impl RateLimiter {
             .map(|shared| shared.client().clone())
     }
 
-    /// Counts one request against `subject`. The local count is kept even while Redis
+    /// Counts one request of `class` against each of `subjects`, in one Redis round trip;
+    /// returns a decision per subject, in order. The local count is kept even while Redis
     /// answers, so a fallback starts from this instance's share of the window, not zero.
-    pub async fn hit(&self, subject: &Subject) -> Decision {
-        let key = subject.to_string();
-        let limit = self.inner.limits.of(subject);
-        let (local_count, local_reset) = self.inner.local.hit(&key, Instant::now());
-        let local = Decision {
-            limit,
-            count: local_count,
-            reset_after: local_reset,
-        };
-        let Some(shared) = &self.inner.shared else {
-            return local;
-        };
-        match shared.hit(&key, WINDOW).await {
-            Ok((count, reset_after)) => {
-                self.set_degraded(None);
+    pub async fn hit(&self, class: RouteClass, subjects: &[Subject]) -> Vec<Decision> {
+        let keys: Vec<String> = subjects
+            .iter()
+            .map(|subject| format!("{class}:{subject}"))
+            .collect();
+        let limits: Vec<u32> = subjects
+            .iter()
+            .map(|subject| self.inner.limits.of(class, subject))
+            .collect();
+        let now = Instant::now();
+        let local: Vec<Decision> = keys
+            .iter()
+            .zip(&limits)
+            .map(|(key, limit)| {
+                let (count, reset_after) = self.inner.local.hit(key, now);
                 Decision {
-                    limit,
+                    limit: *limit,
                     count,
                     reset_after,
                 }
+            })
+            .collect();
+        let Some(shared) = &self.inner.shared else {
+            return local;
+        };
+        match shared.hit(&keys, WINDOW).await {
+            Ok(counts) => {
+                self.set_degraded(None);
+                counts
+                    .into_iter()
+                    .zip(limits)
+                    .map(|((count, reset_after), limit)| Decision {
+                        limit,
+                        count,
+                        reset_after,
+                    })
+                    .collect()
             }
             Err(reason) => {
                 self.set_degraded(Some(reason));
@@ -265,25 +323,86 @@ mod tests {
         assert!(decision.allowed());
     }
 
+    async fn hit_one(limiter: &RateLimiter, class: RouteClass, subject: &Subject) -> Decision {
+        let decisions = limiter.hit(class, std::slice::from_ref(subject)).await;
+        assert_eq!(decisions.len(), 1);
+        decisions[0]
+    }
+
     #[tokio::test]
     async fn the_request_after_the_limit_is_refused() {
-        let limiter = RateLimiter::local(Limits {
+        let limiter = RateLimiter::local(ClassLimits::uniform(HourlyLimits {
             per_client_ip: 2,
             per_principal: 1,
-        });
+        }));
+        let read = RouteClass::Read;
         let client = Subject::ClientIp(IpAddr::from([10, 0, 0, 1]));
-        assert!(limiter.hit(&client).await.allowed());
-        assert!(limiter.hit(&client).await.allowed());
-        let refused = limiter.hit(&client).await;
+        assert!(hit_one(&limiter, read, &client).await.allowed());
+        assert!(hit_one(&limiter, read, &client).await.allowed());
+        let refused = hit_one(&limiter, read, &client).await;
         assert!(!refused.allowed());
         assert_eq!(refused.remaining(), 0);
-        let other = limiter
-            .hit(&Subject::ClientIp(IpAddr::from([10, 0, 0, 2])))
-            .await;
-        assert!(other.allowed(), "another client has its own budget");
+        let other = Subject::ClientIp(IpAddr::from([10, 0, 0, 2]));
+        assert!(
+            hit_one(&limiter, read, &other).await.allowed(),
+            "another client has its own budget"
+        );
         let principal = Subject::Principal("mia".to_owned());
-        assert_eq!(limiter.hit(&principal).await.limit, 1);
-        assert!(!limiter.hit(&principal).await.allowed());
+        assert_eq!(hit_one(&limiter, read, &principal).await.limit, 1);
+        assert!(!hit_one(&limiter, read, &principal).await.allowed());
         assert_eq!(limiter.health().await, LimiterHealth::InProcess);
+    }
+
+    #[tokio::test]
+    async fn each_class_has_its_own_budget_and_limits() {
+        let defaults = HourlyLimits {
+            per_client_ip: 5,
+            per_principal: 5,
+        };
+        let limits = ClassLimits::uniform(defaults).with(
+            RouteClass::Auth,
+            HourlyLimits {
+                per_client_ip: 1,
+                per_principal: 5,
+            },
+        );
+        let limiter = RateLimiter::local(limits);
+        let client = Subject::ClientIp(IpAddr::from([10, 0, 0, 1]));
+        let principal = Subject::Principal("mia".to_owned());
+        let subjects = [client.clone(), principal];
+        let first = limiter.hit(RouteClass::Auth, &subjects).await;
+        assert_eq!(
+            first
+                .iter()
+                .map(|decision| decision.count)
+                .collect::<Vec<_>>(),
+            [1, 1]
+        );
+        assert_eq!(first[0].limit, 1);
+        assert_eq!(first[1].limit, 5);
+        assert!(!hit_one(&limiter, RouteClass::Auth, &client).await.allowed());
+        let read = hit_one(&limiter, RouteClass::Read, &client).await;
+        assert!(read.allowed(), "an exhausted class leaves the others alone");
+        assert_eq!((read.limit, read.count), (5, 1));
+    }
+
+    #[test]
+    fn class_indexes_follow_the_list_of_classes() {
+        for (position, class) in RouteClass::ALL.into_iter().enumerate() {
+            assert_eq!(class_index(class), position, "{class}");
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_tighter_than_an_allowance_and_else_fewer_remaining_is() {
+        let decision = |limit, count| Decision {
+            limit,
+            count,
+            reset_after: Duration::from_secs(1),
+        };
+        assert!(decision(3, 4).is_tighter_than(&decision(100, 2)));
+        assert!(!decision(100, 2).is_tighter_than(&decision(3, 4)));
+        assert!(decision(3, 2).is_tighter_than(&decision(100, 2)));
+        assert!(!decision(100, 2).is_tighter_than(&decision(3, 2)));
     }
 }

@@ -1,6 +1,7 @@
 //! The access layer through the real application router, in process: forged and misaddressed
 //! tokens, the role matrix over gRPC and REST against the one table, refresh-token rotation
-//! and reuse, login backoff, and the audit log. Account flows run on SQLite and PostgreSQL.
+//! and reuse, login backoff (parallel guesses, unknown names locked like known ones), and
+//! the audit log. Account flows run on SQLite and PostgreSQL.
 
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
@@ -25,7 +26,8 @@ use crmbet_proto::v1::{
 };
 use crmbet_server::auth::permissions::{Access, METHOD_RULES};
 use crmbet_server::auth::{
-    AUDIENCE, Claims, ISSUER, KeySource, Role, TokenKeys, create_account, refresh_token_digest,
+    ACCOUNT_BACKOFF, AUDIENCE, Claims, ISSUER, KeySource, Role, TokenKeys, create_account,
+    refresh_token_digest,
 };
 use crmbet_server::rest::RestRoutes;
 use crmbet_server::{AppState, application};
@@ -683,4 +685,83 @@ async fn repeated_failures_lock_the_account_and_then_the_address() {
         .login("carol", password, &from("192.0.2.1".to_owned()))
         .await;
     assert!(elsewhere.is_ok(), "{elsewhere:?}");
+}
+
+/// Fires `guesses` wrong logins for `username` at once, each from its own address; returns
+/// the codes and messages of the answers.
+async fn parallel_wrong_logins(
+    server: &TestServer,
+    username: &str,
+    guesses: u8,
+) -> Vec<(Code, String)> {
+    futures::future::join_all((0..guesses).map(|guess| async move {
+        let from = vec![("x-forwarded-for", format!("198.18.7.{guess}"))];
+        let answer = server
+            .login(username, "a wrong password", &from)
+            .await
+            .unwrap_err();
+        (answer.code, answer.message)
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn parallel_guesses_stop_at_the_allowance_and_unknown_names_lock_alike() {
+    let server = TestServer::sqlite(secret_config()).await;
+    let password = "dave's long password";
+    create_account(&server.store, "dave", Role::Marketer, password, "test")
+        .await
+        .unwrap();
+    let allowance = usize::try_from(ACCOUNT_BACKOFF.free_failures).unwrap();
+    let guesses = 12;
+
+    let mut outcomes = Vec::new();
+    for username in ["dave", "nobody"] {
+        let answers = parallel_wrong_logins(&server, username, guesses).await;
+        let verified = answers
+            .iter()
+            .filter(|(code, _)| *code == Code::Unauthenticated)
+            .count();
+        assert_eq!(verified, allowance, "{username}: {answers:?}");
+        for (code, message) in &answers {
+            assert!(
+                *code == Code::Unauthenticated
+                    || (*code == Code::ResourceExhausted && message.contains("retry in")),
+                "{username}: {code:?} {message}"
+            );
+        }
+        let mut codes: Vec<i32> = answers.iter().map(|(code, _)| *code as i32).collect();
+        codes.sort_unstable();
+        outcomes.push(codes);
+    }
+    assert_eq!(
+        outcomes[0], outcomes[1],
+        "a lockout must not tell names apart"
+    );
+    let dave = server
+        .store
+        .account_by_username("dave")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        usize::try_from(dave.failed_logins).unwrap(),
+        allowance,
+        "only the reserved attempts were checked and counted"
+    );
+
+    // Locked, the right password and an unknown name get the same answer.
+    let from = vec![("x-forwarded-for", "192.0.2.50".to_owned())];
+    let known = server.login("dave", password, &from).await.unwrap_err();
+    let unknown = server
+        .login("nobody", "a wrong password", &from)
+        .await
+        .unwrap_err();
+    assert_eq!(known.code, Code::ResourceExhausted, "{known:?}");
+    assert_eq!(unknown.code, Code::ResourceExhausted, "{unknown:?}");
+    let without_seconds = |message: &str| message.split(';').next().unwrap_or_default().to_owned();
+    assert_eq!(
+        without_seconds(&known.message),
+        without_seconds(&unknown.message)
+    );
 }

@@ -1,6 +1,7 @@
 //! Rate limits through the real router: a budget shared by two instances over one Redis,
-//! the local fallback and `/health` while Redis is down, RESOURCE_EXHAUSTED on gRPC, and
-//! one budget per principal across client IPs.
+//! the local fallback and `/health` while Redis is down, RESOURCE_EXHAUSTED on gRPC, one
+//! budget per principal across client IPs, and a budget per route class shared by the REST
+//! and gRPC forms of one RPC.
 //!
 //! The shared-budget test needs the Redis at `CRMBET_TEST_REDIS_URL` (default the local
 //! one scripts/test.sh starts); the outage test starts its own `redis-server`.
@@ -40,6 +41,8 @@ struct Instance {
 struct Limits {
     per_client_ip: u32,
     per_principal: u32,
+    /// `CRMBET_RATE_LIMIT_CLASSES`.
+    classes: &'static str,
 }
 
 impl Limits {
@@ -47,6 +50,14 @@ impl Limits {
         Self {
             per_client_ip: limit,
             per_principal: 1000,
+            classes: "",
+        }
+    }
+
+    fn classes(classes: &'static str) -> Self {
+        Self {
+            classes,
+            ..Self::per_client_ip(1000)
         }
     }
 }
@@ -98,6 +109,7 @@ impl Instance {
             jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
             rate_limit_per_hour: limits.per_client_ip,
             rate_limit_per_principal_per_hour: limits.per_principal,
+            rate_limit_classes: limits.classes.parse().unwrap(),
             redis_url,
             redis_key_prefix: key_prefix.to_owned(),
             ..Config::default()
@@ -166,6 +178,18 @@ impl Instance {
             "/api/v1/clusters",
             &[("authorization", authorization)],
             Body::empty(),
+        )
+        .await
+    }
+
+    /// A REST login with a wrong password.
+    async fn failed_login(&self) -> Answer {
+        let body = r#"{"username": "mia", "password": "not the password"}"#;
+        self.send(
+            Method::POST,
+            "/api/v1/auth/login",
+            &[("content-type", "application/json")],
+            Body::from(body),
         )
         .await
     }
@@ -365,6 +389,7 @@ async fn a_principal_has_one_budget_across_client_ips() {
     let limits = Limits {
         per_client_ip: 100,
         per_principal: 3,
+        classes: "",
     };
     let instance = Instance::start(limits, None, "unused:").await;
     let token = instance
@@ -394,4 +419,140 @@ async fn a_principal_has_one_budget_across_client_ips() {
     let answer = instance.list_clusters_as(&forged, 5).await;
     assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
     assert_eq!(answer.number("ratelimit-limit"), 100);
+}
+
+fn test_redis_url() -> String {
+    std::env::var("CRMBET_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+#[tokio::test]
+async fn exhausting_the_auth_class_leaves_reads_of_the_same_ip_alone() {
+    let instance = Instance::start(Limits::classes("auth=3"), None, "unused:").await;
+    for attempt in 1..=3u64 {
+        let answer = instance.failed_login().await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "login {attempt}");
+        assert_eq!(answer.number("ratelimit-limit"), 3);
+        assert_eq!(answer.number("ratelimit-remaining"), 3 - attempt);
+    }
+    let refused = instance.failed_login().await;
+    assert_refused_over_http(&refused, 3);
+    let message = refused.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("for auth calls"), "{message}");
+
+    let read = instance.list_clusters().await;
+    assert_eq!(
+        read.status,
+        StatusCode::UNAUTHORIZED,
+        "reads keep their budget"
+    );
+    assert_eq!(read.number("ratelimit-limit"), 1000);
+    assert_eq!(read.number("ratelimit-remaining"), 999);
+
+    let login = "/crmbet.v1.AuthService/Login";
+    let answer = instance.grpc(login, "application/grpc").await;
+    assert_eq!(
+        answer.header("grpc-status"),
+        (tonic::Code::ResourceExhausted as i32).to_string(),
+        "gRPC logins spend the same auth budget"
+    );
+    assert!(answer.header("grpc-message").contains("auth"));
+}
+
+#[tokio::test]
+async fn rest_and_grpc_calls_of_one_rpc_share_its_class_budget_in_redis() {
+    let redis_url = test_redis_url();
+    let prefix = unique_key_prefix();
+    let instance = Instance::start(
+        Limits::classes("segment=4/100"),
+        Some(redis_url.clone()),
+        &prefix,
+    )
+    .await;
+    let (_, health) = instance.health().await;
+    assert_eq!(
+        health["cache"]["status"], "up",
+        "Redis is required at {redis_url}: {health}"
+    );
+    let token = instance
+        .token_keys
+        .issue("mia", Role::Analyst)
+        .unwrap()
+        .token;
+    let authorization = format!("Bearer {token}");
+    for request in 1..=4u64 {
+        let answer = if request % 2 == 0 {
+            instance
+                .send(
+                    Method::GET,
+                    "/api/v1/user/p1/segment",
+                    &[("authorization", &authorization)],
+                    Body::empty(),
+                )
+                .await
+        } else {
+            instance
+                .send(
+                    Method::POST,
+                    "/crmbet.v1.UserService/GetUserSegment",
+                    &[
+                        ("content-type", "application/grpc"),
+                        ("te", "trailers"),
+                        ("authorization", &authorization),
+                    ],
+                    Body::from(vec![0u8; 5]),
+                )
+                .await
+        };
+        assert_ne!(
+            answer.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "request {request}"
+        );
+        assert_eq!(answer.number("ratelimit-limit"), 4, "request {request}");
+        assert_eq!(answer.number("ratelimit-remaining"), 4 - request);
+    }
+    let refused = instance
+        .send(
+            Method::GET,
+            "/api/v1/user/p2/segment",
+            &[("authorization", &authorization)],
+            Body::empty(),
+        )
+        .await;
+    assert_refused_over_http(&refused, 4);
+    assert!(
+        refused.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("for segment calls"),
+        "{:?}",
+        refused.json()
+    );
+    let read = instance.list_clusters_as(&authorization, 7).await;
+    assert_eq!(
+        read.number("ratelimit-limit"),
+        1000,
+        "other classes keep their budgets"
+    );
+
+    // One script call counted both budgets, each under its class.
+    let redis = fred::prelude::Client::new(
+        fred::prelude::Config::from_url(&redis_url).unwrap(),
+        None,
+        None,
+        None,
+    );
+    fred::prelude::ClientLike::init(&redis).await.unwrap();
+    let counts: Vec<u64> = fred::prelude::LuaInterface::eval(
+        &redis,
+        "return {tonumber(redis.call('GET', KEYS[1])), tonumber(redis.call('GET', KEYS[2]))}",
+        vec![
+            format!("{prefix}ratelimit:segment:ip:10.0.0.7"),
+            format!("{prefix}ratelimit:segment:principal:mia"),
+        ],
+        (),
+    )
+    .await
+    .unwrap();
+    assert_eq!(counts, [5, 5]);
 }

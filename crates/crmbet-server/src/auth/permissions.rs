@@ -16,6 +16,11 @@
 //!   WhoAmI needs any valid access token.
 //! - The Smartico webhook authenticates by its own HMAC signature, not by a JWT.
 //! - gRPC health and reflection stay open, like `GET /health`.
+//!
+//! The rate-limit class of each RPC: AuthService is `auth`, GetUserSegment `segment`, the
+//! Smartico webhook `webhook`, the other `Write` calls `write`, and the rest `read`.
+
+use crmbet_core::rate_limit_classes::RouteClass as Class;
 
 use crate::auth::role::Role;
 use crate::auth::role::Role::{Admin, Analyst, Marketer, Service};
@@ -42,13 +47,15 @@ pub enum Effect {
     Ingest,
 }
 
-/// One row of the table: a gRPC method path, who may call it, and what it does.
+/// One row of the table: a gRPC method path, who may call it, what it does, and which
+/// rate-limit budget it spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodRule {
     /// `/package.Service/Method`, as on the wire.
     pub path: &'static str,
     pub access: Access,
     pub effect: Effect,
+    pub class: Class,
 }
 
 const EVERY_ROLE: &[Role] = &[Admin, Analyst, Marketer, Service];
@@ -57,115 +64,139 @@ const TRAINERS: &[Role] = &[Admin, Analyst];
 const CAMPAIGNERS: &[Role] = &[Admin, Marketer];
 const LAUNCHERS: &[Role] = &[Admin, Marketer, Service];
 
-const fn rule(path: &'static str, access: Access, effect: Effect) -> MethodRule {
+const fn rule(path: &'static str, access: Access, effect: Effect, class: Class) -> MethodRule {
     MethodRule {
         path,
         access,
         effect,
+        class,
     }
 }
 
 use Access::{AnyRole, Public, Roles};
 use Effect::{Ingest, Read, Write};
 
-/// Every RPC of `proto/crmbet/v1`, with its access and effect.
+/// Every RPC of `proto/crmbet/v1`, with its access, effect and rate-limit class.
 pub const METHOD_RULES: &[MethodRule] = &[
     rule(
         "/crmbet.v1.ClusterService/ListClusters",
         Roles(EVERY_ROLE),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.ClusterService/GetCluster",
         Roles(EVERY_ROLE),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.ClusterService/ListClusterUsers",
         Roles(EVERY_ROLE),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.ClusterService/GetClusterAnalytics",
         Roles(READERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.UserService/GetUserSegment",
         Roles(EVERY_ROLE),
         Read,
+        Class::Segment,
     ),
-    rule("/crmbet.v1.UserService/SearchUsers", Roles(READERS), Read),
+    rule(
+        "/crmbet.v1.UserService/SearchUsers",
+        Roles(READERS),
+        Read,
+        Class::Read,
+    ),
     rule(
         "/crmbet.v1.UserService/GetUserBehavior",
         Roles(READERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.CampaignService/CreateCampaign",
         Roles(CAMPAIGNERS),
         Write,
+        Class::Write,
     ),
     rule(
         "/crmbet.v1.CampaignService/GetCampaign",
         Roles(READERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.CampaignService/ListCampaigns",
         Roles(READERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.CampaignService/LaunchCampaign",
         Roles(LAUNCHERS),
         Write,
+        Class::Write,
     ),
     rule(
         "/crmbet.v1.CampaignService/GetCampaignResults",
         Roles(READERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.TrainingService/StartTraining",
         Roles(TRAINERS),
         Write,
+        Class::Write,
     ),
     rule(
         "/crmbet.v1.TrainingService/GetTrainingRun",
         Roles(TRAINERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.TrainingService/WatchTrainingRun",
         Roles(TRAINERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.TrainingService/ListModels",
         Roles(TRAINERS),
         Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.TrainingService/ActivateModel",
         Roles(TRAINERS),
         Write,
+        Class::Write,
     ),
-    rule("/crmbet.v1.AuthService/Login", Public, Write),
-    rule("/crmbet.v1.AuthService/Refresh", Public, Write),
-    rule("/crmbet.v1.AuthService/Logout", Public, Write),
-    rule("/crmbet.v1.AuthService/WhoAmI", AnyRole, Read),
+    rule("/crmbet.v1.AuthService/Login", Public, Write, Class::Auth),
+    rule("/crmbet.v1.AuthService/Refresh", Public, Write, Class::Auth),
+    rule("/crmbet.v1.AuthService/Logout", Public, Write, Class::Auth),
+    rule("/crmbet.v1.AuthService/WhoAmI", AnyRole, Read, Class::Auth),
     rule(
         "/crmbet.v1.SmarticoWebhookService/ReceiveEvent",
         Public,
         Ingest,
+        Class::Webhook,
     ),
 ];
 
 /// Services outside the contracts that stay open: gRPC health and reflection.
 const OPEN_SERVICE_PREFIXES: &[&str] = &["/grpc.health.v1.Health/", "/grpc.reflection."];
 
-/// The rule for a request path. Health and reflection are public reads; any other path
+/// The rule for a request path. Health and reflection are public reads (of the `read`
+/// class, though the rate limit exempts health); any other path
 /// that is not in the table needs a valid token (tonic then answers UNIMPLEMENTED), so a
 /// method added to the contracts but forgotten here is closed, not open.
 pub fn rule_for(path: &str) -> MethodRule {
@@ -176,9 +207,9 @@ pub fn rule_for(path: &str) -> MethodRule {
         .iter()
         .any(|prefix| path.starts_with(prefix))
     {
-        return rule("", Public, Read);
+        return rule("", Public, Read, Class::Read);
     }
-    rule("", AnyRole, Read)
+    rule("", AnyRole, Read, Class::Read)
 }
 
 impl Access {
@@ -238,6 +269,41 @@ mod tests {
         assert!(unknown.is_empty(), "rules for no RPC: {unknown:?}");
         let distinct: BTreeSet<&&str> = ruled.iter().collect();
         assert_eq!(distinct.len(), ruled.len(), "a path has two rules");
+    }
+
+    /// The expected class of a rule, from the policy in the module doc.
+    fn expected_class(rule: &MethodRule) -> Class {
+        if rule.path.starts_with("/crmbet.v1.AuthService/") {
+            return Class::Auth;
+        }
+        if rule.path == "/crmbet.v1.UserService/GetUserSegment" {
+            return Class::Segment;
+        }
+        match rule.effect {
+            Ingest => Class::Webhook,
+            Write => Class::Write,
+            Read => Class::Read,
+        }
+    }
+
+    #[test]
+    fn every_rpc_of_the_contracts_has_the_class_of_its_kind() {
+        let methods = contract_methods();
+        for method in &methods {
+            let rule = rule_for(method);
+            assert_eq!(rule.path, method, "no rule, so no class, for {method}");
+            assert_eq!(rule.class, expected_class(&rule), "{method}");
+        }
+        for class in Class::ALL {
+            assert!(
+                METHOD_RULES.iter().any(|rule| rule.class == class),
+                "no RPC in class {class}"
+            );
+        }
+        assert_eq!(
+            rule_for("/crmbet.v1.ClusterService/DropAll").class,
+            Class::Read
+        );
     }
 
     #[test]

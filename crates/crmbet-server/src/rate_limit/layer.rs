@@ -1,6 +1,7 @@
-//! The middleware over all three protocols: counts each request against its client IP and,
-//! when it carries a valid access token, its principal; refuses the ones over either budget,
-//! as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
+//! The middleware over all three protocols: finds each request's route class (a REST path
+//! through the route table to the RPC behind it), counts the request against the class's
+//! budget of its client IP and, when it carries a valid access token, of its principal;
+//! refuses the ones over either budget, as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -13,13 +14,19 @@ use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use serde_json::json;
 
-use super::{Decision, RateLimiter, Subject};
-use crate::auth::{TokenKeys, bearer_token, client_address};
+use crmbet_core::rate_limit_classes::RouteClass;
 
-/// What the middleware needs: the budgets, and the keys to verify who a token names.
+use super::{Decision, RateLimiter, Subject};
+use crate::auth::permissions::rule_for;
+use crate::auth::{TokenKeys, bearer_token, client_address};
+use crate::rest::RestRoutes;
+
+/// What the middleware needs: the budgets, the REST routes to classify REST paths, and the
+/// keys to verify who a token names.
 #[derive(Debug, Clone)]
 pub struct RateLimitState {
     pub limiter: RateLimiter,
+    pub rest_routes: Arc<RestRoutes>,
     pub token_keys: Arc<TokenKeys>,
     /// Proxies whose `X-Forwarded-For` is believed (`CRMBET_TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<IpAddr>,
@@ -41,6 +48,16 @@ fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
     client_address(request, trusted_proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]))
 }
 
+/// The class of the RPC a request calls: its gRPC or grpc-web path, or for REST the RPC
+/// its route transcodes to. A path that matches neither is a `read`.
+fn route_class(request: &Request, rest_routes: &RestRoutes) -> RouteClass {
+    let path = request.uri().path();
+    let grpc_path = rest_routes
+        .grpc_path_of(request.method(), path)
+        .unwrap_or(path);
+    rule_for(grpc_path).class
+}
+
 /// The subject of a verified access token. An unverified `sub` is not used: anyone could
 /// spend someone else's budget with it. Invalid tokens are refused by the access layer.
 fn principal(request: &Request, token_keys: &TokenKeys) -> Option<String> {
@@ -58,40 +75,51 @@ pub async fn rate_limit(
     if is_exempt(request.uri().path()) {
         return next.run(request).await;
     }
-    let client = Subject::ClientIp(client_ip(&request, &state.trusted_proxies));
-    let mut decision = state.limiter.hit(&client).await;
-    let mut subject = client;
+    let class = route_class(&request, &state.rest_routes);
+    let mut subjects = vec![Subject::ClientIp(client_ip(
+        &request,
+        &state.trusted_proxies,
+    ))];
     if let Some(name) = principal(&request, &state.token_keys) {
-        let principal = Subject::Principal(name);
-        let principal_decision = state.limiter.hit(&principal).await;
-        if is_tighter(&principal_decision, &decision) {
-            decision = principal_decision;
-            subject = principal;
-        }
+        subjects.push(Subject::Principal(name));
     }
+    let decisions = state.limiter.hit(class, &subjects).await;
+    debug_assert_eq!(decisions.len(), subjects.len(), "one decision per subject");
+    let Some((subject, decision)) = tightest(&subjects, &decisions) else {
+        // The limiter answers one decision per subject; without one there is nothing to
+        // enforce, and refusing would turn a bug into an outage.
+        tracing::error!(%class, "rate limit: no decision for the request");
+        return next.run(request).await;
+    };
     let mut response = if decision.allowed() {
         next.run(request).await
     } else {
-        tracing::info!(%subject, limit = decision.limit, "rate limit: request refused");
-        refuse(&request, &decision)
+        tracing::info!(%subject, %class, limit = decision.limit, "rate limit: request refused");
+        refuse(&request, class, &decision)
     };
     add_headers(response.headers_mut(), &decision);
     response
 }
 
-/// Whether `candidate` is the budget to report: a refusal over an allowance, else the one
-/// with fewer requests left.
-fn is_tighter(candidate: &Decision, current: &Decision) -> bool {
-    match (candidate.allowed(), current.allowed()) {
-        (false, true) => true,
-        (true, false) => false,
-        _ => candidate.remaining() < current.remaining(),
-    }
+/// The budget to report: the first refused one, else the one with fewest requests left.
+fn tightest<'a>(
+    subjects: &'a [Subject],
+    decisions: &[Decision],
+) -> Option<(&'a Subject, Decision)> {
+    let mut pairs = subjects.iter().zip(decisions.iter().copied());
+    let first = pairs.next()?;
+    Some(pairs.fold(first, |current, candidate| {
+        if candidate.1.is_tighter_than(&current.1) {
+            candidate
+        } else {
+            current
+        }
+    }))
 }
 
-fn refuse(request: &Request, decision: &Decision) -> Response {
+fn refuse(request: &Request, class: RouteClass, decision: &Decision) -> Response {
     let message = format!(
-        "rate limit of {} requests per hour exceeded; retry in {} seconds",
+        "rate limit of {} requests per hour for {class} calls exceeded; retry in {} seconds",
         decision.limit,
         decision.reset_seconds()
     );

@@ -1,4 +1,5 @@
-//! The Redis counter several instances share: one atomic Lua script per request.
+//! The Redis counter several instances share: one atomic Lua script per request, counting
+//! every budget the request spends.
 
 use std::time::Duration;
 
@@ -8,26 +9,31 @@ use fred::prelude::{
 
 use super::REDIS_TIMEOUT;
 
-/// Counts one hit in a fixed window: the first hit sets the expiry, so the window is the
-/// key's lifetime. Also repairs a key left without an expiry, which would never reset.
-/// Returns `{count, milliseconds until the window ends}`.
+/// Counts one hit in a fixed window for each key: the first hit sets the expiry, so the
+/// window is the key's lifetime. Also repairs a key left without an expiry, which would
+/// never reset. Returns `{count, milliseconds until the window ends}` per key, flattened.
 const HIT_SCRIPT: &str = r#"
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+local results = {}
+for _, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then
+    redis.call('PEXPIRE', key, ARGV[1])
+  end
+  local ttl = redis.call('PTTL', key)
+  if ttl < 0 then
+    redis.call('PEXPIRE', key, ARGV[1])
+    ttl = tonumber(ARGV[1])
+  end
+  results[#results + 1] = count
+  results[#results + 1] = ttl
 end
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
+return results
 "#;
 
 /// How long to wait between reconnection attempts after Redis went away.
 const RECONNECT_DELAY_MS: u32 = 500;
 
-/// Windows kept in Redis under `{prefix}ratelimit:{subject}`.
+/// Windows kept in Redis under `{prefix}ratelimit:{class}:{subject}`.
 #[derive(Debug)]
 pub(super) struct SharedWindows {
     client: Client,
@@ -71,21 +77,38 @@ impl SharedWindows {
         }
     }
 
-    /// Counts one hit for `subject_key`; returns the count and the time until the window
-    /// ends, or why Redis could not answer.
+    /// Counts one hit for each of `budget_keys` (`{class}:{subject}`) in one call; returns
+    /// the count and the time until the window ends per key, or why Redis could not answer.
     pub(super) async fn hit(
         &self,
-        subject_key: &str,
+        budget_keys: &[String],
         window: Duration,
-    ) -> Result<(u64, Duration), String> {
-        let key = format!("{}ratelimit:{subject_key}", self.key_prefix);
+    ) -> Result<Vec<(u64, Duration)>, String> {
+        let keys: Vec<String> = budget_keys
+            .iter()
+            .map(|budget_key| format!("{}ratelimit:{budget_key}", self.key_prefix))
+            .collect();
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let client = self.client.with_options(&Self::options());
-        let call = client.eval::<(i64, i64), _, _, _>(HIT_SCRIPT, key, window_ms);
-        let (count, ttl_ms) = within_timeout(call).await?;
-        let count = u64::try_from(count).map_err(|_| format!("redis returned count {count}"))?;
-        let ttl_ms = u64::try_from(ttl_ms).unwrap_or(0);
-        Ok((count, Duration::from_millis(ttl_ms)))
+        let call = client.eval::<Vec<i64>, _, _, _>(HIT_SCRIPT, keys, window_ms);
+        let flattened = within_timeout(call).await?;
+        if flattened.len() != budget_keys.len() * 2 {
+            return Err(format!(
+                "redis returned {} numbers for {} keys",
+                flattened.len(),
+                budget_keys.len()
+            ));
+        }
+        flattened
+            .chunks_exact(2)
+            .map(|pair| {
+                let (count, ttl_ms) = (pair[0], pair[1]);
+                let count =
+                    u64::try_from(count).map_err(|_| format!("redis returned count {count}"))?;
+                let ttl_ms = u64::try_from(ttl_ms).unwrap_or(0);
+                Ok((count, Duration::from_millis(ttl_ms)))
+            })
+            .collect()
     }
 
     /// Waits at most `timeout` for the first connection; false if it was not made.

@@ -137,6 +137,15 @@ impl RestRoutes {
             .collect()
     }
 
+    /// The gRPC method (`/package.Service/Method`) a REST request transcodes to, if any
+    /// route takes it; the rate limit uses it to count REST like the RPC behind it.
+    pub(crate) fn grpc_path_of(&self, http_method: &Method, path: &str) -> Option<&str> {
+        match self.lookup(http_method, path) {
+            RouteLookup::Found { route, .. } => Some(route.grpc_path()),
+            RouteLookup::MethodNotAllowed { .. } | RouteLookup::NotFound => None,
+        }
+    }
+
     /// Finds the route for `http_method` and `path` (percent-encoded, without the query).
     /// When several templates match, the most specific one wins.
     pub(crate) fn lookup(&self, http_method: &Method, path: &str) -> RouteLookup<'_> {

@@ -2,8 +2,11 @@
 //! caller's access token says they are.
 //!
 //! Login answers the same UNAUTHENTICATED for an unknown user, a wrong password and a
-//! disabled account, after the same argon2 work. Repeated failures lock the account and the
-//! client address for a while (RESOURCE_EXHAUSTED with `retry-after`).
+//! disabled account, after the same argon2 work. Repeated failures lock the username
+//! (whether an account has it or not, so the lock does not reveal which names exist), the
+//! account and the client address for a while, all answered alike: RESOURCE_EXHAUSTED
+//! with `retry-after`, before any password check. Each attempt is counted against the
+//! username before its password is checked, so parallel guesses stop at the allowance.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,7 +25,8 @@ use tonic::{Request, Response, Status};
 use crate::auth::{
     ACCESS_TOKEN_LIFETIME, ACCOUNT_BACKOFF, AddressThrottle, AuditNote, ClientAddress,
     MAX_PASSWORD_CHARS, MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME, Role,
-    TokenKeys, check_username, new_refresh_token, random_id, refresh_token_digest, verify_password,
+    TokenKeys, UsernameThrottle, check_username, new_refresh_token, random_id,
+    refresh_token_digest, verify_password,
 };
 use crate::convert::timestamp;
 use crate::status::status_from_error;
@@ -41,6 +45,7 @@ pub struct AuthApi {
     store: Store,
     keys: Arc<TokenKeys>,
     throttle: Arc<AddressThrottle>,
+    usernames: Arc<UsernameThrottle>,
     password_checks: Arc<tokio::sync::Semaphore>,
 }
 
@@ -58,6 +63,7 @@ impl AuthApi {
             store,
             keys,
             throttle: Arc::new(AddressThrottle::default()),
+            usernames: Arc::new(UsernameThrottle::default()),
             password_checks: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(1, usize::from)
                     * PASSWORD_CHECKS_PER_CPU,
@@ -84,11 +90,17 @@ impl AuthApi {
         {
             return Err(too_many_failures(wait));
         }
+        // Counted before the lookup and the password check: the same for every name, and
+        // a burst of parallel guesses cannot all pass before one has failed.
+        self.usernames
+            .reserve(&request.username, Instant::now())
+            .map_err(too_many_failures)?;
         let account = self
             .store
             .account_by_username(&request.username)
             .await
             .map_err(status_from_error)?;
+        // Locked by another instance, or before a restart: answered like the lock above.
         if let Some(wait) = account.as_ref().and_then(remaining_lock) {
             return Err(too_many_failures(wait));
         }
@@ -117,6 +129,7 @@ impl AuthApi {
                 return Err(Status::unauthenticated(BAD_CREDENTIALS));
             }
         };
+        self.usernames.succeeded(&request.username);
         let role = stored_role(&account)?;
         note.set_actor(&account.username, Some(role));
         if account.failed_logins > 0 || account.locked_until.is_some() {
