@@ -1,10 +1,10 @@
 //! Route classes and their hourly budgets: `CRMBET_RATE_LIMIT_CLASSES`, parsed here and
 //! nowhere else.
 //!
-//! Every RPC belongs to exactly one class (the server's permission table says which), and
-//! each class has budgets of its own, so a flood of one kind of call does not starve the
-//! others. A class not listed in the setting gets `CRMBET_RATE_LIMIT_PER_HOUR` and
-//! `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`.
+//! Every RPC belongs to exactly one class (the server's permission table says which). A
+//! class listed in the setting has budgets of its own, so a flood of it neither starves
+//! the others nor is limited by them; the classes not listed share one budget of
+//! `CRMBET_RATE_LIMIT_PER_HOUR` and `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`.
 //!
 //! ```
 //! use crmbet_core::rate_limit_classes::{RateLimitClasses, RouteClass};

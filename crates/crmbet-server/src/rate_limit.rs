@@ -2,10 +2,11 @@
 //! instance through Redis.
 //!
 //! Every RPC belongs to one route class (`auth`, `segment`, `webhook`, `write`, `read`; the
-//! permission table says which), and each class has budgets of its own: a client IP may
-//! make the class's per-IP number of requests in a fixed one-hour window, and an
-//! authenticated principal the class's per-principal number, from whatever IPs
-//! (`CRMBET_RATE_LIMIT_CLASSES`, defaulting to the two general settings). With `REDIS_URL`
+//! permission table says which). A client IP may make `CRMBET_RATE_LIMIT_PER_HOUR` requests
+//! in a fixed one-hour window and an authenticated principal
+//! `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`, from whatever IPs, over all the classes
+//! together; a class listed in `CRMBET_RATE_LIMIT_CLASSES` has budgets of its own instead,
+//! so a flood of it neither starves nor is limited by the others. With `REDIS_URL`
 //! the counts live in Redis (one atomic script per request, counting every budget the
 //! request spends), so instances share them; without it, or while Redis fails, each
 //! instance counts locally and `/health` says the shared limiter is degraded. The principal
@@ -122,32 +123,51 @@ struct Inner {
     degraded_reason: Mutex<Option<String>>,
 }
 
+/// The budget classes without one of their own share.
+const SHARED_BUDGET: &str = "all";
+
 /// Requests allowed per window, by class and kind of subject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClassLimits {
     /// Indexed like [`RouteClass::ALL`].
     by_class: [HourlyLimits; RouteClass::ALL.len()],
+    /// Whether the class has budgets of its own; the others count in [`SHARED_BUDGET`].
+    own_budget: [bool; RouteClass::ALL.len()],
 }
 
 impl ClassLimits {
-    /// The same limits for every class.
+    /// One budget with these limits for every class together.
     pub fn uniform(limits: HourlyLimits) -> Self {
         Self {
             by_class: [limits; RouteClass::ALL.len()],
+            own_budget: [false; RouteClass::ALL.len()],
         }
     }
 
-    /// The limits the configuration gives each class.
+    /// The limits the configuration gives: the listed classes their own, the others the
+    /// general ones, together.
     pub fn from_config(config: &Config) -> Self {
         Self {
             by_class: RouteClass::ALL.map(|class| config.rate_limits(class)),
+            own_budget: RouteClass::ALL
+                .map(|class| config.rate_limit_classes.budget(class).is_some()),
         }
     }
 
-    /// These limits with `class` changed to `limits`.
+    /// These limits with `class` given budgets of its own, of `limits`.
     pub fn with(mut self, class: RouteClass, limits: HourlyLimits) -> Self {
         self.by_class[class_index(class)] = limits;
+        self.own_budget[class_index(class)] = true;
         self
+    }
+
+    /// The name of the budget `class` counts in: its own, or the shared one.
+    fn budget_name(&self, class: RouteClass) -> &'static str {
+        if self.own_budget[class_index(class)] {
+            class.name()
+        } else {
+            SHARED_BUDGET
+        }
     }
 
     fn of(&self, class: RouteClass, subject: &Subject) -> u32 {
@@ -226,7 +246,7 @@ impl RateLimiter {
     pub async fn hit(&self, class: RouteClass, subjects: &[Subject]) -> Vec<Decision> {
         let keys: Vec<String> = subjects
             .iter()
-            .map(|subject| format!("{class}:{subject}"))
+            .map(|subject| format!("{}:{subject}", self.inner.limits.budget_name(class)))
             .collect();
         let limits: Vec<u32> = subjects
             .iter()
@@ -384,6 +404,12 @@ mod tests {
         let read = hit_one(&limiter, RouteClass::Read, &client).await;
         assert!(read.allowed(), "an exhausted class leaves the others alone");
         assert_eq!((read.limit, read.count), (5, 1));
+        let write = hit_one(&limiter, RouteClass::Write, &client).await;
+        assert_eq!(
+            (write.limit, write.count),
+            (5, 2),
+            "classes without budgets of their own share one"
+        );
     }
 
     #[test]

@@ -171,7 +171,8 @@ fn bench_config(mut config: Config, data: &Path) -> Config {
         config.redis_key_prefix,
         std::process::id()
     );
-    config.jwt_secret = Some(generate_password());
+    // Two generated passwords: the secret must have at least 32 bytes.
+    config.jwt_secret = Some(format!("{}{}", generate_password(), generate_password()));
     config.jwt_key_file = None;
     config
 }
