@@ -33,5 +33,5 @@ pub use throttle::{
 };
 pub use tokens::{
     ACCESS_TOKEN_LIFETIME, AUDIENCE, Claims, ISSUER, IssuedToken, KeySource, TokenKeys,
-    TokenRejection, random_id,
+    TokenRejection, VerifiedToken, random_id,
 };

@@ -53,6 +53,11 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // Answers are small and each client waits for its own: send them at once rather
+        // than holding them for more bytes (Nagle), which costs latency and throughput.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+        }
         // Forget finished connections, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
         connections.spawn(serve_connection(

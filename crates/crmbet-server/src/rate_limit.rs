@@ -7,13 +7,16 @@
 //! `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`, from whatever IPs, over all the classes
 //! together; a class listed in `CRMBET_RATE_LIMIT_CLASSES` has budgets of its own instead,
 //! so a flood of it neither starves nor is limited by the others. With `REDIS_URL`
-//! the counts live in Redis (one atomic script per request, counting every budget the
-//! request spends), so instances share them; without it, or while Redis fails, each
-//! instance counts locally and `/health` says the shared limiter is degraded. The principal
+//! the counts live in Redis, so instances share them: each instance takes tokens from a
+//! budget in leases (one atomic script call for all the budgets a request spends; a lease
+//! is a small share of what is left, one token when little is, see `leases.rs`); without
+//! it, or while Redis fails, each instance counts locally and `/health` says the shared
+//! limiter is degraded. The principal
 //! is the subject of an access token whose signature and expiry the middleware verified;
 //! revocation is left to the access layer, which refuses such a request anyway.
 
 mod layer;
+mod leases;
 mod local;
 mod shared;
 
@@ -28,6 +31,7 @@ use crmbet_core::rate_limit_classes::RouteClass;
 
 pub use layer::{RateLimitState, rate_limit};
 
+use self::leases::Leases;
 use self::local::LocalWindows;
 use self::shared::SharedWindows;
 
@@ -119,6 +123,8 @@ struct Inner {
     limits: ClassLimits,
     local: LocalWindows,
     shared: Option<SharedWindows>,
+    /// Tokens taken from the shared budgets ahead of use.
+    leases: Leases,
     /// Why the last Redis call failed, until one succeeds again.
     degraded_reason: Mutex<Option<String>>,
 }
@@ -213,6 +219,7 @@ impl RateLimiter {
                 limits,
                 local: LocalWindows::new(WINDOW),
                 shared,
+                leases: Leases::default(),
                 degraded_reason: Mutex::new(None),
             }),
         }
@@ -240,9 +247,11 @@ impl RateLimiter {
             .map(|shared| shared.client().clone())
     }
 
-    /// Counts one request of `class` against each of `subjects`, in one Redis round trip;
-    /// returns a decision per subject, in order. The local count is kept even while Redis
-    /// answers, so a fallback starts from this instance's share of the window, not zero.
+    /// Counts one request of `class` against each of `subjects`; returns a decision per
+    /// subject, in order. With Redis, a budget's token comes from this instance's lease
+    /// when it has one left, and the budgets without one take a new lease in one Redis
+    /// round trip. The local count is kept even while Redis answers, so a fallback starts
+    /// from this instance's share of the window, not zero.
     pub async fn hit(&self, class: RouteClass, subjects: &[Subject]) -> Vec<Decision> {
         let keys: Vec<String> = subjects
             .iter()
@@ -268,21 +277,59 @@ impl RateLimiter {
         let Some(shared) = &self.inner.shared else {
             return local;
         };
-        match shared.hit(&keys, WINDOW).await {
-            Ok(counts) => {
-                self.set_degraded(None);
-                counts
-                    .into_iter()
-                    .zip(limits)
-                    .map(|((count, reset_after), limit)| Decision {
-                        limit,
+        let mut decisions: Vec<Option<Decision>> = keys
+            .iter()
+            .zip(&limits)
+            .map(|(key, limit)| {
+                self.inner
+                    .leases
+                    .take(key, now)
+                    .map(|(count, reset_after)| Decision {
+                        limit: *limit,
                         count,
                         reset_after,
                     })
+            })
+            .collect();
+        let missing: Vec<usize> = (0..keys.len())
+            .filter(|index| decisions[*index].is_none())
+            .collect();
+        if missing.is_empty() {
+            return decisions.into_iter().flatten().collect();
+        }
+        let missing_keys: Vec<String> = missing.iter().map(|index| keys[*index].clone()).collect();
+        let sizes: Vec<u64> = missing
+            .iter()
+            .map(|index| {
+                self.inner
+                    .leases
+                    .next_lease_size(&keys[*index], limits[*index], now)
+            })
+            .collect();
+        match shared.take(&missing_keys, &sizes, WINDOW).await {
+            Ok(counts) => {
+                self.set_degraded(None);
+                for ((index, size), (count, reset_after)) in missing.iter().zip(&sizes).zip(counts)
+                {
+                    let first =
+                        self.inner
+                            .leases
+                            .granted(&keys[*index], *size, count, reset_after, now);
+                    decisions[*index] = Some(Decision {
+                        limit: limits[*index],
+                        count: first,
+                        reset_after,
+                    });
+                }
+                decisions
+                    .into_iter()
+                    .zip(local)
+                    .map(|(decision, local)| decision.unwrap_or(local))
                     .collect()
             }
             Err(reason) => {
                 self.set_degraded(Some(reason));
+                self.inner.leases.clear();
                 local
             }
         }

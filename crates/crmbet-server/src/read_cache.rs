@@ -1,12 +1,17 @@
 //! The read cache of GetUserSegment, GetCluster and ListClusters.
 //!
 //! Answers are kept as encoded protobuf for [`TTL`] under
-//! `{prefix}cache:v1:{active model id}:{what}`. The key names the model that serves, read
-//! from the store on every request, so activating a model (in any instance) moves every
-//! reader to new keys at once; the old entries just expire. With `REDIS_URL` the entries
-//! live in Redis on the rate limiter's connection, shared by every instance; without it,
-//! in this process. While Redis fails (each call waits at most [`REDIS_TIMEOUT`]) reads go
-//! to the database and `/health` reports the shared state as degraded.
+//! `{prefix}cache:v1:{active model id}:{what}`. The key names the model that serves, so
+//! activating a model moves every reader to new keys; the old entries just expire. The id
+//! of the serving model is itself kept in process for at most [`ACTIVE_MODEL_MAX_AGE`]
+//! (reading it per request would cost a database query on every cached read): an
+//! activation through this process is seen by the next read, one through another instance
+//! or the command line within that time. With `REDIS_URL` the entries live in Redis on the
+//! rate limiter's connection, shared by every instance, and each instance keeps the ones
+//! it reads for [`NEAR_TTL`] in process too, so a hot player's segment costs no network
+//! round trip; without it, in this process only, for [`TTL`]. While Redis fails (each call
+//! waits at most [`REDIS_TIMEOUT`]) reads go to the database and `/health` reports the
+//! shared state as degraded.
 //!
 //! Invariants:
 //! - Only successful answers are cached; an error (NOT_FOUND, FAILED_PRECONDITION, a bad
@@ -22,6 +27,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crmbet_core::ModelId;
+use crmbet_store::Store;
 use fred::prelude::{Client, ClientLike, LuaInterface, Options};
 use fred::types::Value;
 use prost::Message;
@@ -32,9 +38,15 @@ use crate::rate_limit::REDIS_TIMEOUT;
 
 /// How long a cached answer is served.
 pub const TTL: Duration = Duration::from_secs(60);
-/// The most answers the in-process cache keeps; when full it drops expired entries, and
-/// everything if that was not enough.
-const LOCAL_CAPACITY: usize = 10_000;
+/// How long the id of the serving model is trusted before the store is asked again.
+pub const ACTIVE_MODEL_MAX_AGE: Duration = Duration::from_secs(1);
+/// How long an instance keeps an answer in process when Redis holds the shared copy: short,
+/// so instances serve the same answer and memory stays small, yet long enough that a
+/// player's repeated lookups at bet time stay in process.
+pub const NEAR_TTL: Duration = Duration::from_secs(5);
+/// The most answers kept in process (about 100 bytes each); when full the expired entries
+/// are dropped, and everything if that was not enough.
+const LOCAL_CAPACITY: usize = 100_000;
 /// Version of the key layout and value encoding; bump it when either changes.
 const KEY_VERSION: &str = "v1";
 
@@ -62,10 +74,23 @@ pub struct ReadCache {
 struct Inner {
     redis: Option<Client>,
     key_prefix: String,
-    /// Used only without Redis: key to expiry and encoded answer.
+    /// Key to expiry and encoded answer: the whole cache without Redis, the near copy of
+    /// the answers read lately with it.
     local: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
     in_flight: Mutex<HashMap<String, Arc<Flight>>>,
     loads: AtomicU64,
+    active_model: Mutex<Option<ActiveModelMemo>>,
+    /// One store read at a time refreshes `active_model`; the others wait for it.
+    active_model_refresh: tokio::sync::Mutex<()>,
+}
+
+/// The serving model's id as last read from the store.
+#[derive(Debug, Clone, Copy)]
+struct ActiveModelMemo {
+    model: Option<ModelId>,
+    read_at: Instant,
+    /// The store's activation count before that read.
+    activations: u64,
 }
 
 impl ReadCache {
@@ -79,6 +104,8 @@ impl ReadCache {
                 local: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashMap::new()),
                 loads: AtomicU64::new(0),
+                active_model: Mutex::new(None),
+                active_model_refresh: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -86,6 +113,35 @@ impl ReadCache {
     /// How many times a miss went to the database since this cache was made.
     pub fn loads(&self) -> u64 {
         self.inner.loads.load(Ordering::Relaxed)
+    }
+
+    /// The model that serves, as cache keys name it: kept for [`ACTIVE_MODEL_MAX_AGE`], and
+    /// read again at once after `store` (or a clone of it) activated a model. `store` must
+    /// be the same database every time.
+    pub async fn active_model(&self, store: &Store) -> crmbet_core::Result<Option<ModelId>> {
+        if let Some(model) = self.remembered_active_model(store.activations()) {
+            return Ok(model);
+        }
+        let _refreshing = self.inner.active_model_refresh.lock().await;
+        // Counted before the read: an activation committed meanwhile makes the memo stale.
+        let activations = store.activations();
+        if let Some(model) = self.remembered_active_model(activations) {
+            return Ok(model);
+        }
+        let model = store.active_model_id().await?;
+        *lock(&self.inner.active_model) = Some(ActiveModelMemo {
+            model,
+            read_at: Instant::now(),
+            activations,
+        });
+        Ok(model)
+    }
+
+    fn remembered_active_model(&self, activations: u64) -> Option<Option<ModelId>> {
+        let memo = (*lock(&self.inner.active_model))?;
+        let fresh =
+            memo.activations == activations && memo.read_at.elapsed() < ACTIVE_MODEL_MAX_AGE;
+        fresh.then_some(memo.model)
     }
 
     /// The key of `what` (such as `segment:{user_id}`) while `active_model` serves.
@@ -154,21 +210,24 @@ impl ReadCache {
         }
     }
 
-    /// The cached bytes under `key`.
+    /// The cached bytes under `key`: in process, else in Redis (kept in process then).
     async fn lookup(&self, key: &str) -> Lookup {
+        if let Some(bytes) = self.lookup_local(key) {
+            return Lookup::Hit(bytes);
+        }
         let Some(redis) = &self.inner.redis else {
-            let local = lock(&self.inner.local);
-            return local
-                .get(key)
-                .filter(|(expires_at, _)| *expires_at > Instant::now())
-                .map_or(Lookup::Miss, |(_, bytes)| Lookup::Hit(bytes.clone()));
+            return Lookup::Miss;
         };
         let client = redis.with_options(&redis_options());
         let call = client.eval::<Value, _, _, _>(GET_SCRIPT, key, Vec::<Value>::new());
         match within_timeout(call).await {
-            Ok(value) => value
-                .as_bytes()
-                .map_or(Lookup::Miss, |bytes| Lookup::Hit(bytes.to_vec())),
+            Ok(value) => match value.as_bytes() {
+                Some(bytes) => {
+                    self.store_local(key, bytes, NEAR_TTL);
+                    Lookup::Hit(bytes.to_vec())
+                }
+                None => Lookup::Miss,
+            },
             Err(reason) => {
                 tracing::debug!(key, %reason, "cache lookup failed: reading the database");
                 Lookup::Unavailable
@@ -176,20 +235,34 @@ impl ReadCache {
         }
     }
 
-    /// Keeps `bytes` under `key` for [`TTL`]; a failing Redis only costs the next read.
+    fn lookup_local(&self, key: &str) -> Option<Vec<u8>> {
+        let local = lock(&self.inner.local);
+        local
+            .get(key)
+            .filter(|(expires_at, _)| *expires_at > Instant::now())
+            .map(|(_, bytes)| bytes.clone())
+    }
+
+    fn store_local(&self, key: &str, bytes: &[u8], ttl: Duration) {
+        let mut local = lock(&self.inner.local);
+        let now = Instant::now();
+        if local.len() >= LOCAL_CAPACITY {
+            local.retain(|_, (expires_at, _)| *expires_at > now);
+        }
+        if local.len() >= LOCAL_CAPACITY {
+            local.clear();
+        }
+        local.insert(key.to_owned(), (now + ttl, bytes.to_vec()));
+    }
+
+    /// Keeps `bytes` under `key` for [`TTL`] (in Redis, and in process for [`NEAR_TTL`]),
+    /// or in process for [`TTL`] without Redis; a failing Redis only costs the next read.
     async fn store(&self, key: &str, bytes: &[u8]) {
         let Some(redis) = &self.inner.redis else {
-            let mut local = lock(&self.inner.local);
-            let now = Instant::now();
-            if local.len() >= LOCAL_CAPACITY {
-                local.retain(|_, (expires_at, _)| *expires_at > now);
-            }
-            if local.len() >= LOCAL_CAPACITY {
-                local.clear();
-            }
-            local.insert(key.to_owned(), (now + TTL, bytes.to_vec()));
+            self.store_local(key, bytes, TTL);
             return;
         };
+        self.store_local(key, bytes, NEAR_TTL);
         let ttl_ms = i64::try_from(TTL.as_millis()).unwrap_or(i64::MAX);
         let arguments = vec![Value::Bytes(bytes.to_vec().into()), Value::Integer(ttl_ms)];
         let client = redis.with_options(&redis_options());

@@ -1,6 +1,7 @@
 //! The read cache through the real router: a second read served from Redis (even by
-//! another instance), activation of a model moving reads to fresh answers at once, one
-//! database load for concurrent misses, and reads that still answer while Redis is down.
+//! another instance), activation of a model moving reads to fresh answers (at once through
+//! the instance, within `ACTIVE_MODEL_MAX_AGE` through another), one database load for
+//! concurrent misses, and reads that still answer while Redis is down.
 //!
 //! The shared tests use the Redis at `CRMBET_TEST_REDIS_URL` (default the local one
 //! scripts/test.sh starts) with a key prefix of their own; the outage test starts its own
@@ -28,7 +29,7 @@ use crmbet_proto::v1::{
     ListClustersRequest, ListClustersResponse,
 };
 use crmbet_server::auth::{Role, create_account};
-use crmbet_server::read_cache::ReadCache;
+use crmbet_server::read_cache::{self, ReadCache};
 use crmbet_server::{AppState, application};
 use crmbet_store::{NewCluster, NewModel, NewSegment, Store};
 use http::{Request, StatusCode};
@@ -47,6 +48,8 @@ const RENAMED: &str = "Renamed In The Database";
 struct Instance {
     router: Router,
     read_cache: ReadCache,
+    /// The server's own store handle: activations through it are seen at once.
+    store: Store,
     token: String,
 }
 
@@ -60,9 +63,10 @@ impl Instance {
             redis_key_prefix: key_prefix.to_owned(),
             ..Config::default()
         };
-        let state = AppState::new(store, config).unwrap();
+        let state = AppState::new(store.clone(), config).unwrap();
         let token = state.token_keys.issue("mia", Role::Analyst).unwrap().token;
         Self {
+            store,
             read_cache: state.read_cache.clone(),
             router: application(state).await.unwrap(),
             token,
@@ -281,7 +285,8 @@ async fn activating_a_model_moves_reads_to_it_at_once() {
     let listed_before = instance.clusters().await;
     assert_eq!(listed_before.model_id, database.sample_model.0);
 
-    database
+    // Through the instance's own store (the ActivateModel RPC, a training run it started).
+    instance
         .store
         .activate_model(fresh_model, None)
         .await
@@ -292,6 +297,41 @@ async fn activating_a_model_moves_reads_to_it_at_once() {
     let listed_after = instance.clusters().await;
     assert_eq!(listed_after.model_id, fresh_model.0);
     assert_eq!(listed_after.clusters.len(), 1);
+}
+
+#[tokio::test]
+async fn an_activation_elsewhere_reaches_reads_within_the_active_model_max_age() {
+    let database = Database::create().await;
+    let instance = Instance::start(
+        &database.url,
+        Some(shared_redis_url()),
+        &unique_key_prefix(),
+    )
+    .await;
+    let fresh_model = database.save_fresh_model(false).await;
+    assert_eq!(instance.segment().await.model_id, database.sample_model.0);
+
+    // Through another handle: another instance, or `crmbet train` on the command line.
+    database
+        .store
+        .activate_model(fresh_model, None)
+        .await
+        .unwrap();
+    let activated = Instant::now();
+    loop {
+        let answer = instance.segment().await;
+        if answer.model_id == fresh_model.0 {
+            assert_eq!(answer.cluster_name, "Fresh Cluster");
+            break;
+        }
+        assert!(
+            activated.elapsed() < read_cache::ACTIVE_MODEL_MAX_AGE + Duration::from_millis(500),
+            "still the old model {:?} after the activation",
+            activated.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(instance.clusters().await.model_id, fresh_model.0);
 }
 
 #[tokio::test]
@@ -347,10 +387,14 @@ async fn reads_answer_from_the_database_while_redis_is_down() {
 
     redis.stop();
     database.rename_clusters().await;
+    // The answer read before the outage may still come from the instance's near copy
+    // (NEAR_TTL); an answer not read before must come from the database.
     let started = Instant::now();
-    let during_outage = instance.segment().await;
+    let cluster_id = original.cluster_id;
+    let during_outage = instance.cluster(cluster_id).await.unwrap();
+    let during_outage = during_outage.cluster.unwrap();
     assert!(
-        during_outage.cluster_name.starts_with(RENAMED),
+        during_outage.name.starts_with(RENAMED),
         "read from the database: {during_outage:?}"
     );
     assert!(
@@ -358,7 +402,8 @@ async fn reads_answer_from_the_database_while_redis_is_down() {
         "a failing redis costs at most its timeout: {:?}",
         started.elapsed()
     );
-    assert!(instance.segment().await.cluster_name.starts_with(RENAMED));
+    let again = instance.cluster(cluster_id).await.unwrap().cluster.unwrap();
+    assert!(again.name.starts_with(RENAMED));
     assert_eq!(
         instance.read_cache.loads(),
         3,

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crmbet_core::{Error, Result};
@@ -39,6 +41,9 @@ pub const TABLES: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Store {
     connection: DatabaseConnection,
+    /// Models activated through this handle (and its clones), counted after the commit, so
+    /// a reader that keeps the active model's id knows at once when it changed here.
+    activations: Arc<AtomicU64>,
 }
 
 /// Applied and pending migrations, by name.
@@ -75,7 +80,10 @@ impl Store {
                     .map_err(database_error)?;
             }
         }
-        Ok(Self { connection })
+        Ok(Self {
+            connection,
+            activations: Arc::new(AtomicU64::new(0)),
+        })
     }
 
     /// Begins a transaction that will write. On SQLite it takes the write lock at `BEGIN`
@@ -90,6 +98,17 @@ impl Store {
             })
             .await
             .map_err(database_error)
+    }
+
+    /// How many models were activated through this handle since it was opened. Another
+    /// process's activations are not counted: read [`Store::active_model_id`] for those.
+    pub fn activations(&self) -> u64 {
+        self.activations.load(Ordering::Acquire)
+    }
+
+    /// Counts an activation whose transaction has committed.
+    pub(crate) fn count_activation(&self) {
+        self.activations.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The sea-orm connection, for repositories in other crates.

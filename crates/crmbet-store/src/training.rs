@@ -415,6 +415,9 @@ impl Store {
             set_active_model(&transaction, model_id, activated_by).await?;
         }
         transaction.commit().await.map_err(database_error)?;
+        if activate {
+            self.count_activation();
+        }
         Ok(SavedModel {
             model_id: ModelId(model_id),
             cluster_ids,
@@ -429,6 +432,7 @@ impl Store {
     ) -> Result<StoredModel> {
         let model = self.model(model_id).await?;
         set_active_model(self.connection(), model_id.0, activated_by).await?;
+        self.count_activation();
         Ok(StoredModel {
             model,
             active: true,

@@ -29,6 +29,16 @@ const LEEWAY_SECONDS: u64 = 30;
 /// Shortest HMAC secret accepted: 256 bits, the size of the HS256 output.
 const MIN_SECRET_BYTES: usize = 32;
 
+/// An access token verified earlier in the same request (by the rate limiter), kept in
+/// the request's extensions so the access layer does not verify it again. Clients cannot
+/// set extensions; the access layer still checks that it is the token of the header.
+#[derive(Debug, Clone)]
+pub struct VerifiedToken {
+    pub token: String,
+    pub claims: Claims,
+    pub role: Role,
+}
+
 /// The claims of an access token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claims {

@@ -18,7 +18,7 @@ use crmbet_core::rate_limit_classes::RouteClass;
 
 use super::{Decision, RateLimiter, Subject};
 use crate::auth::permissions::rule_for;
-use crate::auth::{TokenKeys, bearer_token, client_address};
+use crate::auth::{TokenKeys, VerifiedToken, bearer_token, client_address};
 use crate::rest::RestRoutes;
 
 /// What the middleware needs: the budgets, the REST routes to classify REST paths, and the
@@ -52,18 +52,34 @@ fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
 /// its route transcodes to. A path that matches neither is a `read`.
 fn route_class(request: &Request, rest_routes: &RestRoutes) -> RouteClass {
     let path = request.uri().path();
+    if is_grpc(request) {
+        return rule_for(path).class;
+    }
     let grpc_path = rest_routes
         .grpc_path_of(request.method(), path)
         .unwrap_or(path);
     rule_for(grpc_path).class
 }
 
-/// The subject of a verified access token. An unverified `sub` is not used: anyone could
-/// spend someone else's budget with it. Invalid tokens are refused by the access layer.
-fn principal(request: &Request, token_keys: &TokenKeys) -> Option<String> {
+/// gRPC and grpc-web requests name their RPC in the path; only REST needs the route table.
+fn is_grpc(request: &Request) -> bool {
+    request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The request's access token, verified (its subject is the principal). An unverified
+/// `sub` is not used: anyone could spend someone else's budget with it. Invalid tokens are
+/// refused by the access layer.
+fn principal(request: &Request, token_keys: &TokenKeys) -> Option<VerifiedToken> {
     let token = bearer_token(request.headers()).ok()?;
-    let (claims, _role) = token_keys.verify(token).ok()?;
-    Some(claims.sub)
+    let (claims, role) = token_keys.verify(token).ok()?;
+    Some(VerifiedToken {
+        token: token.to_owned(),
+        claims,
+        role,
+    })
 }
 
 /// The middleware; place it outside the gRPC dispatch so every protocol is counted.
@@ -80,8 +96,11 @@ pub async fn rate_limit(
         &request,
         &state.trusted_proxies,
     ))];
-    if let Some(name) = principal(&request, &state.token_keys) {
-        subjects.push(Subject::Principal(name));
+    let mut request = request;
+    if let Some(verified) = principal(&request, &state.token_keys) {
+        subjects.push(Subject::Principal(verified.claims.sub.clone()));
+        // The access layer inside reuses the verification.
+        request.extensions_mut().insert(verified);
     }
     let decisions = state.limiter.hit(class, &subjects).await;
     debug_assert_eq!(decisions.len(), subjects.len(), "one decision per subject");

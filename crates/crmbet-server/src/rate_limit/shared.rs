@@ -1,5 +1,5 @@
-//! The Redis counter several instances share: one atomic Lua script per request, counting
-//! every budget the request spends.
+//! The Redis counter several instances share: one atomic Lua script counts, for every
+//! budget a request spends, the tokens an instance takes (one, or a lease of several).
 
 use std::time::Duration;
 
@@ -9,14 +9,16 @@ use fred::prelude::{
 
 use super::REDIS_TIMEOUT;
 
-/// Counts one hit in a fixed window for each key: the first hit sets the expiry, so the
-/// window is the key's lifetime. Also repairs a key left without an expiry, which would
-/// never reset. Returns `{count, milliseconds until the window ends}` per key, flattened.
+/// Adds `ARGV[i + 1]` tokens to `KEYS[i]` in a fixed window of `ARGV[1]` ms: the first
+/// tokens set the expiry, so the window is the key's lifetime. Also repairs a key left
+/// without an expiry, which would never reset. Returns `{count, milliseconds until the
+/// window ends}` per key, flattened.
 const HIT_SCRIPT: &str = r#"
 local results = {}
-for _, key in ipairs(KEYS) do
-  local count = redis.call('INCR', key)
-  if count == 1 then
+for index, key in ipairs(KEYS) do
+  local tokens = tonumber(ARGV[index + 1])
+  local count = redis.call('INCRBY', key, tokens)
+  if count == tokens then
     redis.call('PEXPIRE', key, ARGV[1])
   end
   local ttl = redis.call('PTTL', key)
@@ -77,11 +79,13 @@ impl SharedWindows {
         }
     }
 
-    /// Counts one hit for each of `budget_keys` (`{class}:{subject}`) in one call; returns
-    /// the count and the time until the window ends per key, or why Redis could not answer.
-    pub(super) async fn hit(
+    /// Adds `tokens[i]` to `budget_keys[i]` (`{class}:{subject}`) in one call; returns the
+    /// count after the addition and the time until the window ends per key, or why Redis
+    /// could not answer.
+    pub(super) async fn take(
         &self,
         budget_keys: &[String],
+        tokens: &[u64],
         window: Duration,
     ) -> Result<Vec<(u64, Duration)>, String> {
         let keys: Vec<String> = budget_keys
@@ -89,8 +93,15 @@ impl SharedWindows {
             .map(|budget_key| format!("{}ratelimit:{budget_key}", self.key_prefix))
             .collect();
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let mut arguments = Vec::with_capacity(tokens.len() + 1);
+        arguments.push(window_ms);
+        arguments.extend(
+            tokens
+                .iter()
+                .map(|tokens| i64::try_from(*tokens).unwrap_or(i64::MAX)),
+        );
         let client = self.client.with_options(&Self::options());
-        let call = client.eval::<Vec<i64>, _, _, _>(HIT_SCRIPT, keys, window_ms);
+        let call = client.eval::<Vec<i64>, _, _, _>(HIT_SCRIPT, keys, arguments);
         let flattened = within_timeout(call).await?;
         if flattened.len() != budget_keys.len() * 2 {
             return Err(format!(

@@ -28,14 +28,14 @@ impl ClusterApi {
         Self { store, cache }
     }
 
-    /// The cache key of `what` under the model that serves now.
-    async fn cache_key(&self, what: &str) -> Result<String, Status> {
+    /// The model that serves now, and the cache key of `what` under it.
+    async fn cache_key(&self, what: &str) -> Result<(Option<ModelId>, String), Status> {
         let active_model = self
-            .store
-            .active_model_id()
+            .cache
+            .active_model(&self.store)
             .await
             .map_err(status_from_error)?;
-        Ok(self.cache.key(active_model, what))
+        Ok((active_model, self.cache.key(active_model, what)))
     }
 
     /// [`Self::list_clusters`] through the cache. Every page is cached: the key holds all
@@ -48,10 +48,12 @@ impl ClusterApi {
             "clusters:model={}:size={}:after={}",
             request.model_id, request.page_size, request.page_token
         );
-        let key = self.cache_key(&what).await?;
+        let (active_model, key) = self.cache_key(&what).await?;
         self.cache
             .read(&key, || async {
-                self.list_clusters(request).await.map_err(status_from_error)
+                self.list_clusters(request, active_model)
+                    .await
+                    .map_err(status_from_error)
             })
             .await
     }
@@ -61,7 +63,7 @@ impl ClusterApi {
         &self,
         request: GetClusterRequest,
     ) -> Result<GetClusterResponse, Status> {
-        let key = self
+        let (_, key) = self
             .cache_key(&format!("cluster:{}", request.cluster_id))
             .await?;
         self.cache
@@ -71,10 +73,16 @@ impl ClusterApi {
             .await
     }
 
-    async fn list_clusters(&self, request: ListClustersRequest) -> Result<ListClustersResponse> {
+    /// The clusters of the requested model, or of `active_model` (the one the cache key
+    /// names) when none is requested.
+    async fn list_clusters(
+        &self,
+        request: ListClustersRequest,
+        active_model: Option<ModelId>,
+    ) -> Result<ListClustersResponse> {
         let page_size = PageSize::parse(request.page_size)?;
         let model_id = match request.model_id {
-            0 => match self.store.active_model_id().await? {
+            0 => match active_model {
                 Some(active) => active,
                 None => return Ok(ListClustersResponse::default()),
             },

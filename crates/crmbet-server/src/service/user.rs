@@ -3,7 +3,7 @@
 use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::ids::is_player_id_char;
 use crmbet_core::money::parse_amount;
-use crmbet_core::{ClusterId, Error, PageSize, PageToken, PlayerId, Result};
+use crmbet_core::{ClusterId, Error, ModelId, PageSize, PageToken, PlayerId, Result};
 use crmbet_proto::v1::user_service_server::UserService;
 use crmbet_proto::v1::{
     BehaviouralFeatures, FinancialFeatures, GetUserBehaviorRequest, GetUserBehaviorResponse,
@@ -32,36 +32,39 @@ impl UserApi {
     }
 
     /// [`Self::get_user_segment`] through the cache, keyed by the active model and player.
+    /// A bad id is refused before the cache is asked.
     async fn cached_user_segment(
         &self,
         request: GetUserSegmentRequest,
     ) -> Result<GetUserSegmentResponse, Status> {
+        let player_id = PlayerId::parse("user_id", &request.user_id).map_err(status_from_error)?;
         let active_model = self
-            .store
-            .active_model_id()
+            .cache
+            .active_model(&self.store)
             .await
             .map_err(status_from_error)?;
         let key = self
             .cache
-            .key(active_model, &format!("segment:{}", request.user_id));
+            .key(active_model, &format!("segment:{player_id}"));
         self.cache
             .read(&key, || async {
-                self.get_user_segment(request)
+                self.get_user_segment(&player_id, active_model)
                     .await
                     .map_err(status_from_error)
             })
             .await
     }
 
+    /// The segment of `player_id` in `active_model`, the model the cache key names.
     async fn get_user_segment(
         &self,
-        request: GetUserSegmentRequest,
+        player_id: &PlayerId,
+        active_model: Option<ModelId>,
     ) -> Result<GetUserSegmentResponse> {
-        let player_id = PlayerId::parse("user_id", &request.user_id)?;
-        let Some(model_id) = self.store.active_model_id().await? else {
+        let Some(model_id) = active_model else {
             return Err(no_active_model());
         };
-        let segment = self.store.player_segment(model_id, &player_id).await?;
+        let segment = self.store.player_segment(model_id, player_id).await?;
         Ok(GetUserSegmentResponse {
             user_id: segment.user_id,
             cluster_id: segment.cluster_id,

@@ -1,0 +1,133 @@
+//! Tokens an instance took from a shared budget in Redis ahead of use.
+//!
+//! Counting every request in Redis would cost a network round trip per request, more than
+//! a bet-time lookup itself. Instead an instance takes a lease of tokens (numbers in the
+//! shared count) at once and hands them out locally. A lease is a small share of what is
+//! left of the budget ([`LEASE_SHARE`]), so a small budget is still counted in Redis
+//! request by request (exact across instances: a limit of 20 is a lease of one), while a
+//! large one costs one Redis call per many requests. An instance that goes quiet holds at
+//! most one lease per budget unused until the window ends, a bounded overcount that only
+//! ever refuses early, never admits more than the limit.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// A lease is at most this fraction (1/n) of the tokens left in the budget.
+const LEASE_SHARE: u64 = 64;
+/// The most tokens one lease holds.
+const MAX_LEASE: u64 = 1000;
+/// Past this many tracked budgets, leases whose window has ended are dropped.
+const PRUNE_AT_BUDGETS: usize = 10_000;
+
+/// Tokens `next..=last` of the shared count, until the window ends at `expires_at`.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    next: u64,
+    last: u64,
+    expires_at: Instant,
+}
+
+/// The leases of one instance, by budget key.
+#[derive(Debug, Default)]
+pub(super) struct Leases {
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+impl Leases {
+    /// The next token of `key`'s lease — its number in the shared count and the time until
+    /// the window ends — or `None` when a lease must be taken from Redis.
+    pub(super) fn take(&self, key: &str, now: Instant) -> Option<(u64, Duration)> {
+        let mut leases = self.lock();
+        let lease = leases.get_mut(key)?;
+        if lease.expires_at <= now || lease.next > lease.last {
+            return None;
+        }
+        let token = lease.next;
+        lease.next += 1;
+        Some((token, lease.expires_at - now))
+    }
+
+    /// How many tokens to take for `key` next, given its `limit`: a share of what the last
+    /// lease showed was left, at least one.
+    pub(super) fn next_lease_size(&self, key: &str, limit: u32, now: Instant) -> u64 {
+        let counted = self
+            .lock()
+            .get(key)
+            .filter(|lease| lease.expires_at > now)
+            .map_or(0, |lease| lease.last);
+        (u64::from(limit).saturating_sub(counted) / LEASE_SHARE).clamp(1, MAX_LEASE)
+    }
+
+    /// Records that Redis counted `size` tokens for `key`, reaching `count`, with
+    /// `reset_after` left in the window; returns the first token (this request's).
+    pub(super) fn granted(
+        &self,
+        key: &str,
+        size: u64,
+        count: u64,
+        reset_after: Duration,
+        now: Instant,
+    ) -> u64 {
+        let first = count.saturating_sub(size.saturating_sub(1)).max(1);
+        let mut leases = self.lock();
+        if leases.len() >= PRUNE_AT_BUDGETS {
+            leases.retain(|_, lease| lease.expires_at > now);
+        }
+        leases.insert(
+            key.to_owned(),
+            Lease {
+                next: first + 1,
+                last: count,
+                expires_at: now + reset_after,
+            },
+        );
+        first
+    }
+
+    /// Forgets every lease: after Redis failed, its counts are not known any more.
+    pub(super) fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        // A panic elsewhere while holding the lock leaves valid leases behind.
+        self.leases.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_budgets_lease_one_token_and_large_ones_many() {
+        let leases = Leases::default();
+        let now = Instant::now();
+        assert_eq!(leases.next_lease_size("a", 20, now), 1);
+        assert_eq!(leases.next_lease_size("a", 1000, now), 15);
+        assert_eq!(leases.next_lease_size("a", u32::MAX, now), MAX_LEASE);
+    }
+
+    #[test]
+    fn a_lease_hands_out_its_tokens_in_order_then_asks_again() {
+        let leases = Leases::default();
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        assert_eq!(leases.take("a", now), None);
+        // Redis counted 3 tokens, reaching 10: this request is token 8, then 9 and 10.
+        assert_eq!(leases.granted("a", 3, 10, window, now), 8);
+        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(9));
+        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(10));
+        assert_eq!(leases.take("a", now), None);
+        assert_eq!(
+            leases.next_lease_size("a", 1000, now),
+            (1000 - 10) / LEASE_SHARE
+        );
+        // A window that ended makes the lease worthless.
+        leases.granted("b", 5, 5, window, now);
+        assert_eq!(leases.take("b", now + window), None);
+        leases.clear();
+        assert_eq!(leases.take("b", now), None);
+    }
+}
