@@ -9,6 +9,11 @@ use clap::Parser;
 
 use crate::cli::Cli;
 
+// Small, short-lived allocations dominate serving; mimalloc handles them with less locking
+// and fewer page faults than the system allocator (measured by `crmbet bench serve`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
