@@ -31,7 +31,8 @@ pub use role::Role;
 pub use throttle::{
     ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy, UsernameThrottle,
 };
+pub(crate) use tokens::VerifiedToken;
 pub use tokens::{
     ACCESS_TOKEN_LIFETIME, AUDIENCE, Claims, ISSUER, IssuedToken, KeySource, TokenKeys,
-    TokenRejection, VerifiedToken, random_id,
+    TokenRejection, random_id,
 };

@@ -128,10 +128,12 @@ impl ReadCache {
         if let Some(model) = self.remembered_active_model(activations) {
             return Ok(model);
         }
+        // Timed from before the query, so the memo is never older than the maximum age.
+        let read_at = Instant::now();
         let model = store.active_model_id().await?;
         *lock(&self.inner.active_model) = Some(ActiveModelMemo {
             model,
-            read_at: Instant::now(),
+            read_at,
             activations,
         });
         Ok(model)
@@ -248,9 +250,10 @@ impl ReadCache {
         let now = Instant::now();
         if local.len() >= LOCAL_CAPACITY {
             local.retain(|_, (expires_at, _)| *expires_at > now);
-        }
-        if local.len() >= LOCAL_CAPACITY {
-            local.clear();
+            // Still nearly full: start over rather than scan the map on every insert.
+            if local.len() >= LOCAL_CAPACITY * 3 / 4 {
+                local.clear();
+            }
         }
         local.insert(key.to_owned(), (now + ttl, bytes.to_vec()));
     }

@@ -87,8 +87,8 @@ where
         let fresh_inner = self.inner.clone();
         let ready_inner = std::mem::replace(&mut self.inner, fresh_inner);
         let guard = Arc::clone(&self.guard);
-        if rule_for(request.uri().path()).effect != Effect::Write {
-            // Nothing to audit: a read may simply stop when its caller hangs up.
+        if rule_for(request.uri().path()).effect == Effect::Read {
+            // Nothing to audit or ingest: a read may simply stop when its caller hangs up.
             return Box::pin(async move { Ok(guard.handle(ready_inner, request).await) });
         }
         // A task of its own: a client that hangs up must not cancel a call between its

@@ -33,10 +33,10 @@ const MIN_SECRET_BYTES: usize = 32;
 /// the request's extensions so the access layer does not verify it again. Clients cannot
 /// set extensions; the access layer still checks that it is the token of the header.
 #[derive(Debug, Clone)]
-pub struct VerifiedToken {
-    pub token: String,
-    pub claims: Claims,
-    pub role: Role,
+pub(crate) struct VerifiedToken {
+    pub(crate) token: String,
+    pub(crate) claims: Claims,
+    pub(crate) role: Role,
 }
 
 /// The claims of an access token.

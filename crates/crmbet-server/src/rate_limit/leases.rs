@@ -5,11 +5,13 @@
 //! shared count) at once and hands them out locally. A lease is a small share of what is
 //! left of the budget ([`LEASE_SHARE`]), so a small budget is still counted in Redis
 //! request by request (exact across instances: a limit of 20 is a lease of one), while a
-//! large one costs one Redis call per many requests. An instance that goes quiet holds at
-//! most one lease per budget unused until the window ends, a bounded overcount that only
-//! ever refuses early, never admits more than the limit.
+//! large one costs one Redis call per many requests. Requests that find the lease empty at
+//! the same moment each take a lease; every range they get is kept and handed out, so no
+//! token is lost. An instance that goes quiet holds its unused tokens until the window
+//! ends, a bounded overcount that only ever refuses early, never admits more than the
+//! limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -20,18 +22,38 @@ const MAX_LEASE: u64 = 1000;
 /// Past this many tracked budgets, leases whose window has ended are dropped.
 const PRUNE_AT_BUDGETS: usize = 10_000;
 
-/// Tokens `next..=last` of the shared count, until the window ends at `expires_at`.
-#[derive(Debug, Clone, Copy)]
+/// Ranges `next..=last` of the shared count, until the window ends at `expires_at`.
+#[derive(Debug, Clone)]
 struct Lease {
-    next: u64,
-    last: u64,
+    ranges: VecDeque<(u64, u64)>,
+    /// The highest count Redis answered in this window.
+    counted: u64,
     expires_at: Instant,
 }
 
 /// The leases of one instance, by budget key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct Leases {
-    leases: Mutex<HashMap<String, Lease>>,
+    leases: Mutex<LeaseMap>,
+}
+
+#[derive(Debug)]
+struct LeaseMap {
+    by_key: HashMap<String, Lease>,
+    /// The size at which ended and used-up leases are dropped next; it grows with the live
+    /// ones, so a map of many live budgets is not scanned on every grant.
+    prune_at: usize,
+}
+
+impl Default for Leases {
+    fn default() -> Self {
+        Self {
+            leases: Mutex::new(LeaseMap {
+                by_key: HashMap::new(),
+                prune_at: PRUNE_AT_BUDGETS,
+            }),
+        }
+    }
 }
 
 impl Leases {
@@ -39,12 +61,16 @@ impl Leases {
     /// the window ends — or `None` when a lease must be taken from Redis.
     pub(super) fn take(&self, key: &str, now: Instant) -> Option<(u64, Duration)> {
         let mut leases = self.lock();
-        let lease = leases.get_mut(key)?;
-        if lease.expires_at <= now || lease.next > lease.last {
+        let lease = leases.by_key.get_mut(key)?;
+        if lease.expires_at <= now {
             return None;
         }
-        let token = lease.next;
-        lease.next += 1;
+        let (next, last) = lease.ranges.front_mut()?;
+        let token = *next;
+        *next += 1;
+        if *next > *last {
+            lease.ranges.pop_front();
+        }
         Some((token, lease.expires_at - now))
     }
 
@@ -53,9 +79,10 @@ impl Leases {
     pub(super) fn next_lease_size(&self, key: &str, limit: u32, now: Instant) -> u64 {
         let counted = self
             .lock()
+            .by_key
             .get(key)
             .filter(|lease| lease.expires_at > now)
-            .map_or(0, |lease| lease.last);
+            .map_or(0, |lease| lease.counted);
         (u64::from(limit).saturating_sub(counted) / LEASE_SHARE).clamp(1, MAX_LEASE)
     }
 
@@ -71,26 +98,40 @@ impl Leases {
     ) -> u64 {
         let first = count.saturating_sub(size.saturating_sub(1)).max(1);
         let mut leases = self.lock();
-        if leases.len() >= PRUNE_AT_BUDGETS {
-            leases.retain(|_, lease| lease.expires_at > now);
+        if leases.by_key.len() >= leases.prune_at {
+            leases
+                .by_key
+                .retain(|_, lease| lease.expires_at > now && !lease.ranges.is_empty());
+            leases.prune_at = (leases.by_key.len() * 2).max(PRUNE_AT_BUDGETS);
         }
-        leases.insert(
-            key.to_owned(),
-            Lease {
-                next: first + 1,
-                last: count,
-                expires_at: now + reset_after,
-            },
-        );
+        let expires_at = now + reset_after;
+        let lease = leases
+            .by_key
+            .entry(key.to_owned())
+            .or_insert_with(|| Lease {
+                ranges: VecDeque::new(),
+                counted: 0,
+                expires_at,
+            });
+        if lease.expires_at <= now {
+            // A new window: the old tokens count for nothing.
+            lease.ranges.clear();
+            lease.counted = 0;
+        }
+        lease.expires_at = expires_at;
+        lease.counted = lease.counted.max(count);
+        if first < count {
+            lease.ranges.push_back((first + 1, count));
+        }
         first
     }
 
     /// Forgets every lease: after Redis failed, its counts are not known any more.
     pub(super) fn clear(&self) {
-        self.lock().clear();
+        self.lock().by_key.clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LeaseMap> {
         // A panic elsewhere while holding the lock leaves valid leases behind.
         self.leases.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -124,6 +165,13 @@ mod tests {
             leases.next_lease_size("a", 1000, now),
             (1000 - 10) / LEASE_SHARE
         );
+        // Two requests that found the lease empty together each took a lease: both ranges
+        // are handed out, none is lost.
+        assert_eq!(leases.granted("a", 2, 12, window, now), 11);
+        assert_eq!(leases.granted("a", 2, 14, window, now), 13);
+        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(12));
+        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(14));
+        assert_eq!(leases.take("a", now), None);
         // A window that ended makes the lease worthless.
         leases.granted("b", 5, 5, window, now);
         assert_eq!(leases.take("b", now + window), None);

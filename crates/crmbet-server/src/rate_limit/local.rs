@@ -11,7 +11,9 @@ const PRUNE_AT_CLIENTS: usize = 10_000;
 #[derive(Debug)]
 pub(super) struct LocalWindows {
     window: Duration,
-    windows: Mutex<HashMap<String, Window>>,
+    /// The windows, and the size at which ended ones are dropped next: it grows with the
+    /// live ones, so many live clients do not make every hit scan the map.
+    windows: Mutex<(HashMap<String, Window>, usize)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -24,7 +26,7 @@ impl LocalWindows {
     pub(super) fn new(window: Duration) -> Self {
         Self {
             window,
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new((HashMap::new(), PRUNE_AT_CLIENTS)),
         }
     }
 
@@ -32,9 +34,11 @@ impl LocalWindows {
     /// time until it ends.
     pub(super) fn hit(&self, key: &str, now: Instant) -> (u64, Duration) {
         // A panic elsewhere while holding the lock leaves valid counts behind.
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        if windows.len() >= PRUNE_AT_CLIENTS {
+        let mut guard = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        let (windows, prune_at) = &mut *guard;
+        if windows.len() >= *prune_at {
             windows.retain(|_, window| now.duration_since(window.started) < self.window);
+            *prune_at = (windows.len() * 2).max(PRUNE_AT_CLIENTS);
         }
         let fresh = Window {
             started: now,

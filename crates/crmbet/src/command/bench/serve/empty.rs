@@ -13,6 +13,7 @@ use crmbet_proto::v1::{
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 
@@ -58,6 +59,21 @@ impl UserService for EmptyUserService {
     }
 }
 
+/// The accepted connections with TCP_NODELAY, as crmbet's own listener sets it (tonic's
+/// `tcp_nodelay` setting does not apply to an incoming stream given to it).
+fn incoming_without_delay(
+    listener: TcpListener,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(|accepted| {
+        if let Ok(stream) = &accepted
+            && let Err(error) = stream.set_nodelay(true)
+        {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        accepted
+    })
+}
+
 /// A running empty server; dropping `stop` (or sending on it) shuts it down.
 pub struct EmptyServer {
     pub address: SocketAddr,
@@ -76,7 +92,7 @@ impl EmptyServer {
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(UserServiceServer::new(EmptyUserService))
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                .serve_with_incoming_shutdown(incoming_without_delay(listener), async {
                     let _ = stopped.await;
                 }),
         );
