@@ -30,6 +30,7 @@ use crmbet_core::config::HourlyLimits;
 use crmbet_core::rate_limit_classes::RouteClass;
 
 pub use layer::{RateLimitState, rate_limit};
+pub(crate) use shared::{call_options, within_timeout};
 
 use self::leases::Leases;
 use self::local::LocalWindows;

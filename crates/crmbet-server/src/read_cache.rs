@@ -10,8 +10,8 @@
 //! rate limiter's connection, shared by every instance, and each instance keeps the ones
 //! it reads for [`NEAR_TTL`] in process too, so a hot player's segment costs no network
 //! round trip; without it, in this process only, for [`TTL`]. While Redis fails (each call
-//! waits at most [`REDIS_TIMEOUT`]) reads go to the database and `/health` reports the
-//! shared state as degraded.
+//! waits at most [`crate::rate_limit::REDIS_TIMEOUT`]) reads go to the database and
+//! `/health` reports the shared state as degraded.
 //!
 //! Invariants:
 //! - Only successful answers are cached; an error (NOT_FOUND, FAILED_PRECONDITION, a bad
@@ -28,13 +28,13 @@ use std::time::{Duration, Instant};
 
 use crmbet_core::ModelId;
 use crmbet_store::Store;
-use fred::prelude::{Client, ClientLike, LuaInterface, Options};
+use fred::prelude::{Client, ClientLike, LuaInterface};
 use fred::types::Value;
 use prost::Message;
 use tokio::sync::OnceCell;
 use tonic::Status;
 
-use crate::rate_limit::REDIS_TIMEOUT;
+use crate::rate_limit::{call_options, within_timeout};
 
 /// How long a cached answer is served.
 pub const TTL: Duration = Duration::from_secs(60);
@@ -220,7 +220,7 @@ impl ReadCache {
         let Some(redis) = &self.inner.redis else {
             return Lookup::Miss;
         };
-        let client = redis.with_options(&redis_options());
+        let client = redis.with_options(&call_options());
         let call = client.eval::<Value, _, _, _>(GET_SCRIPT, key, Vec::<Value>::new());
         match within_timeout(call).await {
             Ok(value) => match value.as_bytes() {
@@ -268,35 +268,11 @@ impl ReadCache {
         self.store_local(key, bytes, NEAR_TTL);
         let ttl_ms = i64::try_from(TTL.as_millis()).unwrap_or(i64::MAX);
         let arguments = vec![Value::Bytes(bytes.to_vec().into()), Value::Integer(ttl_ms)];
-        let client = redis.with_options(&redis_options());
+        let client = redis.with_options(&call_options());
         let call = client.eval::<Value, _, _, _>(SET_SCRIPT, key, arguments);
         if let Err(reason) = within_timeout(call).await {
             tracing::debug!(key, %reason, "cache store failed");
         }
-    }
-}
-
-/// No queueing while disconnected, no retries, a short timeout: a miss is cheaper than a
-/// wait.
-fn redis_options() -> Options {
-    Options {
-        fail_fast: true,
-        max_attempts: Some(1),
-        timeout: Some(REDIS_TIMEOUT),
-        ..Options::default()
-    }
-}
-
-async fn within_timeout<T>(
-    call: impl Future<Output = Result<T, fred::error::Error>>,
-) -> Result<T, String> {
-    match tokio::time::timeout(REDIS_TIMEOUT, call).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(format!("redis: {error}")),
-        Err(_) => Err(format!(
-            "redis did not answer within {} ms",
-            REDIS_TIMEOUT.as_millis()
-        )),
     }
 }
 

@@ -69,16 +69,6 @@ impl SharedWindows {
         &self.client
     }
 
-    /// Options for every call: no queueing while disconnected, no retries, a short timeout.
-    fn options() -> Options {
-        Options {
-            fail_fast: true,
-            max_attempts: Some(1),
-            timeout: Some(REDIS_TIMEOUT),
-            ..Options::default()
-        }
-    }
-
     /// Adds `tokens[i]` to `budget_keys[i]` (`{class}:{subject}`) in one call; returns the
     /// count after the addition and the time until the window ends per key, or why Redis
     /// could not answer.
@@ -100,7 +90,7 @@ impl SharedWindows {
                 .iter()
                 .map(|tokens| i64::try_from(*tokens).unwrap_or(i64::MAX)),
         );
-        let client = self.client.with_options(&Self::options());
+        let client = self.client.with_options(&call_options());
         let call = client.eval::<Vec<i64>, _, _, _>(HIT_SCRIPT, keys, arguments);
         let flattened = within_timeout(call).await?;
         if flattened.len() != budget_keys.len() * 2 {
@@ -132,15 +122,27 @@ impl SharedWindows {
 
     /// Checks that Redis answers.
     pub(super) async fn ping(&self) -> Result<(), String> {
-        let client = self.client.with_options(&Self::options());
+        let client = self.client.with_options(&call_options());
         let call = client.ping::<String>(None);
         within_timeout(call).await.map(drop)
     }
 }
 
+/// Options for every Redis call of the shared state (limits and cache): no queueing while
+/// disconnected, no retries, a short timeout — a local count or a cache miss is cheaper than
+/// a wait.
+pub(crate) fn call_options() -> Options {
+    Options {
+        fail_fast: true,
+        max_attempts: Some(1),
+        timeout: Some(REDIS_TIMEOUT),
+        ..Options::default()
+    }
+}
+
 /// Awaits a Redis call for at most [`REDIS_TIMEOUT`] (on top of fred's own timeout, which
 /// does not cover every wait inside the client).
-async fn within_timeout<T>(
+pub(crate) async fn within_timeout<T>(
     call: impl Future<Output = Result<T, fred::error::Error>>,
 ) -> Result<T, String> {
     match tokio::time::timeout(REDIS_TIMEOUT, call).await {
