@@ -14,9 +14,12 @@
 mod grpc_call;
 #[path = "support/private_redis.rs"]
 mod private_redis;
+#[path = "support/scratch_database.rs"]
+mod scratch_database;
 
 use grpc_call::grpc_call;
 use private_redis::PrivateRedis;
+use scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,7 @@ use crmbet_proto::v1::{
     GetClusterRequest, GetClusterResponse, GetUserSegmentRequest, GetUserSegmentResponse,
     ListClustersRequest, ListClustersResponse,
 };
-use crmbet_server::auth::{Role, create_account};
+use crmbet_server::auth::Role;
 use crmbet_server::read_cache::{self, ReadCache};
 use crmbet_server::{AppState, application};
 use crmbet_store::{NewCluster, NewModel, NewSegment, Store};
@@ -139,33 +142,20 @@ struct Database {
     url: String,
     store: Store,
     sample_model: ModelId,
-    _directory: tempfile::TempDir,
+    _scratch: ScratchDatabase,
 }
 
 impl Database {
     async fn create() -> Self {
-        let directory = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            directory.path().join("crmbet.db").display()
-        );
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate_up().await.unwrap();
-        let summary = store.load_sample(40, 11).await.unwrap();
-        create_account(
-            &store,
-            "mia",
-            Role::Analyst,
-            "correct horse battery staple",
-            "test",
-        )
-        .await
-        .unwrap();
+        let scratch =
+            ScratchDatabase::with_account("mia", Role::Analyst, "correct horse battery staple")
+                .await;
+        let summary = scratch.store.load_sample(40, 11).await.unwrap();
         Self {
-            url,
-            store,
+            url: scratch.url.clone(),
+            store: scratch.store.clone(),
             sample_model: ModelId(summary.model_id),
-            _directory: directory,
+            _scratch: scratch,
         }
     }
 

@@ -11,8 +11,11 @@
 
 #[path = "support/private_redis.rs"]
 mod private_redis;
+#[path = "support/scratch_database.rs"]
+mod scratch_database;
 
 use private_redis::PrivateRedis;
+use scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +24,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::Config;
-use crmbet_server::auth::{Role, TokenKeys, create_account};
+use crmbet_server::auth::{Role, TokenKeys};
 use crmbet_server::{AppState, application};
-use crmbet_store::Store;
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use rand::Rng;
@@ -34,7 +36,7 @@ const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 7], 40000);
 struct Instance {
     router: Router,
     token_keys: Arc<TokenKeys>,
-    _directory: tempfile::TempDir,
+    _database: ScratchDatabase,
 }
 
 /// Budgets of a test instance.
@@ -88,24 +90,11 @@ impl Answer {
 
 impl Instance {
     async fn start(limits: Limits, redis_url: Option<String>, key_prefix: &str) -> Self {
-        let directory = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            directory.path().join("crmbet.db").display()
-        );
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate_up().await.unwrap();
-        create_account(
-            &store,
-            "mia",
-            Role::Analyst,
-            "correct horse battery staple",
-            "test",
-        )
-        .await
-        .unwrap();
+        let database =
+            ScratchDatabase::with_account("mia", Role::Analyst, "correct horse battery staple")
+                .await;
         let config = Config {
-            database_url: url,
+            database_url: database.url.clone(),
             jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
             rate_limit_per_hour: limits.per_client_ip,
             rate_limit_per_principal_per_hour: limits.per_principal,
@@ -114,11 +103,11 @@ impl Instance {
             redis_key_prefix: key_prefix.to_owned(),
             ..Config::default()
         };
-        let state = AppState::new(store, config).unwrap();
+        let state = AppState::new(database.store.clone(), config).unwrap();
         Self {
             token_keys: Arc::clone(&state.token_keys),
             router: application(state).await.unwrap(),
-            _directory: directory,
+            _database: database,
         }
     }
 

@@ -5,13 +5,17 @@
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/scratch_database.rs"]
+mod scratch_database;
+
+use scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::Config;
-use crmbet_server::auth::{Role, create_account};
+use crmbet_server::auth::Role;
 use crmbet_server::{AppState, application};
 use crmbet_store::Store;
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -25,23 +29,15 @@ const MAX_BODY_BYTES: usize = 4096;
 struct TestServer {
     router: Router,
     store: Store,
-    _directory: tempfile::TempDir,
+    _database: ScratchDatabase,
 }
 
 impl TestServer {
     async fn start() -> Self {
-        let directory = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            directory.path().join("crmbet.db").display()
-        );
-        let store = Store::connect(&url).await.unwrap();
-        store.migrate_up().await.unwrap();
-        create_account(&store, "mia", Role::Marketer, PASSWORD, "test")
-            .await
-            .unwrap();
+        let database = ScratchDatabase::with_account("mia", Role::Marketer, PASSWORD).await;
+        let store = database.store.clone();
         let config = Config {
-            database_url: url,
+            database_url: database.url.clone(),
             jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
             cors_origins: vec![format!("{DASHBOARD}/")],
             max_body_bytes: MAX_BODY_BYTES,
@@ -51,7 +47,7 @@ impl TestServer {
         Self {
             router: application(state).await.unwrap(),
             store,
-            _directory: directory,
+            _database: database,
         }
     }
 
