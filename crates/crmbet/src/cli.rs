@@ -224,16 +224,8 @@ pub struct BenchTrainArgs {
     /// Seed of both pipelines.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Python with the peer's requirements (numpy, pandas, pyarrow, duckdb, scikit-learn).
-    #[arg(long, env = "CRMBET_PEER_PYTHON", default_value = "python3")]
-    pub peer_python: String,
-    /// The peer pipeline script.
-    #[arg(
-        long,
-        env = "CRMBET_PEER_SCRIPT",
-        default_value = "../shared/bench/peer/peer.py"
-    )]
-    pub peer: std::path::PathBuf,
+    #[command(flatten)]
+    pub peer: PeerArgs,
     /// Only crmbet, without the peer (e.g. to measure memory on a lake the peer cannot hold).
     #[arg(long)]
     pub skip_peer: bool,
@@ -242,11 +234,9 @@ pub struct BenchTrainArgs {
     pub json: bool,
 }
 
+/// Where the Python peer of `../shared/bench/peer/` is.
 #[derive(Debug, Args)]
-pub struct BenchEtlArgs {
-    /// A local lake folder (holding transactions/).
-    #[arg(long)]
-    pub lake: std::path::PathBuf,
+pub struct PeerArgs {
     /// Python with the peer's requirements (numpy, pandas, pyarrow, duckdb, scikit-learn).
     #[arg(long, env = "CRMBET_PEER_PYTHON", default_value = "python3")]
     pub peer_python: String,
@@ -257,6 +247,15 @@ pub struct BenchEtlArgs {
         default_value = "../shared/bench/peer/peer.py"
     )]
     pub peer: std::path::PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEtlArgs {
+    /// A local lake folder (holding transactions/).
+    #[arg(long)]
+    pub lake: std::path::PathBuf,
+    #[command(flatten)]
+    pub peer: PeerArgs,
     /// Skip the pandas peer (it needs about 4 GiB on a 10M-row lake).
     #[arg(long)]
     pub skip_pandas: bool,

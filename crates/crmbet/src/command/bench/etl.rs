@@ -78,8 +78,8 @@ pub(super) fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
 /// The peer's ETL (`--etl-only`) with `engine`; its own `etl_s` is the time.
 fn peer_etl(arguments: &BenchEtlArgs, engine: &'static str) -> anyhow::Result<Measurement> {
     let report = run_peer(
-        &arguments.peer_python,
-        &arguments.peer,
+        &arguments.peer.peer_python,
+        &arguments.peer.peer,
         &peer_arguments(&arguments.lake, engine),
     )?;
     let name = if engine == "duckdb" {

@@ -216,7 +216,11 @@ fn peer_training(arguments: &BenchTrainArgs) -> anyhow::Result<PeerTraining> {
     if kmeans_only {
         peer_arguments.extend(["--density-sample".to_owned(), "0".to_owned()]);
     }
-    let report = run_peer(&arguments.peer_python, &arguments.peer, &peer_arguments)?;
+    let report = run_peer(
+        &arguments.peer.peer_python,
+        &arguments.peer.peer,
+        &peer_arguments,
+    )?;
     let mut timed = vec!["scale", "kmeans_select"];
     if !kmeans_only {
         timed.extend(["dbscan", "hdbscan"]);
