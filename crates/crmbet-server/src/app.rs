@@ -1,14 +1,10 @@
 //! The application behind the one listener: gRPC, grpc-web, REST and `/health`, told apart
-//! by content type. [`crate::listener`] accepts the connections.
+//! by content type in [`crate::gateway`]. [`crate::listener`] accepts the connections.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use crmbet_core::{Config, Error, Result};
 use crmbet_proto::FILE_DESCRIPTOR_SET;
@@ -21,9 +17,10 @@ use crmbet_proto::v1::user_service_server::UserServiceServer;
 use crmbet_store::Store;
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
-use tower::{Layer, ServiceExt};
+use tower::Layer;
 
 use crate::auth::{AccessLayer, KeySource, TokenKeys};
+use crate::gateway::Gateway;
 use crate::health::health;
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
@@ -158,9 +155,9 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     ))
 }
 
-/// The whole application: gRPC and grpc-web go to the tonic routes, everything else to
-/// the HTTP router (REST transcoding, `/health`).
-pub async fn application(state: AppState) -> Result<Router> {
+/// The whole application: the [`Gateway`] in front of the tonic routes (gRPC, grpc-web)
+/// and the HTTP router (REST transcoding, `/health`).
+pub async fn application(state: AppState) -> Result<Gateway> {
     let routes = grpc_routes(&state).await?;
     let rest_routes = Arc::new(
         RestRoutes::from_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -191,44 +188,10 @@ pub async fn application(state: AppState) -> Result<Router> {
         .route("/health", get(health))
         .with_state(state)
         .merge(rest_router(rest_routes, routes.clone(), rest_config));
-    let grpc = GrpcWebLayer::new().layer(routes);
-    // The origin check is outermost: a foreign origin never reaches gRPC, grpc-web or REST.
-    // The rate limit sits inside it, so a refusal still carries the CORS headers a
-    // dashboard needs to read it, and outside the gRPC dispatch, so all protocols count.
-    Ok(http_router
-        .layer(middleware::from_fn_with_state(grpc, dispatch_grpc))
-        .layer(middleware::from_fn_with_state(
-            rate_limit_state,
-            crate::rate_limit::rate_limit,
-        ))
-        .layer(middleware::from_fn_with_state(
-            web_security,
-            crate::web_security::web_security,
-        )))
-}
-
-type GrpcService = tonic_web::GrpcWebService<Routes>;
-
-/// Sends gRPC and grpc-web requests to tonic; lets every other request through.
-async fn dispatch_grpc(State(grpc): State<GrpcService>, request: Request, next: Next) -> Response {
-    if !is_grpc(&request) {
-        return next.run(request).await;
-    }
-    match grpc.oneshot(request).await {
-        Ok(response) => response.map(Body::new),
-        Err(error) => {
-            tracing::error!(%error, "grpc service failed");
-            tonic::Status::internal("internal error")
-                .into_http::<Body>()
-                .into_response()
-        }
-    }
-}
-
-fn is_grpc(request: &Request) -> bool {
-    request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|content_type| content_type.starts_with("application/grpc"))
+    Ok(Gateway::new(
+        web_security,
+        rate_limit_state,
+        GrpcWebLayer::new().layer(routes),
+        http_router,
+    ))
 }

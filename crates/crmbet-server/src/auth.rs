@@ -15,11 +15,12 @@ mod refresh_tokens;
 mod role;
 mod throttle;
 mod tokens;
+mod verified_tokens;
 
 pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
 pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, RequestId, note_audit_target};
 pub use layer::{AccessLayer, AccessService};
-pub(crate) use layer::{bearer_token, client_address};
+pub(crate) use layer::{bearer_token, client_address, unique_per_response};
 pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod auth;
 mod convert;
+pub mod gateway;
 mod health;
 pub mod listener;
 pub mod rate_limit;
@@ -21,6 +22,7 @@ pub mod training;
 pub mod web_security;
 
 pub use app::{AppState, application};
+pub use gateway::Gateway;
 pub use listener::{serve, shutdown_signal};
 pub use tls::Transport;
 pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,6 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+use crate::gateway::Gateway;
 use crate::tls::Transport;
 
 /// How long a client may take to finish the TLS handshake: a client that connects and says
@@ -28,13 +29,13 @@ pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// descriptors), which would otherwise repeat at once in a busy loop.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 
-/// Serves `router` on `listener`, over `transport`, until `shutdown` resolves; then stops
+/// Serves `gateway` (the application) on `listener`, over `transport`, until `shutdown` resolves; then stops
 /// accepting and lets in-flight requests finish for at most `grace` before closing what is
 /// still open.
 pub async fn serve(
     listener: TcpListener,
     transport: Transport,
-    router: Router,
+    gateway: Gateway,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -64,7 +65,7 @@ pub async fn serve(
             stream,
             peer,
             transport.clone(),
-            router.clone(),
+            gateway.clone(),
             http.clone(),
             graceful.watcher(),
         ));
@@ -90,12 +91,12 @@ async fn serve_connection(
     stream: TcpStream,
     peer: SocketAddr,
     transport: Transport,
-    router: Router,
+    gateway: Gateway,
     http: auto::Builder<TokioExecutor>,
     watcher: Watcher,
 ) {
     match transport {
-        Transport::Plain => serve_http(TokioIo::new(stream), peer, router, &http, watcher).await,
+        Transport::Plain => serve_http(TokioIo::new(stream), peer, gateway, &http, watcher).await,
         Transport::Tls(acceptor) => {
             let stream =
                 match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
@@ -113,7 +114,7 @@ async fn serve_connection(
                         return;
                     }
                 };
-            serve_http(TokioIo::new(stream), peer, router, &http, watcher).await;
+            serve_http(TokioIo::new(stream), peer, gateway, &http, watcher).await;
         }
     }
 }
@@ -121,16 +122,17 @@ async fn serve_connection(
 async fn serve_http<Io>(
     io: Io,
     peer: SocketAddr,
-    router: Router,
+    gateway: Gateway,
     http: &auto::Builder<TokioExecutor>,
     watcher: Watcher,
 ) where
     Io: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let service = service_fn(move |mut request: http::Request<Incoming>| {
+    let service = service_fn(move |request: http::Request<Incoming>| {
+        let mut request = request.map(Body::new);
         // The rate limiter, login backoff and audit log read the client's address here.
         request.extensions_mut().insert(ConnectInfo(peer));
-        router.clone().oneshot(request)
+        gateway.clone().oneshot(request)
     });
     let connection = http.serve_connection_with_upgrades(io, service);
     if let Err(error) = watcher.watch(connection).await {

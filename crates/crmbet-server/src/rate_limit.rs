@@ -29,7 +29,8 @@ use crmbet_core::Config;
 use crmbet_core::config::HourlyLimits;
 use crmbet_core::rate_limit_classes::RouteClass;
 
-pub use layer::{RateLimitState, rate_limit};
+pub use layer::RateLimitState;
+pub(crate) use layer::{Admission, add_headers, admit};
 pub(crate) use shared::{call_options, within_timeout};
 
 use self::leases::Leases;

@@ -5,13 +5,12 @@
 //! the server's own is refused with 403 before it reaches any service, so it changes
 //! nothing. Plain CORS would only hide the answer from the page after the call had run.
 //! Callers without an `Origin` header (gRPC services, curl, Smartico) are not browsers and
-//! pass.
+//! pass. [`crate::gateway`] applies the policy in front of every protocol.
 
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode};
@@ -76,7 +75,7 @@ impl WebSecurity {
 }
 
 /// How a request's `Origin` relates to the policy.
-enum OriginCheck {
+pub(crate) enum OriginCheck {
     /// No `Origin`: not a browser's cross-origin call.
     Absent,
     /// The page was served by this server.
@@ -87,78 +86,79 @@ enum OriginCheck {
     Refused(String),
 }
 
-fn check_origin(policy: &WebSecurity, request: &Request) -> OriginCheck {
-    let headers = request.headers();
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return OriginCheck::Absent;
-    };
-    let Ok(text) = origin.to_str() else {
-        return OriginCheck::Refused(String::from_utf8_lossy(origin.as_bytes()).into_owned());
-    };
-    if policy.is_configured(text) {
-        return OriginCheck::Allowed(origin.clone());
-    }
-    let authority = text
-        .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .or_else(|| {
-            request
-                .uri()
-                .authority()
-                .map(|authority| authority.as_str())
-        });
-    match (authority, host) {
-        (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host) => {
-            OriginCheck::SameOrigin
+impl WebSecurity {
+    /// How `request`'s origin relates to this policy.
+    pub(crate) fn check_origin(&self, request: &Request) -> OriginCheck {
+        let headers = request.headers();
+        let Some(origin) = headers.get(header::ORIGIN) else {
+            return OriginCheck::Absent;
+        };
+        let Ok(text) = origin.to_str() else {
+            return OriginCheck::Refused(String::from_utf8_lossy(origin.as_bytes()).into_owned());
+        };
+        if self.is_configured(text) {
+            return OriginCheck::Allowed(origin.clone());
         }
-        _ => OriginCheck::Refused(text.to_owned()),
+        let authority = text
+            .strip_prefix("http://")
+            .or_else(|| text.strip_prefix("https://"));
+        // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
+        let host = headers
+            .get(header::HOST)
+            .and_then(|host| host.to_str().ok())
+            .or_else(|| {
+                request
+                    .uri()
+                    .authority()
+                    .map(|authority| authority.as_str())
+            });
+        match (authority, host) {
+            (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host) => {
+                OriginCheck::SameOrigin
+            }
+            _ => OriginCheck::Refused(text.to_owned()),
+        }
     }
-}
 
-/// The middleware: refuses foreign origins, answers preflights, and adds the CORS and
-/// security headers to every response.
-pub async fn web_security(
-    State(policy): State<WebSecurity>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let origin = check_origin(&policy, &request);
-    let mut response = match &origin {
-        OriginCheck::Refused(origin) => refuse(origin),
-        OriginCheck::Allowed(_) | OriginCheck::SameOrigin if is_preflight(&request) => {
-            let mut response = StatusCode::NO_CONTENT.into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static(ALLOWED_METHODS),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static(ALLOWED_HEADERS),
-            );
-            headers.insert(
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static(PREFLIGHT_MAX_AGE_SECONDS),
-            );
-            response
+    /// The answer the policy gives by itself, before any service: 403 to a foreign origin,
+    /// 204 to an allowed preflight. `None` lets the request through.
+    pub(crate) fn answer_early(&self, origin: &OriginCheck, request: &Request) -> Option<Response> {
+        match origin {
+            OriginCheck::Refused(origin) => Some(refuse(origin)),
+            OriginCheck::Allowed(_) | OriginCheck::SameOrigin if is_preflight(request) => {
+                let mut response = StatusCode::NO_CONTENT.into_response();
+                let headers = response.headers_mut();
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_METHODS,
+                    HeaderValue::from_static(ALLOWED_METHODS),
+                );
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static(ALLOWED_HEADERS),
+                );
+                headers.insert(
+                    header::ACCESS_CONTROL_MAX_AGE,
+                    HeaderValue::from_static(PREFLIGHT_MAX_AGE_SECONDS),
+                );
+                Some(response)
+            }
+            _ => None,
         }
-        _ => next.run(request).await,
-    };
-    let headers = response.headers_mut();
-    if let OriginCheck::Allowed(origin) = origin {
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static(EXPOSED_HEADERS),
-        );
-        headers.append(header::VARY, HeaderValue::from_static("origin"));
     }
-    add_security_headers(headers, &policy);
-    response
+
+    /// Adds the CORS headers an allowed origin needs and the security headers to every
+    /// response.
+    pub(crate) fn finish(&self, origin: OriginCheck, headers: &mut HeaderMap) {
+        if let OriginCheck::Allowed(origin) = origin {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+            headers.insert(
+                header::ACCESS_CONTROL_EXPOSE_HEADERS,
+                HeaderValue::from_static(EXPOSED_HEADERS),
+            );
+            headers.append(header::VARY, HeaderValue::from_static("origin"));
+        }
+        add_security_headers(headers, self);
+    }
 }
 
 fn is_preflight(request: &Request) -> bool {

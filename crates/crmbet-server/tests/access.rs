@@ -14,7 +14,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use base64::Engine as _;
@@ -24,6 +23,7 @@ use crmbet_core::Config;
 use crmbet_proto::v1::{
     LoginRequest, LoginResponse, LogoutRequest, RefreshRequest, RefreshResponse, WhoAmIResponse,
 };
+use crmbet_server::Gateway;
 use crmbet_server::auth::permissions::{Access, METHOD_RULES};
 use crmbet_server::auth::{
     ACCOUNT_BACKOFF, AUDIENCE, Claims, ISSUER, KeySource, Role, TokenKeys, create_account,
@@ -51,7 +51,7 @@ const PEER: ([u8; 4], u16) = ([127, 0, 0, 1], 40000);
 
 /// The application over a migrated store, called in process.
 struct TestServer {
-    router: Router,
+    router: Gateway,
     store: Store,
     keys: Arc<TokenKeys>,
     _directory: tempfile::TempDir,

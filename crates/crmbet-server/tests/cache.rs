@@ -23,7 +23,6 @@ use scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::{Config, ModelId};
@@ -31,6 +30,7 @@ use crmbet_proto::v1::{
     GetClusterRequest, GetClusterResponse, GetUserSegmentRequest, GetUserSegmentResponse,
     ListClustersRequest, ListClustersResponse,
 };
+use crmbet_server::Gateway;
 use crmbet_server::auth::Role;
 use crmbet_server::read_cache::{self, ReadCache};
 use crmbet_server::{AppState, application};
@@ -49,7 +49,7 @@ const RENAMED: &str = "Renamed In The Database";
 
 /// One server over a database it may share with another instance.
 struct Instance {
-    router: Router,
+    router: Gateway,
     read_cache: ReadCache,
     /// The server's own store handle: activations through it are seen at once.
     store: Store,

@@ -20,10 +20,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::Config;
+use crmbet_server::Gateway;
 use crmbet_server::auth::{Role, TokenKeys};
 use crmbet_server::{AppState, application};
 use http::{HeaderMap, Method, Request, StatusCode};
@@ -34,7 +34,7 @@ use tower::ServiceExt;
 const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 7], 40000);
 
 struct Instance {
-    router: Router,
+    router: Gateway,
     token_keys: Arc<TokenKeys>,
     _database: ScratchDatabase,
 }

@@ -11,10 +11,10 @@ mod scratch_database;
 use scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use crmbet_core::Config;
+use crmbet_server::Gateway;
 use crmbet_server::auth::Role;
 use crmbet_server::{AppState, application};
 use crmbet_store::Store;
@@ -27,7 +27,7 @@ const PASSWORD: &str = "correct horse battery staple";
 const MAX_BODY_BYTES: usize = 4096;
 
 struct TestServer {
-    router: Router,
+    router: Gateway,
     store: Store,
     _database: ScratchDatabase,
 }

@@ -338,8 +338,17 @@ fn request_id(headers: &HeaderMap) -> String {
 
 fn add_request_id(headers: &mut HeaderMap, request_id: &str) {
     if let Ok(value) = HeaderValue::from_str(request_id) {
-        headers.insert(REQUEST_ID_HEADER, value);
+        headers.insert(REQUEST_ID_HEADER, unique_per_response(value));
     }
+}
+
+/// Marks a header value that differs on every response as sensitive: HTTP/2 then sends it
+/// as a plain literal and never adds it to the connection's HPACK table, where each new
+/// value would push out the headers every response repeats (which would then be sent in
+/// full again).
+pub(crate) fn unique_per_response(mut value: HeaderValue) -> HeaderValue {
+    value.set_sensitive(true);
+    value
 }
 
 /// The gRPC code of a response: `grpc-status` among the headers (a trailers-only error),

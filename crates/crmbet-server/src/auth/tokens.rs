@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -17,6 +18,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::role::Role;
+use crate::auth::verified_tokens::VerifiedTokens;
 
 /// The `iss` of every access token.
 pub const ISSUER: &str = "crmbet";
@@ -104,6 +106,8 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     validation: Validation,
     source: KeySource,
+    /// Tokens that passed [`TokenKeys::verify`], shared by clones of these keys.
+    verified: Arc<VerifiedTokens>,
 }
 
 impl fmt::Debug for TokenKeys {
@@ -206,6 +210,7 @@ impl TokenKeys {
             decoding,
             validation,
             source,
+            verified: Arc::default(),
         }
     }
 
@@ -251,7 +256,13 @@ impl TokenKeys {
     }
 
     /// Verifies `token` with the pinned algorithm and key, and returns its claims and role.
+    /// A token verified before is answered from memory until it expires.
     pub fn verify(&self, token: &str) -> std::result::Result<(Claims, Role), TokenRejection> {
+        let now = Utc::now().timestamp();
+        let leeway = LEEWAY_SECONDS.cast_signed();
+        if let Some(verified) = self.verified.get(token, now, leeway) {
+            return Ok(verified);
+        }
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| rejection(error.kind()))?;
         let role = data
@@ -259,6 +270,8 @@ impl TokenKeys {
             .role
             .parse::<Role>()
             .map_err(|_| TokenRejection::UnknownRole)?;
+        self.verified
+            .remember(token, &data.claims, role, now, leeway);
         Ok((data.claims, role))
     }
 }

@@ -1,4 +1,4 @@
-//! The middleware over all three protocols: finds each request's route class (a REST path
+//! The rate limit over all three protocols, run by [`crate::gateway`]: finds each request's route class (a REST path
 //! through the route table to the RPC behind it), counts the request against the class's
 //! budget of its client IP and, when it carries a valid access token, of its principal;
 //! refuses the ones over either budget, as 429 on HTTP and RESOURCE_EXHAUSTED on gRPC.
@@ -7,8 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -18,10 +17,10 @@ use crmbet_core::rate_limit_classes::RouteClass;
 
 use super::{Decision, RateLimiter, Subject};
 use crate::auth::permissions::rule_for;
-use crate::auth::{TokenKeys, VerifiedToken, bearer_token, client_address};
+use crate::auth::{TokenKeys, VerifiedToken, bearer_token, client_address, unique_per_response};
 use crate::rest::RestRoutes;
 
-/// What the middleware needs: the budgets, the REST routes to classify REST paths, and the
+/// What the rate limit needs: the budgets, the REST routes to classify REST paths, and the
 /// keys to verify who a token names.
 #[derive(Debug, Clone)]
 pub struct RateLimitState {
@@ -82,24 +81,31 @@ fn principal(request: &Request, token_keys: &TokenKeys) -> Option<VerifiedToken>
     })
 }
 
-/// The middleware; place it outside the gRPC dispatch so every protocol is counted.
-pub async fn rate_limit(
-    State(state): State<RateLimitState>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// What the rate limit decided about one request.
+pub(crate) enum Admission {
+    /// Not counted: health checks.
+    Exempt,
+    /// Within every budget; the decision goes into the response's `RateLimit-*` headers.
+    Admitted(Decision),
+    /// Over a budget: the answer to send, headers included.
+    Refused(Response),
+}
+
+/// Counts `request` against its budgets. Run it in front of the gRPC dispatch, so every
+/// protocol is counted. A valid access token is verified here once and left in the
+/// request's extensions for the access layer.
+pub(crate) async fn admit(state: &RateLimitState, request: &mut Request) -> Admission {
     if is_exempt(request.uri().path()) {
-        return next.run(request).await;
+        return Admission::Exempt;
     }
-    let class = route_class(&request, &state.rest_routes);
-    let mut subjects = vec![Subject::ClientIp(client_ip(
-        &request,
-        &state.trusted_proxies,
-    ))];
-    let mut request = request;
-    if let Some(verified) = principal(&request, &state.token_keys) {
-        subjects.push(Subject::Principal(verified.claims.sub.clone()));
-        // The access layer inside reuses the verification.
+    let class = route_class(request, &state.rest_routes);
+    let client = Subject::ClientIp(client_ip(request, &state.trusted_proxies));
+    let principal = principal(request, &state.token_keys);
+    let subjects = match &principal {
+        Some(verified) => vec![client, Subject::Principal(verified.claims.sub.clone())],
+        None => vec![client],
+    };
+    if let Some(verified) = principal {
         request.extensions_mut().insert(verified);
     }
     let decisions = state.limiter.hit(class, &subjects).await;
@@ -108,16 +114,15 @@ pub async fn rate_limit(
         // The limiter answers one decision per subject; without one there is nothing to
         // enforce, and refusing would turn a bug into an outage.
         tracing::error!(%class, "rate limit: no decision for the request");
-        return next.run(request).await;
+        return Admission::Exempt;
     };
-    let mut response = if decision.allowed() {
-        next.run(request).await
-    } else {
-        tracing::info!(%subject, %class, limit = decision.limit, "rate limit: request refused");
-        refuse(&request, class, &decision)
-    };
+    if decision.allowed() {
+        return Admission::Admitted(decision);
+    }
+    tracing::info!(%subject, %class, limit = decision.limit, "rate limit: request refused");
+    let mut response = refuse(request, class, &decision);
     add_headers(response.headers_mut(), &decision);
-    response
+    Admission::Refused(response)
 }
 
 /// The budget to report: the first refused one, else the one with fewest requests left.
@@ -177,8 +182,15 @@ fn refuse(request: &Request, class: RouteClass, decision: &Decision) -> Response
     response
 }
 
-fn add_headers(headers: &mut HeaderMap, decision: &Decision) {
+/// The `RateLimit-*` headers of an admitted or refused request.
+pub(crate) fn add_headers(headers: &mut HeaderMap, decision: &Decision) {
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
-    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(decision.remaining()));
-    headers.insert(RATELIMIT_RESET, HeaderValue::from(decision.reset_seconds()));
+    headers.insert(
+        RATELIMIT_REMAINING,
+        unique_per_response(HeaderValue::from(decision.remaining())),
+    );
+    headers.insert(
+        RATELIMIT_RESET,
+        unique_per_response(HeaderValue::from(decision.reset_seconds())),
+    );
 }

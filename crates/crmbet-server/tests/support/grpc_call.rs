@@ -2,10 +2,10 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use bytes::Bytes;
+use crmbet_server::Gateway;
 use http::{Method, Request};
 use http_body_util::BodyExt;
 use tower::ServiceExt;
@@ -13,7 +13,7 @@ use tower::ServiceExt;
 /// Sends `message` to `path` from `peer` with `headers`; returns the call's status (from
 /// the headers of an early refusal or the trailers) and the message bytes of the answer.
 pub async fn grpc_call(
-    router: &Router,
+    router: &Gateway,
     path: &str,
     message: &[u8],
     headers: &[(&str, String)],

@@ -49,12 +49,12 @@ pub async fn serve_store(config: Config, transport: Transport, store: Store) -> 
         );
     }
     let state = AppState::new(store, config).context("loading the access-token key")?;
-    let router = application(state).await.context("building the server")?;
+    let gateway = application(state).await.context("building the server")?;
     println!(
         "crmbet listening on {}://{address} (gRPC, grpc-web, REST)",
         transport.scheme()
     );
-    serve(listener, transport, router, shutdown_signal(), grace).await;
+    serve(listener, transport, gateway, shutdown_signal(), grace).await;
     println!("crmbet stopped");
     Ok(())
 }
