@@ -193,13 +193,15 @@ pub struct BenchServeArgs {
     #[arg(long, default_value_t = 10_000)]
     pub hot_players: u64,
     /// Seconds measured per phase, after --warmup-seconds.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 5)]
     pub seconds: u64,
     /// Seconds of load before each measurement starts.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 1)]
     pub warmup_seconds: u64,
     /// Times the pair (empty handler, crmbet) is measured; the report takes the medians.
-    #[arg(long, default_value_t = 3)]
+    /// Many short rounds rather than a few long ones: on a shared machine the speed of the
+    /// cores drifts within seconds, and the median of many pairs sees through it.
+    #[arg(long, default_value_t = 7)]
     pub rounds: usize,
     /// Print one JSON object instead of the table.
     #[arg(long)]

@@ -381,10 +381,16 @@ impl Report<'_> {
             "crmbet_p99_under_target": crmbet.p99_ms < TARGET_P99_MS,
             "crmbet": summary(crmbet),
             "crmbet_vs_empty_handler": self.ratio(),
-            "per_round_ratios": self.rounds.iter()
-                .map(|(baseline, crmbet)| super::ratio(crmbet.throughput(), baseline.throughput()))
-                .collect::<Vec<_>>(),
+            "per_round_ratios": self.round_ratios(),
         })
+    }
+
+    /// crmbet's throughput over the empty handler's, round by round.
+    fn round_ratios(&self) -> Vec<f64> {
+        self.rounds
+            .iter()
+            .map(|(baseline, crmbet)| super::ratio(crmbet.throughput(), baseline.throughput()))
+            .collect()
     }
 
     fn print(&self) {
@@ -418,6 +424,12 @@ impl Report<'_> {
             "crmbet / empty handler throughput: {ratio:.2} (target >= {TARGET_RATIO}: {})",
             verdict(ratio >= TARGET_RATIO)
         );
+        let rounds: Vec<String> = self
+            .round_ratios()
+            .iter()
+            .map(|ratio| format!("{ratio:.2}"))
+            .collect();
+        println!("  per round: {}", rounds.join(", "));
         println!(
             "crmbet p99 at that load: {:.2} ms (target < {TARGET_P99_MS} ms: {})",
             crmbet.p99_ms,
