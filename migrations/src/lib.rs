@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_segmentation;
 mod m20261125_000002_campaigns_and_access;
 mod m20261125_000003_lake_objects;
+mod m20261201_000004_refresh_token_revocations;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_segmentation::Migration),
             Box::new(m20261125_000002_campaigns_and_access::Migration),
             Box::new(m20261125_000003_lake_objects::Migration),
+            Box::new(m20261201_000004_refresh_token_revocations::Migration),
         ]
     }
 }

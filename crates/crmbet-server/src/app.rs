@@ -19,7 +19,7 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 use tower::Layer;
 
-use crate::auth::{AccessLayer, KeySource, TokenKeys};
+use crate::auth::{AccessLayer, KeySource, RevokedSessions, TokenKeys};
 use crate::gateway::Gateway;
 use crate::health::health;
 use crate::rate_limit::{RateLimitState, RateLimiter};
@@ -45,6 +45,8 @@ pub struct AppState {
     pub rate_limiter: RateLimiter,
     /// Cached segment and cluster reads, in Redis on the rate limiter's connection.
     pub read_cache: ReadCache,
+    /// Login sessions ended lately, whose access tokens the access layer refuses.
+    pub revoked_sessions: Arc<RevokedSessions>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
         let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
         Ok(Self {
             read_cache,
+            revoked_sessions: Arc::new(RevokedSessions::new(store.clone())),
             trainer: Trainer::new(store.clone()),
             rate_limiter,
             store,
@@ -133,6 +136,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             AuthServiceServer::new(AuthApi::new(
                 state.store.clone(),
                 Arc::clone(&state.token_keys),
+                Arc::clone(&state.revoked_sessions),
             ))
             .max_decoding_message_size(max_message_bytes),
         )
@@ -149,6 +153,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
         Arc::clone(&state.token_keys),
         state.store.clone(),
         state.config.trusted_proxies.clone(),
+        Arc::clone(&state.revoked_sessions),
     );
     Ok(Routes::from(
         builder.routes().into_axum_router().layer(access),

@@ -12,6 +12,7 @@ mod layer;
 mod passwords;
 pub mod permissions;
 mod refresh_tokens;
+mod revoked_sessions;
 mod role;
 mod throttle;
 mod tokens;
@@ -28,6 +29,7 @@ pub use passwords::{
 pub use refresh_tokens::{
     MAX_REFRESH_TOKEN_CHARS, REFRESH_TOKEN_LIFETIME, new_refresh_token, refresh_token_digest,
 };
+pub use revoked_sessions::RevokedSessions;
 pub use role::Role;
 pub use throttle::{
     ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy, UsernameThrottle,

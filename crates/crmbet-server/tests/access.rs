@@ -13,6 +13,7 @@ use grpc_call::grpc_call;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -26,8 +27,8 @@ use crmbet_proto::v1::{
 use crmbet_server::Gateway;
 use crmbet_server::auth::permissions::{Access, METHOD_RULES};
 use crmbet_server::auth::{
-    ACCOUNT_BACKOFF, AUDIENCE, Claims, ISSUER, KeySource, Role, TokenKeys, create_account,
-    refresh_token_digest,
+    ACCOUNT_BACKOFF, AUDIENCE, Claims, ISSUER, KeySource, RevokedSessions, Role, TokenKeys,
+    create_account, refresh_token_digest,
 };
 use crmbet_server::rest::RestRoutes;
 use crmbet_server::{AppState, application};
@@ -196,6 +197,7 @@ fn claims_with(edit: impl FnOnce(&mut Claims)) -> Claims {
         exp: now + 600,
         iat: now,
         jti: "forged".to_owned(),
+        sid: String::new(),
     };
     edit(&mut claims);
     claims
@@ -522,6 +524,14 @@ async fn check_login_refresh_and_reuse(server: &TestServer) {
     assert!(reused.message.contains("already used"), "{reused:?}");
     let sibling = server.refresh(&rotated.refresh_token).await.unwrap_err();
     assert_eq!(sibling.code, Code::Unauthenticated, "{sibling:?}");
+    let revoked_access = server
+        .grpc(WHO_AM_I, &[], &bearer(&rotated.access_token))
+        .await;
+    assert_eq!(
+        revoked_access.code,
+        Code::Unauthenticated,
+        "the access token of a revoked session: {revoked_access:?}"
+    );
 
     let stored_first = server
         .store
@@ -590,6 +600,48 @@ async fn check_login_refresh_and_reuse(server: &TestServer) {
         });
         assert!(found, "no audit row {expected_row:?} in {seen:?}");
     }
+}
+
+#[tokio::test]
+async fn logout_stops_the_sessions_access_tokens_here_at_once_and_elsewhere_within_a_second() {
+    let first = TestServer::sqlite(secret_config()).await;
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        first._directory.path().join("crmbet.db").display()
+    );
+    let second = TestServer::over(&url, secret_config(), tempfile::tempdir().unwrap()).await;
+    let password = "ana's long password";
+    create_account(&first.store, "ana", Role::Analyst, password, "test")
+        .await
+        .unwrap();
+    let ended = first.login("ana", password, &[]).await.unwrap();
+    let kept = first.login("ana", password, &[]).await.unwrap();
+    for server in [&first, &second] {
+        for session in [&ended, &kept] {
+            assert_eq!(server.who_am_i(&session.access_token).await.username, "ana");
+        }
+    }
+
+    let logout = LogoutRequest {
+        refresh_token: ended.refresh_token.clone(),
+    };
+    let logged_out = first.grpc(LOGOUT, &logout.encode_to_vec(), &[]).await;
+    assert_eq!(logged_out.code, Code::Ok, "{logged_out:?}");
+    let refused = first
+        .grpc(WHO_AM_I, &[], &bearer(&ended.access_token))
+        .await;
+    assert_eq!(refused.code, Code::Unauthenticated, "{refused:?}");
+    assert!(refused.message.contains("log in again"), "{refused:?}");
+    assert_eq!(first.who_am_i(&kept.access_token).await.username, "ana");
+
+    // The other instance read the revoked sessions before the logout; it reads them again
+    // once its set is older than the maximum age.
+    tokio::time::sleep(RevokedSessions::MAX_AGE + Duration::from_millis(100)).await;
+    let refused = second
+        .grpc(WHO_AM_I, &[], &bearer(&ended.access_token))
+        .await;
+    assert_eq!(refused.code, Code::Unauthenticated, "{refused:?}");
+    assert_eq!(second.who_am_i(&kept.access_token).await.username, "ana");
 }
 
 #[tokio::test]

@@ -229,6 +229,19 @@ impl Store {
         Ok(result.rows_affected)
     }
 
+    /// The families (login sessions) with a token revoked at or after `since`.
+    pub async fn families_revoked_since(&self, since: DateTime<Utc>) -> Result<Vec<String>> {
+        refresh_tokens::Entity::find()
+            .select_only()
+            .column(refresh_tokens::Column::FamilyId)
+            .distinct()
+            .filter(refresh_tokens::Column::RevokedAt.gte(since))
+            .into_tuple::<String>()
+            .all(self.connection())
+            .await
+            .map_err(database_error)
+    }
+
     /// Appends one row to the audit log.
     pub async fn record_audit(&self, entry: AuditEntry) -> Result<()> {
         audit_log::Entity::insert(audit_log::ActiveModel {

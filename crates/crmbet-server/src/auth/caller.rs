@@ -17,6 +17,8 @@ pub struct Principal {
     /// The token's id.
     pub jti: String,
     pub expires_at: DateTime<Utc>,
+    /// The login session (refresh-token family) the token was issued in; empty outside one.
+    pub session: String,
 }
 
 /// The client's address: the first `x-forwarded-for` hop, else the peer address.

@@ -23,6 +23,7 @@ use tower::{Layer, Service, ServiceExt};
 
 use crate::auth::caller::{AuditNote, ClientAddress, Principal, RequestId};
 use crate::auth::permissions::{Access, Effect, MethodRule, rule_for};
+use crate::auth::revoked_sessions::RevokedSessions;
 use crate::auth::tokens::{TokenKeys, VerifiedToken};
 use crate::rest::code_name;
 
@@ -39,13 +40,20 @@ pub struct AccessLayer {
 
 impl AccessLayer {
     /// A layer verifying tokens with `keys` and auditing into `store`; `X-Forwarded-For`
-    /// is believed only from `trusted_proxies`.
-    pub fn new(keys: Arc<TokenKeys>, store: Store, trusted_proxies: Vec<IpAddr>) -> Self {
+    /// is believed only from `trusted_proxies`; tokens of the sessions in
+    /// `revoked_sessions` are refused.
+    pub fn new(
+        keys: Arc<TokenKeys>,
+        store: Store,
+        trusted_proxies: Vec<IpAddr>,
+        revoked_sessions: Arc<RevokedSessions>,
+    ) -> Self {
         Self {
             guard: Arc::new(AccessGuard {
                 keys,
                 store,
                 trusted_proxies,
+                revoked_sessions,
             }),
         }
     }
@@ -108,6 +116,7 @@ struct AccessGuard {
     keys: Arc<TokenKeys>,
     store: Store,
     trusted_proxies: Vec<IpAddr>,
+    revoked_sessions: Arc<RevokedSessions>,
 }
 
 /// Why a call was turned away before reaching its service.
@@ -141,7 +150,18 @@ impl AccessGuard {
             request_id: &request_id,
             note: &note,
         };
-        let principal = match self.admit(rule, &request) {
+        let admitted = match self.admit(rule, &request) {
+            Ok(Some(principal)) if self.session_revoked(&principal).await => Err(Refusal {
+                status: unauthenticated(
+                    "this login session was ended (logout, or a refresh token used twice); \
+                     log in again"
+                        .to_owned(),
+                ),
+                principal: None,
+            }),
+            admitted => admitted,
+        };
+        let principal = match admitted {
             Ok(principal) => principal,
             Err(refusal) => {
                 // Denied writes by a known caller are worth a row; anonymous noise is not.
@@ -173,16 +193,9 @@ impl AccessGuard {
         if rule.access == Access::Public {
             return Ok(None);
         }
-        let unauthenticated = |message: String| {
-            let mut status = Status::unauthenticated(message);
-            status.metadata_mut().insert(
-                "www-authenticate",
-                tonic::metadata::MetadataValue::from_static("Bearer realm=\"crmbet\""),
-            );
-            Refusal {
-                status,
-                principal: None,
-            }
+        let unauthenticated = |message: String| Refusal {
+            status: unauthenticated(message),
+            principal: None,
         };
         let token = bearer_token(request.headers()).map_err(unauthenticated)?;
         let (claims, role) = match request.extensions().get::<VerifiedToken>() {
@@ -197,6 +210,7 @@ impl AccessGuard {
             role,
             jti: claims.jti,
             expires_at: chrono::DateTime::from_timestamp(claims.exp, 0).unwrap_or_default(),
+            session: claims.sid,
         };
         if !rule.access.allows(role) {
             let allowed: Vec<&str> = rule
@@ -215,6 +229,11 @@ impl AccessGuard {
             });
         }
         Ok(Some(principal))
+    }
+
+    /// Whether the principal's token belongs to a login session that was ended since.
+    async fn session_revoked(&self, principal: &Principal) -> bool {
+        !principal.session.is_empty() && self.revoked_sessions.is_revoked(&principal.session).await
     }
 
     /// Writes the audit row of a state-changing call; a failure to write is logged, since
@@ -246,6 +265,16 @@ impl AccessGuard {
                 "cannot write the audit log row of a state-changing call");
         }
     }
+}
+
+/// UNAUTHENTICATED with the header that tells an HTTP client which scheme to use.
+fn unauthenticated(message: String) -> Status {
+    let mut status = Status::unauthenticated(message);
+    status.metadata_mut().insert(
+        "www-authenticate",
+        tonic::metadata::MetadataValue::from_static("Bearer realm=\"crmbet\""),
+    );
+    status
 }
 
 /// The facts of one call the audit row needs.

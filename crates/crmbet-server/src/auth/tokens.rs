@@ -27,7 +27,7 @@ pub const AUDIENCE: &str = "crmbet-api";
 /// How long an access token lives.
 pub const ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Clock skew tolerated on `exp`.
-const LEEWAY_SECONDS: u64 = 30;
+pub(crate) const LEEWAY_SECONDS: u64 = 30;
 /// Shortest HMAC secret accepted: 256 bits, the size of the HS256 output.
 const MIN_SECRET_BYTES: usize = 32;
 
@@ -56,6 +56,10 @@ pub struct Claims {
     pub iat: i64,
     /// A unique id of this token.
     pub jti: String,
+    /// The login session (refresh-token family) the token was issued in; revoking the
+    /// session revokes the token. Empty for a token issued outside a session.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
 }
 
 /// A signed access token and when it expires.
@@ -225,8 +229,19 @@ impl TokenKeys {
     }
 
     /// Signs an access token for `username` with `role`, valid for
-    /// [`ACCESS_TOKEN_LIFETIME`].
+    /// [`ACCESS_TOKEN_LIFETIME`], outside any login session.
     pub fn issue(&self, username: &str, role: Role) -> Result<IssuedToken> {
+        self.issue_in_session(username, role, "")
+    }
+
+    /// [`TokenKeys::issue`] for the login session (refresh-token family) `session`: the
+    /// token stops working when the session is revoked.
+    pub fn issue_in_session(
+        &self,
+        username: &str,
+        role: Role,
+        session: &str,
+    ) -> Result<IssuedToken> {
         let issued_at = Utc::now();
         let lifetime = chrono::Duration::from_std(ACCESS_TOKEN_LIFETIME)
             .map_err(|error| Error::Internal(format!("access token lifetime: {error}")))?;
@@ -240,6 +255,7 @@ impl TokenKeys {
             exp: expires_at.timestamp(),
             iat: issued_at.timestamp(),
             jti: jti.clone(),
+            sid: session.to_owned(),
         };
         let token = self.sign(&claims)?;
         Ok(IssuedToken {

@@ -78,6 +78,7 @@ mod tests {
             exp,
             iat: exp - 900,
             jti: "id".to_owned(),
+            sid: String::new(),
         }
     }
 

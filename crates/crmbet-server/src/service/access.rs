@@ -24,9 +24,9 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::{
     ACCESS_TOKEN_LIFETIME, ACCOUNT_BACKOFF, AddressThrottle, AuditNote, ClientAddress,
-    MAX_PASSWORD_CHARS, MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME, Role,
-    TokenKeys, UsernameThrottle, check_username, new_refresh_token, random_id,
-    refresh_token_digest, verify_password,
+    MAX_PASSWORD_CHARS, MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME,
+    RevokedSessions, Role, TokenKeys, UsernameThrottle, check_username, new_refresh_token,
+    random_id, refresh_token_digest, verify_password,
 };
 use crate::convert::timestamp;
 use crate::status::status_from_error;
@@ -47,6 +47,8 @@ pub struct AuthApi {
     throttle: Arc<AddressThrottle>,
     usernames: Arc<UsernameThrottle>,
     password_checks: Arc<tokio::sync::Semaphore>,
+    /// Where revoking a session is recorded at once, for the access layer.
+    revoked_sessions: Arc<RevokedSessions>,
 }
 
 /// Tokens handed out by Login and Refresh.
@@ -58,10 +60,11 @@ struct SessionTokens {
 
 impl AuthApi {
     /// A service over the accounts in `store`, signing with `keys`.
-    pub fn new(store: Store, keys: Arc<TokenKeys>) -> Self {
+    pub fn new(store: Store, keys: Arc<TokenKeys>, revoked_sessions: Arc<RevokedSessions>) -> Self {
         Self {
             store,
             keys,
+            revoked_sessions,
             throttle: Arc::new(AddressThrottle::default()),
             usernames: Arc::new(UsernameThrottle::default()),
             password_checks: Arc::new(tokio::sync::Semaphore::new(
@@ -139,11 +142,12 @@ impl AuthApi {
                 .map_err(status_from_error)?;
         }
         let refresh_token = new_refresh_token();
+        let family = random_id();
         self.store
-            .insert_refresh_token(new_refresh_row(&account, &refresh_token, random_id())?)
+            .insert_refresh_token(new_refresh_row(&account, &refresh_token, family.clone())?)
             .await
             .map_err(status_from_error)?;
-        self.session(&account, role, refresh_token)
+        self.session(&account, role, refresh_token, &family)
     }
 
     /// Counts a failed login against the client address and the account (if any), and
@@ -213,9 +217,14 @@ impl AuthApi {
             .await
             .map_err(status_from_error)?;
         match rotation {
-            Rotation::Rotated { .. } => self.session(&account, role, refresh_token),
+            Rotation::Rotated { .. } => {
+                self.session(&account, role, refresh_token, &presented.family_id)
+            }
             // Someone used the token between our read and the update.
-            Rotation::FamilyRevoked => Err(reuse_status()),
+            Rotation::FamilyRevoked => {
+                self.revoked_sessions.revoked_here(&presented.family_id);
+                Err(reuse_status())
+            }
         }
     }
 
@@ -268,12 +277,14 @@ impl AuthApi {
         Ok((presented, account))
     }
 
+    /// Revokes every refresh token of a login session, and with them its access tokens.
     async fn revoke_family(&self, family_id: &str) -> std::result::Result<(), Status> {
         self.store
             .revoke_refresh_family(family_id)
             .await
-            .map(drop)
-            .map_err(status_from_error)
+            .map_err(status_from_error)?;
+        self.revoked_sessions.revoked_here(family_id);
+        Ok(())
     }
 
     fn session(
@@ -281,10 +292,11 @@ impl AuthApi {
         account: &accounts::Model,
         role: Role,
         refresh_token: String,
+        family_id: &str,
     ) -> std::result::Result<SessionTokens, Status> {
         let access = self
             .keys
-            .issue(&account.username, role)
+            .issue_in_session(&account.username, role, family_id)
             .map_err(status_from_error)?;
         Ok(SessionTokens {
             access_token: access.token,
