@@ -285,7 +285,7 @@ impl RateLimiter {
             .map(|(key, limit)| {
                 self.inner
                     .leases
-                    .take(key, now)
+                    .take(key, *limit, now)
                     .map(|(count, reset_after)| Decision {
                         limit: *limit,
                         count,

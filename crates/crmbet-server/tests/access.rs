@@ -633,6 +633,16 @@ async fn logout_stops_the_sessions_access_tokens_here_at_once_and_elsewhere_with
     assert_eq!(refused.code, Code::Unauthenticated, "{refused:?}");
     assert!(refused.message.contains("log in again"), "{refused:?}");
     assert_eq!(first.who_am_i(&kept.access_token).await.username, "ana");
+    // An ended session proves no one: not a denied role either.
+    let create_campaign = "/crmbet.v1.CampaignService/CreateCampaign";
+    let ended_denied = first
+        .grpc(create_campaign, &[], &bearer(&ended.access_token))
+        .await;
+    assert_eq!(ended_denied.code, Code::Unauthenticated, "{ended_denied:?}");
+    let kept_denied = first
+        .grpc(create_campaign, &[], &bearer(&kept.access_token))
+        .await;
+    assert_eq!(kept_denied.code, Code::PermissionDenied, "{kept_denied:?}");
 
     // The other instance read the revoked sessions before the logout; it reads them again
     // once its set is older than the maximum age.

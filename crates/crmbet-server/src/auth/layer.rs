@@ -150,17 +150,26 @@ impl AccessGuard {
             request_id: &request_id,
             note: &note,
         };
-        let admitted = match self.admit(rule, &request) {
-            Ok(Some(principal)) if self.session_revoked(&principal).await => Err(Refusal {
+        let mut admitted = self.admit(rule, &request);
+        // A token of an ended session proves no one, whatever its role may call.
+        let caller = match &admitted {
+            Ok(principal) => principal.as_ref(),
+            Err(refusal) => refusal.principal.as_ref(),
+        };
+        let revoked = match caller {
+            Some(principal) => self.session_revoked(principal).await,
+            None => false,
+        };
+        if revoked {
+            admitted = Err(Refusal {
                 status: unauthenticated(
                     "this login session was ended (logout, or a refresh token used twice); \
                      log in again"
                         .to_owned(),
                 ),
                 principal: None,
-            }),
-            admitted => admitted,
-        };
+            });
+        }
         let principal = match admitted {
             Ok(principal) => principal,
             Err(refusal) => {

@@ -58,20 +58,27 @@ impl Default for Leases {
 
 impl Leases {
     /// The next token of `key`'s lease — its number in the shared count and the time until
-    /// the window ends — or `None` when a lease must be taken from Redis.
-    pub(super) fn take(&self, key: &str, now: Instant) -> Option<(u64, Duration)> {
+    /// the window ends — or `None` when a lease must be taken from Redis. Once Redis counted
+    /// past `limit` in this window, the answer is that count, a refusal, until the window
+    /// ends: the shared count only grows within a window, so asking Redis again for each
+    /// refused request would change nothing but cost a round trip (and let a client over
+    /// its budget make Redis work for every request).
+    pub(super) fn take(&self, key: &str, limit: u32, now: Instant) -> Option<(u64, Duration)> {
         let mut leases = self.lock();
         let lease = leases.by_key.get_mut(key)?;
         if lease.expires_at <= now {
             return None;
         }
-        let (next, last) = lease.ranges.front_mut()?;
+        let reset_after = lease.expires_at - now;
+        let Some((next, last)) = lease.ranges.front_mut() else {
+            return (lease.counted > u64::from(limit)).then_some((lease.counted, reset_after));
+        };
         let token = *next;
         *next += 1;
         if *next > *last {
             lease.ranges.pop_front();
         }
-        Some((token, lease.expires_at - now))
+        Some((token, reset_after))
     }
 
     /// How many tokens to take for `key` next, given its `limit`: a share of what the last
@@ -155,12 +162,15 @@ mod tests {
         let leases = Leases::default();
         let now = Instant::now();
         let window = Duration::from_secs(60);
-        assert_eq!(leases.take("a", now), None);
+        assert_eq!(leases.take("a", 1000, now), None);
         // Redis counted 3 tokens, reaching 10: this request is token 8, then 9 and 10.
         assert_eq!(leases.granted("a", 3, 10, window, now), 8);
-        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(9));
-        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(10));
-        assert_eq!(leases.take("a", now), None);
+        assert_eq!(leases.take("a", 1000, now).map(|(token, _)| token), Some(9));
+        assert_eq!(
+            leases.take("a", 1000, now).map(|(token, _)| token),
+            Some(10)
+        );
+        assert_eq!(leases.take("a", 1000, now), None);
         assert_eq!(
             leases.next_lease_size("a", 1000, now),
             (1000 - 10) / LEASE_SHARE
@@ -169,13 +179,41 @@ mod tests {
         // are handed out, none is lost.
         assert_eq!(leases.granted("a", 2, 12, window, now), 11);
         assert_eq!(leases.granted("a", 2, 14, window, now), 13);
-        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(12));
-        assert_eq!(leases.take("a", now).map(|(token, _)| token), Some(14));
-        assert_eq!(leases.take("a", now), None);
+        assert_eq!(
+            leases.take("a", 1000, now).map(|(token, _)| token),
+            Some(12)
+        );
+        assert_eq!(
+            leases.take("a", 1000, now).map(|(token, _)| token),
+            Some(14)
+        );
+        assert_eq!(leases.take("a", 1000, now), None);
         // A window that ended makes the lease worthless.
         leases.granted("b", 5, 5, window, now);
-        assert_eq!(leases.take("b", now + window), None);
+        assert_eq!(leases.take("b", 1000, now + window), None);
         leases.clear();
-        assert_eq!(leases.take("b", now), None);
+        assert_eq!(leases.take("b", 1000, now), None);
+    }
+
+    #[test]
+    fn a_budget_counted_past_its_limit_is_refused_here_until_the_window_ends() {
+        let leases = Leases::default();
+        let now = Instant::now();
+        let window = Duration::from_secs(60);
+        // A limit of 20: Redis answered 20, then 21 (another instance took tokens too).
+        assert_eq!(leases.granted("c", 1, 20, window, now), 20);
+        assert_eq!(leases.take("c", 20, now), None, "at the limit: ask Redis");
+        assert_eq!(leases.granted("c", 1, 21, window, now), 21);
+        let later = now + Duration::from_secs(10);
+        assert_eq!(
+            leases.take("c", 20, later),
+            Some((21, window - Duration::from_secs(10))),
+            "past the limit: refused without Redis"
+        );
+        assert_eq!(
+            leases.take("c", 20, now + window),
+            None,
+            "a new window asks again"
+        );
     }
 }
