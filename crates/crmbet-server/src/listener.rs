@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
@@ -24,6 +24,10 @@ use crate::tls::Transport;
 /// How long a client may take to finish the TLS handshake: a client that connects and says
 /// nothing is dropped then, instead of holding a task (and shutdown) for ever.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send a whole HTTP/1 request head: one that trickles its
+/// headers (slowloris) is dropped then instead of holding a connection and a task for ever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The pause after an accept error that is not one client's (such as running out of file
 /// descriptors), which would otherwise repeat at once in a busy loop.
@@ -39,7 +43,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let http = auto::Builder::new(TokioExecutor::new());
+    let mut http = auto::Builder::new(TokioExecutor::new());
+    // hyper enforces the header timeout only with a timer to run it.
+    http.http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);

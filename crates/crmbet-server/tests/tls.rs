@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use crmbet_core::Config;
 use crmbet_server::auth::{Role, create_account};
+use crmbet_server::listener::HEADER_READ_TIMEOUT;
 use crmbet_server::{AppState, Transport, application, serve};
 use crmbet_store::Store;
 use http::{HeaderMap, Request, StatusCode};
@@ -21,7 +22,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -303,6 +304,28 @@ async fn plain_http_on_the_tls_port_fails_and_the_server_keeps_serving() {
         .expect("a silent client blocked the next one");
     assert_eq!(status, StatusCode::OK);
     drop(silent);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_request_head_is_dropped() {
+    let server = RunningServer::start(Mode::Plain).await;
+    let mut slow = TcpStream::connect(server.address).await.unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nhost: localhost\r\n")
+        .await
+        .unwrap();
+    let mut buffer = [0_u8; 256];
+    let ended = tokio::time::timeout(
+        HEADER_READ_TIMEOUT + Duration::from_secs(5),
+        slow.read(&mut buffer),
+    )
+    .await
+    .expect("the connection was still open after the header timeout");
+    // Closed (end of stream), reset, or answered with an error status: never served.
+    if let Ok(read) = ended {
+        let answer = String::from_utf8_lossy(&buffer[..read]);
+        assert!(read == 0 || !answer.contains(" 200 "), "{answer}");
+    }
     server.stop().await;
 }
 
