@@ -157,17 +157,18 @@ impl AccessGuard {
             Err(refusal) => refusal.principal.as_ref(),
         };
         let revoked = match caller {
-            Some(principal) => self.session_revoked(principal).await,
-            None => false,
+            Some(principal) if self.session_revoked(principal).await => Some(principal.clone()),
+            _ => None,
         };
-        if revoked {
+        if let Some(principal) = revoked {
             admitted = Err(Refusal {
                 status: unauthenticated(
                     "this login session was ended (logout, or a refresh token used twice); \
                      log in again"
                         .to_owned(),
                 ),
-                principal: None,
+                // Kept for the audit row of a refused write.
+                principal: Some(principal),
             });
         }
         let principal = match admitted {

@@ -7,7 +7,9 @@
 //! recorded here at once. Only sessions revoked within an access token's lifetime (plus
 //! the expiry leeway) matter: older ones have no live access token left. While the store
 //! cannot be read, the last set stays in use and the read is retried after [`RevokedSessions::MAX_AGE`]: the
-//! calls that need the store fail on their own, and a revocation needs the store too.
+//! calls that need the store fail on their own, and a revocation needs the store too. Tokens
+//! without a `sid` (issued outside a session, or before sessions were named) cannot be
+//! revoked this way and live until they expire.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -19,6 +21,9 @@ use crmbet_store::Store;
 use crate::auth::tokens::{ACCESS_TOKEN_LIFETIME, LEEWAY_SECONDS};
 
 /// The revoked sessions one instance knows of.
+/// The longest wait for the store's list of revoked sessions.
+const STORE_TIMEOUT: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 pub struct RevokedSessions {
     store: Store,
@@ -47,20 +52,45 @@ impl RevokedSessions {
         }
     }
 
-    /// Whether `session` was revoked, as of at most [`RevokedSessions::MAX_AGE`] ago.
+    /// Whether `session` was revoked, as of about [`RevokedSessions::MAX_AGE`] ago. Once
+    /// the set was read, a stale set is refreshed by one caller while the others answer
+    /// from it, so a slow store delays no call but the refreshing one.
     pub async fn is_revoked(&self, session: &str) -> bool {
-        if let Some(revoked) = self.known_if_fresh(session) {
+        let (fresh, read_before, revoked) = {
+            let known = self.lock();
+            (
+                known
+                    .read_at
+                    .is_some_and(|read_at| read_at.elapsed() < Self::MAX_AGE),
+                known.read_at.is_some(),
+                known.sessions.contains_key(session),
+            )
+        };
+        if fresh {
             return revoked;
         }
-        let _refreshing = self.refresh.lock().await;
-        if let Some(revoked) = self.known_if_fresh(session) {
-            return revoked;
+        if read_before {
+            let Ok(_refreshing) = self.refresh.try_lock() else {
+                return revoked;
+            };
+            self.read_store().await;
+        } else {
+            let _refreshing = self.refresh.lock().await;
+            if self.lock().read_at.is_none() {
+                self.read_store().await;
+            }
         }
+        self.lock().sessions.contains_key(session)
+    }
+
+    /// Merges the sessions the store says were revoked lately into the set.
+    async fn read_store(&self) {
         // Timed from before the query, so the set is never older than it says.
         let read_at = Instant::now();
         let since = Utc::now() - chrono::Duration::from_std(window()).unwrap_or_default();
-        match self.store.families_revoked_since(since).await {
-            Ok(families) => {
+        let read = tokio::time::timeout(STORE_TIMEOUT, self.store.families_revoked_since(since));
+        match read.await {
+            Ok(Ok(families)) => {
                 let mut known = self.lock();
                 for family in families {
                     known.sessions.insert(family, read_at);
@@ -72,12 +102,18 @@ impl RevokedSessions {
                     .retain(|_, seen| read_at.saturating_duration_since(*seen) < window());
                 known.read_at = Some(read_at);
             }
-            Err(error) => {
+            Ok(Err(error)) => {
                 tracing::warn!(%error, "cannot read revoked sessions; using the last known set");
                 self.lock().read_at = Some(read_at);
             }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = STORE_TIMEOUT.as_millis(),
+                    "reading revoked sessions timed out; using the last known set"
+                );
+                self.lock().read_at = Some(read_at);
+            }
         }
-        self.lock().sessions.contains_key(session)
     }
 
     /// Records that this instance revoked `session` (after the store committed it).
@@ -85,14 +121,6 @@ impl RevokedSessions {
         self.lock()
             .sessions
             .insert(session.to_owned(), Instant::now());
-    }
-
-    fn known_if_fresh(&self, session: &str) -> Option<bool> {
-        let known = self.lock();
-        let fresh = known
-            .read_at
-            .is_some_and(|read_at| read_at.elapsed() < Self::MAX_AGE);
-        fresh.then(|| known.sessions.contains_key(session))
     }
 
     fn lock(&self) -> MutexGuard<'_, Known> {

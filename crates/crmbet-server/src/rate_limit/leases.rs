@@ -19,6 +19,8 @@ use std::time::{Duration, Instant};
 const LEASE_SHARE: u64 = 64;
 /// The most tokens one lease holds.
 const MAX_LEASE: u64 = 1000;
+/// How long a refusal learnt from Redis is repeated locally before Redis is asked again.
+const REFUSAL_RECHECK: Duration = Duration::from_secs(1);
 /// Past this many tracked budgets, leases whose window has ended are dropped.
 const PRUNE_AT_BUDGETS: usize = 10_000;
 
@@ -26,8 +28,9 @@ const PRUNE_AT_BUDGETS: usize = 10_000;
 #[derive(Debug, Clone)]
 struct Lease {
     ranges: VecDeque<(u64, u64)>,
-    /// The highest count Redis answered in this window.
+    /// The highest count Redis answered in this window, and when it last answered.
     counted: u64,
+    counted_at: Instant,
     expires_at: Instant,
 }
 
@@ -60,9 +63,10 @@ impl Leases {
     /// The next token of `key`'s lease — its number in the shared count and the time until
     /// the window ends — or `None` when a lease must be taken from Redis. Once Redis counted
     /// past `limit` in this window, the answer is that count, a refusal, until the window
-    /// ends: the shared count only grows within a window, so asking Redis again for each
-    /// refused request would change nothing but cost a round trip (and let a client over
-    /// its budget make Redis work for every request).
+    /// ends, asking Redis again only every [`REFUSAL_RECHECK`]: the shared count only grows
+    /// within a window, so asking for each refused request would cost a round trip (and let
+    /// a client over its budget make Redis work for every request), while asking now and
+    /// then notices an operator who reset the count.
     pub(super) fn take(&self, key: &str, limit: u32, now: Instant) -> Option<(u64, Duration)> {
         let mut leases = self.lock();
         let lease = leases.by_key.get_mut(key)?;
@@ -71,7 +75,9 @@ impl Leases {
         }
         let reset_after = lease.expires_at - now;
         let Some((next, last)) = lease.ranges.front_mut() else {
-            return (lease.counted > u64::from(limit)).then_some((lease.counted, reset_after));
+            let over = lease.counted > u64::from(limit)
+                && now.saturating_duration_since(lease.counted_at) < REFUSAL_RECHECK;
+            return over.then_some((lease.counted, reset_after));
         };
         let token = *next;
         *next += 1;
@@ -118,6 +124,7 @@ impl Leases {
             .or_insert_with(|| Lease {
                 ranges: VecDeque::new(),
                 counted: 0,
+                counted_at: now,
                 expires_at,
             });
         if lease.expires_at <= now {
@@ -127,6 +134,7 @@ impl Leases {
         }
         lease.expires_at = expires_at;
         lease.counted = lease.counted.max(count);
+        lease.counted_at = now;
         if first < count {
             lease.ranges.push_back((first + 1, count));
         }
@@ -204,11 +212,16 @@ mod tests {
         assert_eq!(leases.granted("c", 1, 20, window, now), 20);
         assert_eq!(leases.take("c", 20, now), None, "at the limit: ask Redis");
         assert_eq!(leases.granted("c", 1, 21, window, now), 21);
-        let later = now + Duration::from_secs(10);
+        let later = now + Duration::from_millis(500);
         assert_eq!(
             leases.take("c", 20, later),
-            Some((21, window - Duration::from_secs(10))),
+            Some((21, window - Duration::from_millis(500))),
             "past the limit: refused without Redis"
+        );
+        assert_eq!(
+            leases.take("c", 20, now + REFUSAL_RECHECK),
+            None,
+            "Redis is asked again now and then (its count may have been reset)"
         );
         assert_eq!(
             leases.take("c", 20, now + window),
