@@ -110,7 +110,8 @@ impl Parts {
     }
 }
 
-fn is_grpc(request: &Request) -> bool {
+/// gRPC or grpc-web, by content type (`application/grpc`, `application/grpc-web+proto`, …).
+pub(crate) fn is_grpc(request: &Request) -> bool {
     request
         .headers()
         .get(http::header::CONTENT_TYPE)

@@ -18,6 +18,7 @@ use crmbet_core::rate_limit_classes::RouteClass;
 use super::{Decision, RateLimiter, Subject};
 use crate::auth::permissions::rule_for;
 use crate::auth::{TokenKeys, VerifiedToken, bearer_token, client_address, unique_per_response};
+use crate::gateway::is_grpc;
 use crate::rest::RestRoutes;
 
 /// What the rate limit needs: the budgets, the REST routes to classify REST paths, and the
@@ -51,6 +52,7 @@ fn client_ip(request: &Request, trusted_proxies: &[IpAddr]) -> IpAddr {
 /// its route transcodes to. A path that matches neither is a `read`.
 fn route_class(request: &Request, rest_routes: &RestRoutes) -> RouteClass {
     let path = request.uri().path();
+    // gRPC and grpc-web requests name their RPC in the path; only REST needs the table.
     if is_grpc(request) {
         return rule_for(path).class;
     }
@@ -58,14 +60,6 @@ fn route_class(request: &Request, rest_routes: &RestRoutes) -> RouteClass {
         .grpc_path_of(request.method(), path)
         .unwrap_or(path);
     rule_for(grpc_path).class
-}
-
-/// gRPC and grpc-web requests name their RPC in the path; only REST needs the route table.
-fn is_grpc(request: &Request) -> bool {
-    request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
 }
 
 /// The request's access token, verified (its subject is the principal). An unverified
@@ -147,11 +141,9 @@ fn refuse(request: &Request, class: RouteClass, decision: &Decision) -> Response
         decision.limit,
         decision.reset_seconds()
     );
-    let grpc_content_type = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .filter(|value| value.as_bytes().starts_with(b"application/grpc"))
-        .cloned();
+    let grpc_content_type = is_grpc(request)
+        .then(|| request.headers().get(header::CONTENT_TYPE).cloned())
+        .flatten();
     let mut response = match grpc_content_type {
         Some(content_type) => {
             let mut response = tonic::Status::resource_exhausted(message)
