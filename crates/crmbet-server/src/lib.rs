@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod auth;
+mod bounded_map;
 mod convert;
 pub mod gateway;
 mod health;

@@ -34,6 +34,7 @@ use prost::Message;
 use tokio::sync::OnceCell;
 use tonic::Status;
 
+use crate::bounded_map::make_room;
 use crate::rate_limit::{call_options, within_timeout};
 
 /// How long a cached answer is served.
@@ -248,13 +249,9 @@ impl ReadCache {
     fn store_local(&self, key: &str, bytes: &[u8], ttl: Duration) {
         let mut local = lock(&self.inner.local);
         let now = Instant::now();
-        if local.len() >= LOCAL_CAPACITY {
-            local.retain(|_, (expires_at, _)| *expires_at > now);
-            // Still nearly full: start over rather than scan the map on every insert.
-            if local.len() >= LOCAL_CAPACITY * 3 / 4 {
-                local.clear();
-            }
-        }
+        make_room(&mut local, LOCAL_CAPACITY, |(expires_at, _)| {
+            *expires_at > now
+        });
         local.insert(key.to_owned(), (now + ttl, bytes.to_vec()));
     }
 

@@ -13,6 +13,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crate::auth::role::Role;
 use crate::auth::tokens::Claims;
+use crate::bounded_map::make_room;
 
 /// The most tokens kept: about 400 bytes each. Access tokens live 15 minutes, so this
 /// covers many thousands of active clients; past it the expired ones are dropped, and
@@ -44,13 +45,9 @@ impl VerifiedTokens {
         leeway_seconds: i64,
     ) {
         let mut by_token = self.lock();
-        if by_token.len() >= CAPACITY {
-            by_token.retain(|_, (claims, _)| is_live(claims, now, leeway_seconds));
-            // Still nearly full: start over rather than scan the map on every insert.
-            if by_token.len() >= CAPACITY * 3 / 4 {
-                by_token.clear();
-            }
-        }
+        make_room(&mut by_token, CAPACITY, |(claims, _)| {
+            is_live(claims, now, leeway_seconds)
+        });
         by_token.insert(token.into(), (claims.clone(), role));
     }
 
