@@ -57,6 +57,11 @@ struct Instance {
 }
 
 impl Instance {
+    /// An instance on the shared test Redis, with keys of its own.
+    async fn on_shared_redis(database_url: &str) -> Self {
+        Self::start(database_url, Some(shared_redis_url()), &unique_key_prefix()).await
+    }
+
     async fn start(database_url: &str, redis_url: Option<String>, key_prefix: &str) -> Self {
         let store = Store::connect(database_url).await.unwrap();
         let config = Config {
@@ -249,12 +254,7 @@ async fn second_read_is_served_from_redis_even_by_another_instance() {
     assert_eq!(second.read_cache.loads(), 0);
 
     // Another prefix shares nothing and sees the database.
-    let apart = Instance::start(
-        &database.url,
-        Some(shared_redis_url()),
-        &unique_key_prefix(),
-    )
-    .await;
+    let apart = Instance::on_shared_redis(&database.url).await;
     assert!(apart.segment().await.cluster_name.starts_with(RENAMED));
     assert_eq!(apart.read_cache.loads(), 1);
 }
@@ -262,12 +262,7 @@ async fn second_read_is_served_from_redis_even_by_another_instance() {
 #[tokio::test]
 async fn activating_a_model_moves_reads_to_it_at_once() {
     let database = Database::create().await;
-    let instance = Instance::start(
-        &database.url,
-        Some(shared_redis_url()),
-        &unique_key_prefix(),
-    )
-    .await;
+    let instance = Instance::on_shared_redis(&database.url).await;
     let fresh_model = database.save_fresh_model(false).await;
 
     let before = instance.segment().await;
@@ -292,12 +287,7 @@ async fn activating_a_model_moves_reads_to_it_at_once() {
 #[tokio::test]
 async fn an_activation_elsewhere_reaches_reads_within_the_active_model_max_age() {
     let database = Database::create().await;
-    let instance = Instance::start(
-        &database.url,
-        Some(shared_redis_url()),
-        &unique_key_prefix(),
-    )
-    .await;
+    let instance = Instance::on_shared_redis(&database.url).await;
     let fresh_model = database.save_fresh_model(false).await;
     assert_eq!(instance.segment().await.model_id, database.sample_model.0);
 
@@ -327,12 +317,7 @@ async fn an_activation_elsewhere_reaches_reads_within_the_active_model_max_age()
 #[tokio::test]
 async fn errors_are_not_cached() {
     let database = Database::create().await;
-    let instance = Instance::start(
-        &database.url,
-        Some(shared_redis_url()),
-        &unique_key_prefix(),
-    )
-    .await;
+    let instance = Instance::on_shared_redis(&database.url).await;
     for _ in 0..2 {
         let missing = instance.cluster(999_999).await.unwrap_err();
         assert_eq!(missing.code(), tonic::Code::NotFound, "{missing:?}");
@@ -343,12 +328,7 @@ async fn errors_are_not_cached() {
 #[tokio::test]
 async fn concurrent_misses_for_one_key_load_once() {
     let database = Database::create().await;
-    let instance = Instance::start(
-        &database.url,
-        Some(shared_redis_url()),
-        &unique_key_prefix(),
-    )
-    .await;
+    let instance = Instance::on_shared_redis(&database.url).await;
     let reads = (0..20).map(|_| instance.segment());
     let answers = futures::future::join_all(reads).await;
     assert!(answers.iter().all(|answer| *answer == answers[0]));
