@@ -7,6 +7,7 @@ mod m20261125_000001_segmentation;
 mod m20261125_000002_campaigns_and_access;
 mod m20261125_000003_lake_objects;
 mod m20261201_000004_refresh_token_revocations;
+mod m20261206_000005_database_identity;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_campaigns_and_access::Migration),
             Box::new(m20261125_000003_lake_objects::Migration),
             Box::new(m20261201_000004_refresh_token_revocations::Migration),
+            Box::new(m20261206_000005_database_identity::Migration),
         ]
     }
 }

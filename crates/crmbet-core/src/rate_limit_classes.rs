@@ -4,7 +4,8 @@
 //! Every RPC belongs to exactly one class (the server's permission table says which). A
 //! class listed in the setting has budgets of its own, so a flood of it neither starves
 //! the others nor is limited by them; the classes not listed share one budget of
-//! `CRMBET_RATE_LIMIT_PER_HOUR` and `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`.
+//! `CRMBET_RATE_LIMIT_PER_HOUR` and `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`, except
+//! `segment`, which has [`SEGMENT_BUDGET`] unless the setting lists it.
 //!
 //! ```
 //! use crmbet_core::rate_limit_classes::{RateLimitClasses, RouteClass};
@@ -91,6 +92,20 @@ pub struct ClassBudget {
     pub per_principal: Option<u32>,
 }
 
+/// The budget of `segment` when the setting does not list it: 3,600,000 requests an hour
+/// (1,000 a second sustained) per client IP and per principal.
+///
+/// Why: GetUserSegment is what an internal service (role `service`) calls at bet time, one
+/// lookup per bet, typically under one service account from a few addresses; the general
+/// 1,000 an hour would cut it off within minutes. A cached segment read costs the server
+/// tens of microseconds of one core (`crmbet bench serve` serves tens of thousands a
+/// second), so even a leaked token spending the whole budget uses a few percent of one
+/// instance, while every other class keeps the tight general budget.
+pub const SEGMENT_BUDGET: ClassBudget = ClassBudget {
+    per_client_ip: 3_600_000,
+    per_principal: Some(3_600_000),
+};
+
 /// The per-class overrides of `CRMBET_RATE_LIMIT_CLASSES`:
 /// `class=per_ip[/per_principal]`, comma-separated, e.g. `segment=100000/1000000,auth=60`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -100,9 +115,11 @@ pub struct RateLimitClasses {
 }
 
 impl RateLimitClasses {
-    /// The override for `class`, if the setting lists it.
+    /// The budget of its own `class` has: the setting's entry, or [`SEGMENT_BUDGET`] for an
+    /// unlisted `segment`; `None` for a class that shares the general budget.
     pub fn budget(&self, class: RouteClass) -> Option<ClassBudget> {
-        self.budgets.get(&class).copied()
+        let built_in = (class == RouteClass::Segment).then_some(SEGMENT_BUDGET);
+        self.budgets.get(&class).copied().or(built_in)
     }
 }
 
@@ -181,6 +198,28 @@ fn parse_limit(text: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn segment_has_its_own_budget_unless_listed() {
+        let unset = RateLimitClasses::default();
+        assert_eq!(unset.budget(RouteClass::Segment), Some(SEGMENT_BUDGET));
+        for class in [
+            RouteClass::Auth,
+            RouteClass::Webhook,
+            RouteClass::Write,
+            RouteClass::Read,
+        ] {
+            assert_eq!(unset.budget(class), None, "{class}");
+        }
+        let listed: RateLimitClasses = "segment=5".parse().unwrap();
+        assert_eq!(
+            listed.budget(RouteClass::Segment),
+            Some(ClassBudget {
+                per_client_ip: 5,
+                per_principal: None
+            })
+        );
+    }
 
     #[test]
     fn parses_overrides_with_and_without_a_principal_limit() {

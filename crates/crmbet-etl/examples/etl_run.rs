@@ -24,7 +24,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         EtlProgress::ObjectRead { .. } | EtlProgress::ObjectFailed { .. } => {}
         other => eprintln!("[{:7.2}s] {other:?}", started.elapsed().as_secs_f64()),
     };
-    let options = EtlOptions::new(LakeSource::local(lake), warehouse).with_mode(mode);
+    // The example stores nothing: its warehouse belongs to no database but its own.
+    let options =
+        EtlOptions::new(LakeSource::local(lake), warehouse, "etl_run example").with_mode(mode);
     let outcome = run_etl(options, &progress).await?;
     let summary = serde_json::json!({
         "objects_read": outcome.objects_read,

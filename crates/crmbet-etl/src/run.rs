@@ -18,7 +18,7 @@ use crate::lake::{LakeObject, LakeSource, ObjectFingerprint, ObjectFormat, Water
 use crate::quality::{QuarantinedRow, Rule};
 use crate::read::ReadFailure;
 use crate::scores::{QualityCounts, QualityScores};
-use crate::warehouse::{TRANSACTIONS_TABLE, Warehouse};
+use crate::warehouse::{Binding, TRANSACTIONS_TABLE, Warehouse};
 
 /// Which objects a run reads.
 #[derive(Debug, Clone)]
@@ -37,6 +37,9 @@ pub struct EtlOptions {
     pub lake: LakeSource,
     /// The folder of accepted transactions kept between runs (see [`Warehouse`]).
     pub warehouse: PathBuf,
+    /// The id of the database the outcome will be stored in: the warehouse holds only rows
+    /// loaded into that database, and is rebuilt when it finds another id.
+    pub database_id: String,
     /// Incremental from a watermark, or full.
     pub mode: EtlMode,
     /// The run's start: rows after it break `occurred_at_future`, and freshness is
@@ -47,11 +50,17 @@ pub struct EtlOptions {
 }
 
 impl EtlOptions {
-    /// An incremental run with an empty watermark (every object is new), starting now.
-    pub fn new(lake: LakeSource, warehouse: impl Into<PathBuf>) -> Self {
+    /// An incremental run with an empty watermark (every object is new), starting now, for
+    /// the database `database_id`.
+    pub fn new(
+        lake: LakeSource,
+        warehouse: impl Into<PathBuf>,
+        database_id: impl Into<String>,
+    ) -> Self {
         Self {
             lake,
             warehouse: warehouse.into(),
+            database_id: database_id.into(),
             mode: EtlMode::Incremental(Watermark::new()),
             now: Utc::now(),
             concurrency: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
@@ -73,6 +82,12 @@ impl EtlOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum EtlProgress {
+    /// The warehouse held rows of another database (or of an unknown one): it was emptied
+    /// and the run reads the whole lake.
+    WarehouseRebuilt {
+        /// The database id the warehouse recorded, if any.
+        previous_database_id: Option<String>,
+    },
     /// The lake was listed.
     Listed {
         /// Objects this run will try to read.
@@ -123,6 +138,10 @@ pub struct FailedObject {
 /// What a run did and produced.
 #[derive(Debug, Clone, Serialize)]
 pub struct EtlOutcome {
+    /// Whether the run read every object into an emptied warehouse: asked for
+    /// ([`EtlMode::Full`]) or because the warehouse belonged to another database. The
+    /// caller's watermark must then be replaced by [`EtlOutcome::loaded_objects`].
+    pub full_refresh: bool,
     /// Objects under `transactions/`.
     pub objects_listed: u64,
     /// Objects skipped because the watermark has them.
@@ -174,12 +193,21 @@ pub async fn run_etl(
 ) -> Result<EtlOutcome> {
     let started = Instant::now();
     let warehouse = Warehouse::new(&options.warehouse);
-    let full = matches!(options.mode, EtlMode::Full);
-    warehouse.prepare(full)?;
+    let mode = match warehouse.bind(&options.database_id)? {
+        Binding::Kept => options.mode,
+        Binding::Foreign { previous } => {
+            progress(EtlProgress::WarehouseRebuilt {
+                previous_database_id: previous,
+            });
+            EtlMode::Full
+        }
+    };
+    let full_refresh = matches!(mode, EtlMode::Full);
+    warehouse.prepare(full_refresh)?;
 
     let objects = options.lake.list().await?;
     let objects_listed = objects.len() as u64;
-    let (to_read, objects_already_loaded) = match &options.mode {
+    let (to_read, objects_already_loaded) = match &mode {
         EtlMode::Full => (objects, 0),
         EtlMode::Incremental(watermark) => {
             let (loaded, new): (Vec<LakeObject>, Vec<LakeObject>) = objects
@@ -296,6 +324,7 @@ pub async fn run_etl(
         *quarantine_by_rule.entry(row.rule).or_insert(0) += 1;
     }
     Ok(EtlOutcome {
+        full_refresh,
         objects_listed,
         objects_already_loaded,
         objects_read: totals.objects_read,
@@ -365,7 +394,10 @@ mod tests {
     fn run_future_can_be_spawned() {
         fn is_send<T: Send>(_: &T) {}
         let progress = |_: EtlProgress| {};
-        let run = run_etl(EtlOptions::new(LakeSource::local("."), "."), &progress);
+        let run = run_etl(
+            EtlOptions::new(LakeSource::local("."), ".", "test"),
+            &progress,
+        );
         is_send(&run);
     }
 }

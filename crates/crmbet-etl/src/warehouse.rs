@@ -4,9 +4,15 @@
 //!
 //! Layout under the folder the caller gives:
 //! ```text
+//! database-id                        the id of the database the accepted rows went to
 //! transactions/part-000001.parquet   accepted rows, one part per run that loaded any
 //! staging/<ordinal>.arrow            valid rows of this run's objects, before dedupe
 //! ```
+//! The warehouse is bound to one database ([`Warehouse::bind`]): its rows are only what
+//! that database's watermark says was loaded. Read into another database (a reset, a move
+//! from SQLite to PostgreSQL), they would count every row of the lake as a duplicate and
+//! supply features the new database never loaded, so a run that finds another id (or none,
+//! beside accepted rows) empties the warehouse and reads the whole lake again.
 //! Why this is identical to a full recompute: a full run stages every object of the lake
 //! and keeps, per `transaction_id`, the first valid row by (object key, row in object).
 //! An incremental run keeps the first valid row of its new objects by the same order and
@@ -58,6 +64,8 @@ const COMMITTED_TABLE: &str = "committed";
 const PART_PREFIX: &str = "part-";
 const PART_EXTENSION: &str = ".parquet";
 const STAGING_EXTENSION: &str = ".arrow";
+/// The file holding the id of the database the warehouse belongs to.
+const DATABASE_ID_FILE: &str = "database-id";
 
 /// The schema of the accepted transactions.
 pub(crate) fn warehouse_schema() -> SchemaRef {
@@ -88,6 +96,19 @@ pub(crate) struct Commit {
     pub rows_loaded: u64,
 }
 
+/// Whose rows a warehouse held when a run bound it to its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Binding {
+    /// The warehouse already belonged to this database, or held nothing.
+    Kept,
+    /// It held rows of another database (`previous`), or of an unknown one when the
+    /// warehouse predates binding (`None`): they must not be used.
+    Foreign {
+        /// The id it recorded.
+        previous: Option<String>,
+    },
+}
+
 /// A warehouse folder.
 #[derive(Debug, Clone)]
 pub struct Warehouse {
@@ -111,6 +132,33 @@ impl Warehouse {
 
     fn staging_folder(&self) -> PathBuf {
         self.root.join("staging")
+    }
+
+    /// Whose rows the warehouse holds, compared with `database_id`; binds it to that id
+    /// (the caller must empty a [`Binding::Foreign`] warehouse before it reads from it).
+    pub(crate) fn bind(&self, database_id: &str) -> Result<Binding> {
+        let path = self.root.join(DATABASE_ID_FILE);
+        let recorded = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text.trim().to_owned()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
+            Err(error) => return Err(Error::warehouse(&path, error)),
+        };
+        let binding = match recorded {
+            Some(recorded) if recorded == database_id => return Ok(Binding::Kept),
+            None if self.parts()?.is_empty() => Binding::Kept,
+            previous => Binding::Foreign { previous },
+        };
+        std::fs::create_dir_all(&self.root).map_err(|error| Error::warehouse(&self.root, error))?;
+        // Written before any row is: a crash in between leaves an empty warehouse bound to
+        // this database, never foreign rows under its id.
+        if binding != Binding::Kept {
+            self.prepare(true)?;
+        }
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, database_id)
+            .map_err(|error| Error::warehouse(&temporary, error))?;
+        std::fs::rename(&temporary, &path).map_err(|error| Error::warehouse(&path, error))?;
+        Ok(binding)
     }
 
     /// Creates the folders and removes what an interrupted run left in staging; with

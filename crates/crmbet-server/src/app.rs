@@ -26,8 +26,8 @@ use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
-use crate::training::Trainer;
 use crate::web_security::WebSecurity;
+use crmbet_app::Trainer;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
 const REDIS_STARTUP_WAIT: Duration = Duration::from_secs(2);

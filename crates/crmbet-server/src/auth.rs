@@ -1,4 +1,4 @@
-//! Who may call what: accounts with argon2id passwords, JWT access tokens with a pinned
+//! Who may call what: JWT access tokens with a pinned
 //! algorithm, rotating refresh tokens, the one permission table and the access layer that
 //! enforces it on gRPC, grpc-web and REST alike.
 //!
@@ -6,31 +6,23 @@
 //! algorithm the configuration pins); refresh tokens and passwords are stored only as
 //! digests; every RPC of the contracts has a row in [`permissions::METHOD_RULES`].
 
-mod accounts;
 mod caller;
 mod layer;
-mod passwords;
 pub mod permissions;
 mod refresh_tokens;
 mod revoked_sessions;
-mod role;
 mod throttle;
 mod tokens;
 mod verified_tokens;
 
-pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
 pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, RequestId, note_audit_target};
+pub use crmbet_core::Role;
 pub use layer::{AccessLayer, AccessService};
 pub(crate) use layer::{bearer_token, client_address, unique_per_response};
-pub use passwords::{
-    MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
-    verify_password,
-};
 pub use refresh_tokens::{
     MAX_REFRESH_TOKEN_CHARS, REFRESH_TOKEN_LIFETIME, new_refresh_token, refresh_token_digest,
 };
 pub use revoked_sessions::RevokedSessions;
-pub use role::Role;
 pub use throttle::{
     ACCOUNT_BACKOFF, ADDRESS_BACKOFF, AddressThrottle, BackoffPolicy, UsernameThrottle,
 };

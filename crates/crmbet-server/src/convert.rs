@@ -24,6 +24,16 @@ pub fn instant(field: &str, timestamp: &prost_types::Timestamp) -> Result<DateTi
         .ok_or_else(|| Error::invalid_argument(field, "is not a valid timestamp"))
 }
 
+/// The role as the contracts spell it.
+pub fn role(role: crmbet_core::Role) -> crmbet_proto::v1::Role {
+    match role {
+        crmbet_core::Role::Admin => crmbet_proto::v1::Role::Admin,
+        crmbet_core::Role::Analyst => crmbet_proto::v1::Role::Analyst,
+        crmbet_core::Role::Marketer => crmbet_proto::v1::Role::Marketer,
+        crmbet_core::Role::Service => crmbet_proto::v1::Role::Service,
+    }
+}
+
 /// Money in the reporting currency.
 pub fn money(amount: f64) -> Option<Money> {
     Some(Money {

@@ -13,12 +13,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use crmbet_core::Error;
 use futures::future::BoxFuture;
 use tonic::service::Routes;
 use tonic_web::GrpcWebService;
 use tower::{Service, ServiceExt};
 
 use crate::rate_limit::{self, Admission, RateLimitState};
+use crate::status::status_from_error;
 use crate::web_security::WebSecurity;
 
 /// The whole application as one tower service; cheap to clone.
@@ -101,8 +103,7 @@ impl Parts {
         match self.grpc.clone().oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(error) => {
-                tracing::error!(%error, "grpc service failed");
-                tonic::Status::internal("internal error")
+                status_from_error(Error::Internal(format!("grpc service failed: {error}")))
                     .into_http::<Body>()
                     .into_response()
             }

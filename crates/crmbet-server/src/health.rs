@@ -1,13 +1,16 @@
 //! `GET /health`: the state of each dependency as JSON; 503 when the database is down,
-//! `"degraded"` (still 200: the server keeps serving) when Redis is configured but failing.
+//! `"degraded"` (still 200: the server keeps serving) when Redis or RabbitMQ is configured
+//! but failing.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::app::AppState;
 use crate::rate_limit::LimiterHealth;
@@ -43,9 +46,22 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "detail": "redis is failing: reads go to the database and rate limits are counted per instance until it answers",
         }),
     };
+    let broker = match &state.config.amqp_url {
+        None => in_process("no AMQP_URL: dispatch stays in the database outbox"),
+        Some(url) => match probe_broker(url).await {
+            Ok(()) => json!({ "status": "up", "detail": "rabbitmq answers the AMQP handshake" }),
+            Err(reason) => json!({
+                "status": "degraded",
+                "reason": reason,
+                "detail": "campaign messages wait in the database outbox until the broker answers",
+            }),
+        },
+    };
+    let broker_degraded = broker["status"] == "degraded";
     let overall = match (database_up, &limiter_health) {
         (false, _) => "unavailable",
         (true, LimiterHealth::Degraded { .. }) => "degraded",
+        (true, _) if broker_degraded => "degraded",
         (true, _) => "ok",
     };
     let body = json!({
@@ -53,7 +69,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "version": env!("CARGO_PKG_VERSION"),
         "database": database,
         "cache": cache,
-        "broker": in_process("no AMQP_URL: dispatch stays in the database outbox"),
+        "broker": broker,
     });
     let status = if database_up {
         StatusCode::OK
@@ -61,4 +77,58 @@ pub async fn health(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// How long the broker has to answer the handshake before it counts as down.
+const BROKER_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Whether the broker of `amqp_url` answers: a TCP connection and, for plain `amqp://`, the
+/// AMQP 0-9-1 protocol header answered by a method frame (a port that merely accepts TCP,
+/// as while RabbitMQ boots, does not count). `amqps://` is checked up to the connection.
+async fn probe_broker(amqp_url: &str) -> Result<(), String> {
+    let (tls, rest) = match amqp_url.split_once("://") {
+        Some(("amqp", rest)) => (false, rest),
+        Some(("amqps", rest)) => (true, rest),
+        _ => return Err("AMQP_URL is not an amqp:// or amqps:// URL".to_owned()),
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
+    let address = if host_and_port
+        .rsplit_once(':')
+        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()))
+    {
+        host_and_port.to_owned()
+    } else {
+        format!("{host_and_port}:{}", if tls { 5671 } else { 5672 })
+    };
+    let probe = async {
+        let mut connection = TcpStream::connect(&address)
+            .await
+            .map_err(|error| format!("cannot connect to {address}: {error}"))?;
+        if tls {
+            return Ok(());
+        }
+        connection
+            .write_all(b"AMQP\x00\x00\x09\x01")
+            .await
+            .map_err(|error| format!("{address} closed the connection: {error}"))?;
+        let mut frame_type = [0u8; 1];
+        connection
+            .read_exact(&mut frame_type)
+            .await
+            .map_err(|error| format!("{address} did not answer the AMQP handshake: {error}"))?;
+        if frame_type[0] == 1 {
+            Ok(())
+        } else {
+            Err(format!("{address} does not speak AMQP 0-9-1"))
+        }
+    };
+    tokio::time::timeout(BROKER_PROBE_TIMEOUT, probe)
+        .await
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "{address} did not answer within {} ms",
+                BROKER_PROBE_TIMEOUT.as_millis()
+            ))
+        })
 }

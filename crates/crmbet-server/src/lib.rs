@@ -1,4 +1,5 @@
-//! The crmbet server: tonic services over the store, grpc-web, REST transcoded from the
+//! The crmbet server, the protocol edge: tonic services that translate messages and call
+//! the store and the use cases of `crmbet-app`, grpc-web, REST transcoded from the
 //! `google.api.http` annotations, gRPC health and reflection, `/health`, and the access
 //! layer (JWT, roles, audit log) in front of every RPC, all on one listener that speaks
 //! plain HTTP or, when configured, TLS.
@@ -19,11 +20,9 @@ pub mod rest;
 mod service;
 pub mod status;
 pub mod tls;
-pub mod training;
 pub mod web_security;
 
 pub use app::{AppState, application};
 pub use gateway::Gateway;
 pub use listener::{serve, shutdown_signal};
 pub use tls::Transport;
-pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use crmbet_core::ModelId;
+use crmbet_core::{Error, ModelId};
 use crmbet_store::Store;
 use fred::prelude::{Client, ClientLike, LuaInterface};
 use fred::types::Value;
@@ -36,6 +36,7 @@ use tonic::Status;
 
 use crate::bounded_map::make_room;
 use crate::rate_limit::{call_options, within_timeout};
+use crate::status::status_from_error;
 
 /// How long a cached answer is served.
 pub const TTL: Duration = Duration::from_secs(60);
@@ -192,8 +193,9 @@ impl ReadCache {
         self.leave_flight(key, &flight);
         let bytes = outcome?;
         M::decode(bytes.as_slice()).map_err(|error| {
-            tracing::error!(key, %error, "cached answer does not decode");
-            Status::internal("internal error")
+            status_from_error(Error::Internal(format!(
+                "cached answer under {key} does not decode: {error}"
+            )))
         })
     }
 

@@ -29,6 +29,6 @@ mod template;
 mod fixtures;
 
 pub use error::RestError;
-pub use router::{DEFAULT_MAX_BODY_BYTES, RestConfig, RestRequestBody, rest_router};
+pub use router::{DEFAULT_MAX_BODY_BYTES, RestConfig, rest_router};
 pub use routes::{RestRoute, RestRoutes};
 pub use status::{code_name, error_body, error_response, http_status_for};

@@ -13,10 +13,10 @@ use sea_orm::{
 
 use sea_orm::prelude::DateTimeUtc;
 
-use crate::NUMERIC_FEATURES;
 use crate::database::Store;
 use crate::entity::{active_model, clusters, models, player_features, player_segments, players};
 use crate::failure::database_error;
+use crmbet_core::NUMERIC_FEATURES;
 
 /// A player's membership of a cluster, with what a marketer scans first.
 #[derive(Debug, Clone, PartialEq, FromQueryResult)]

@@ -35,6 +35,7 @@ pub const TABLES: &[&str] = &[
     "accounts",
     "refresh_tokens",
     "audit_log",
+    "database_identity",
 ];
 
 /// A handle on the database; cheap to clone (a connection pool inside).
@@ -111,8 +112,8 @@ impl Store {
         self.activations.fetch_add(1, Ordering::AcqRel);
     }
 
-    /// The sea-orm connection, for repositories in other crates.
-    pub fn connection(&self) -> &DatabaseConnection {
+    /// The sea-orm connection of this crate's repositories.
+    pub(crate) fn connection(&self) -> &DatabaseConnection {
         &self.connection
     }
 
@@ -171,6 +172,27 @@ impl Store {
             counts.insert(*table, count);
         }
         Ok(counts)
+    }
+
+    /// The random id this database got when it was created (migration
+    /// `database_identity`): files kept beside the database, such as the ETL's warehouse,
+    /// record it so they are never read into another database.
+    pub async fn database_id(&self) -> Result<String> {
+        let statement = Statement::from_string(
+            self.backend(),
+            "SELECT database_id FROM database_identity WHERE id = 1",
+        );
+        let row = self
+            .connection
+            .query_one_raw(statement)
+            .await
+            .map_err(database_error)?
+            .ok_or_else(|| {
+                Error::FailedPrecondition(
+                    "the database has no identity row; run `crmbet migrate up`".to_owned(),
+                )
+            })?;
+        row.try_get("", "database_id").map_err(database_error)
     }
 
     /// A cheap round trip, for health checks.

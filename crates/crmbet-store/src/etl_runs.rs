@@ -93,20 +93,18 @@ impl Store {
             .collect())
     }
 
-    /// Forgets the watermark of `source`, so the next run reads every object again.
-    pub async fn forget_loaded_objects(&self, source: &str) -> Result<()> {
-        lake_objects::Entity::delete_many()
-            .filter(lake_objects::Column::Source.eq(source))
-            .exec(self.connection())
-            .await
-            .map_err(database_error)?;
-        Ok(())
-    }
-
     /// Stores a finished run: the run, its quarantine, the players, their features and the
-    /// objects it loaded, all or nothing.
+    /// objects it loaded, all or nothing. A full refresh replaces the source's watermark in
+    /// the same transaction.
     pub async fn record_etl_run(&self, record: EtlRunRecord) -> Result<EtlRunId> {
         let transaction = self.begin_write().await?;
+        if record.full_refresh {
+            lake_objects::Entity::delete_many()
+                .filter(lake_objects::Column::Source.eq(record.source.as_str()))
+                .exec(&transaction)
+                .await
+                .map_err(database_error)?;
+        }
         let summary = &record.summary;
         let inserted = etl_runs::Entity::insert(etl_runs::ActiveModel {
             source: Set(record.source.clone()),

@@ -10,7 +10,10 @@ pub mod entity;
 mod etl_runs;
 mod failure;
 mod players;
+#[cfg(feature = "test-support")]
 pub mod sample;
+#[cfg(feature = "test-support")]
+pub mod throwaway_postgres;
 mod training;
 
 pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
@@ -22,40 +25,3 @@ pub use training::{
     FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, SavedModel, StoredModel,
     TrainingStatus,
 };
-
-/// Numeric per-player feature columns of `player_features`, in profile order.
-pub const NUMERIC_FEATURES: &[&str] = &[
-    "share_crash",
-    "share_slots",
-    "share_live_casino",
-    "share_sports",
-    "share_table",
-    "bet_count",
-    "bet_std",
-    "bet_cv",
-    "sessions",
-    "bets_per_session",
-    "avg_ticket",
-    "total_staked",
-    "ngr",
-    "deposit_count",
-    "deposit_sum",
-    "avg_deposit",
-    "withdrawal_count",
-    "withdrawal_sum",
-    "withdrawal_ratio",
-    "bonus_share",
-    "clv_estimate",
-    "night_share",
-    "weekend_share",
-    "preferred_hour",
-    "preferred_weekday",
-    "active_days",
-    "tenure_days",
-    "recency_days",
-    "frequency",
-    "monetary",
-    "r_score",
-    "f_score",
-    "m_score",
-];

@@ -1,5 +1,6 @@
-//! A small built-in sample, so a fresh install answers every read with data before any
-//! lake has been loaded or model trained.
+//! A small seeded sample for tests (feature `test-support`): served data — players,
+//! features, a model with named clusters and segments — without running the ETL or
+//! training.
 //!
 //! Players are drawn (seeded, deterministic) around six planted archetypes; the sample's
 //! "model" is the planted labelling itself, stored with algorithm `builtin-sample` so it can
@@ -12,12 +13,12 @@ use rand::{Rng, SeedableRng};
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use serde_json::json;
 
-use crate::NUMERIC_FEATURES;
 use crate::database::Store;
 use crate::entity::{
     active_model, clusters, etl_runs, models, player_features, player_segments, players,
 };
 use crate::failure::database_error;
+use crmbet_core::NUMERIC_FEATURES;
 
 /// Algorithm name of the sample's model.
 pub const SAMPLE_ALGORITHM: &str = "builtin-sample";

@@ -14,12 +14,12 @@ use sea_orm::{
 };
 use serde_json::Value as Json;
 
-use crate::NUMERIC_FEATURES;
 use crate::database::Store;
 use crate::entity::{
     active_model, clusters, etl_runs, models, player_features, player_segments, training_runs,
 };
 use crate::failure::database_error;
+use crmbet_core::NUMERIC_FEATURES;
 
 /// Rows per INSERT of segments: well under the bind-parameter limits of both engines.
 const SEGMENT_BATCH_ROWS: usize = 1_000;

@@ -5,64 +5,16 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Utc;
-use crmbet_core::{ClusterId, PlayerId};
+use crmbet_core::{ClusterId, NUMERIC_FEATURES, PlayerId};
 use crmbet_store::entity::player_features;
+use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, NUMERIC_FEATURES, NewAccount, NewCluster, NewModel,
-    NewRefreshToken, NewSegment, NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord,
-    Rotation, Store, TrainingStatus,
+    EtlRunRecord, EtlRunSummary, LoadedObject, NewAccount, NewCluster, NewModel, NewRefreshToken,
+    NewSegment, NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord, Rotation, Store,
+    TrainingStatus,
 };
-use rand::Rng;
-use sea_orm::{ConnectionTrait, Database};
 
 const SAMPLE_PLAYERS: usize = 400;
-
-/// A throwaway PostgreSQL database, dropped when the test is done with it.
-struct PostgresDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl PostgresDatabase {
-    async fn create() -> Self {
-        let admin_url = std::env::var("CRMBET_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-        let admin = Database::connect(&admin_url).await.unwrap_or_else(|error| {
-            panic!(
-                "PostgreSQL is required for the store tests and is not reachable at {admin_url}: \
-                 {error}; start it (scripts/test.sh does) or set CRMBET_TEST_POSTGRES_URL"
-            )
-        });
-        let name = format!("crmbet_test_{:016x}", rand::rng().random::<u64>());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("creating a test database");
-        let base = admin_url
-            .rsplit_once('/')
-            .map_or(admin_url.as_str(), |(base, _)| base);
-        let url = format!("{base}/{name}");
-        Self {
-            admin_url,
-            name,
-            url,
-        }
-    }
-
-    async fn drop(self) {
-        let admin = Database::connect(&self.admin_url)
-            .await
-            .expect("reconnecting as admin");
-        admin
-            .execute_unprepared(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await
-            .expect("dropping the test database");
-    }
-}
 
 async fn sqlite_store(directory: &tempfile::TempDir) -> Store {
     let url = format!(
@@ -85,7 +37,7 @@ async fn migrations_and_reads_on_sqlite() {
 
 #[tokio::test]
 async fn migrations_and_reads_on_postgres() {
-    let database = PostgresDatabase::create().await;
+    let database = ThrowawayPostgres::create("crmbet_store").await;
     let store = Store::connect(&database.url)
         .await
         .expect("opening PostgreSQL");
@@ -94,8 +46,6 @@ async fn migrations_and_reads_on_postgres() {
     check_etl_records(&store).await;
     check_training_records(&store).await;
     check_accounts_and_refresh_tokens(&store).await;
-    drop(store);
-    database.drop().await;
 }
 
 #[tokio::test]
@@ -355,7 +305,7 @@ async fn check_etl_records(store: &Store) {
         vec![object.clone()]
     );
     // A second run that loads the same object again keeps one watermark row.
-    let second = store.record_etl_run(record).await.unwrap();
+    let second = store.record_etl_run(record.clone()).await.unwrap();
     assert!(second.0 > first.0);
     assert_eq!(store.loaded_objects("/lakes/test").await.unwrap().len(), 1);
     let player = PlayerId::parse("user_id", "etl-a").unwrap();
@@ -366,13 +316,20 @@ async fn check_etl_records(store: &Store) {
         store.latest_etl_run().await.unwrap().map(|run| run.id),
         Some(second.0)
     );
-    store.forget_loaded_objects("/lakes/test").await.unwrap();
-    assert!(
-        store
-            .loaded_objects("/lakes/test")
-            .await
-            .unwrap()
-            .is_empty()
+    // A full refresh replaces the watermark: the objects it loaded, and no other.
+    let other_object = LoadedObject {
+        key: "transactions/dt=2026-06-02/part-0.parquet".to_owned(),
+        ..object.clone()
+    };
+    let refresh = EtlRunRecord {
+        full_refresh: true,
+        loaded_objects: vec![other_object.clone()],
+        ..record
+    };
+    store.record_etl_run(refresh).await.unwrap();
+    assert_eq!(
+        store.loaded_objects("/lakes/test").await.unwrap(),
+        vec![other_object]
     );
     let counts = store.row_counts().await.unwrap();
     assert!(counts["quarantine"] >= 2);

@@ -38,15 +38,3 @@ impl SyntheticLakeError {
         }
     }
 }
-
-impl From<SyntheticLakeError> for crmbet_core::Error {
-    fn from(error: SyntheticLakeError) -> Self {
-        match &error {
-            SyntheticLakeError::InvalidOption { option, reason } => {
-                Self::invalid_argument(*option, reason.clone())
-            }
-            SyntheticLakeError::LakeNotEmpty { .. } => Self::FailedPrecondition(error.to_string()),
-            SyntheticLakeError::Write { .. } => Self::Internal(error.to_string()),
-        }
-    }
-}

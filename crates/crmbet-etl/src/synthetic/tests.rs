@@ -486,7 +486,7 @@ async fn etl_quarantines_exactly_the_dirty_rows_and_keeps_every_player() {
             ..options(400, 20_000)
         };
         let summary = write(lake.path(), &options);
-        let etl = EtlOptions::new(LakeSource::local(lake.path()), warehouse.path())
+        let etl = EtlOptions::new(LakeSource::local(lake.path()), warehouse.path(), "test")
             .with_mode(EtlMode::Full)
             .with_now(etl_now());
         let outcome = run_etl(etl, &|_| {}).await.unwrap();

@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use crmbet_etl::{EtlMode, EtlProgress, PlayerFeatures, Watermark};
 
-use crate::support::{Row, csv_text, parquet_bytes, row, run, write_object};
+use crate::support::{
+    DATABASE_ID, Row, csv_text, parquet_bytes, row, run, run_for_database, write_object,
+};
 
 fn assert_same_features(incremental: &[PlayerFeatures], full: &[PlayerFeatures]) {
     assert_eq!(incremental.len(), full.len(), "players");
@@ -146,4 +148,114 @@ async fn a_new_object_is_read_alone_and_matches_a_full_recompute() {
     assert!(keys_read(&progress).is_empty());
     assert_eq!((idle_run.objects_read, idle_run.rows_loaded), (0, 0));
     assert_same_features(&idle_run.features, &full_run.features);
+}
+
+/// Two objects of three players, one of whose rows repeats an id.
+fn write_two_objects(lake: &std::path::Path) {
+    let first = [
+        row("t1", "p1", "2026-06-01T10:00:00Z", "deposit", 100.0),
+        row("t2", "p1", "2026-06-01T10:05:00Z", "bet", 10.0),
+        row("t3", "p2", "2026-06-01T23:00:00Z", "bet", 4.0),
+    ];
+    write_object(
+        lake,
+        "transactions/dt=2026-06-01/part-0.parquet",
+        &parquet_bytes(&first),
+    );
+    let second = [
+        row("t4", "p3", "2026-06-02T00:10:00Z", "deposit", 8.0),
+        row("t2", "p1", "2026-06-01T10:05:00Z", "bet", 10.0),
+    ];
+    write_object(
+        lake,
+        "transactions/dt=2026-06-02/part-0.csv",
+        csv_text(&second).as_bytes(),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warehouse_of_another_database_is_rebuilt_before_it_supplies_a_row() {
+    let folder = tempfile::tempdir().unwrap();
+    let lake = folder.path().join("lake");
+    let warehouse = folder.path().join("warehouse");
+    let now: DateTime<Utc> = "2026-06-20T00:00:00Z".parse().unwrap();
+    write_two_objects(&lake);
+
+    let incremental = || EtlMode::Incremental(Watermark::new());
+    let (into_a, progress_a) =
+        run_for_database("database-a", &lake, &warehouse, incremental(), now).await;
+    assert_eq!((into_a.rows_loaded, into_a.duplicates), (4, 1));
+    assert!(!into_a.full_refresh, "a new warehouse is simply bound");
+    assert!(
+        !progress_a
+            .iter()
+            .any(|report| matches!(report, EtlProgress::WarehouseRebuilt { .. }))
+    );
+
+    // Database B is new: its watermark is empty, and the warehouse holds A's rows.
+    let (into_b, progress_b) =
+        run_for_database("database-b", &lake, &warehouse, incremental(), now).await;
+    assert!(
+        progress_b.contains(&EtlProgress::WarehouseRebuilt {
+            previous_database_id: Some("database-a".to_owned())
+        }),
+        "{progress_b:?}"
+    );
+    assert!(into_b.full_refresh);
+    assert_eq!(
+        (into_b.objects_read, into_b.rows_loaded, into_b.duplicates),
+        (2, 4, 1),
+        "B loads every row, and only the lake's own repeat is a duplicate"
+    );
+    assert_same_features(&into_b.features, &into_a.features);
+
+    // Back to A with A's watermark: the warehouse is B's now, so A gets a full rebuild too
+    // instead of features over rows it never loaded.
+    let watermark: Watermark = into_a.loaded_objects.iter().cloned().collect();
+    let (again_a, _) = run_for_database(
+        "database-a",
+        &lake,
+        &warehouse,
+        EtlMode::Incremental(watermark),
+        now,
+    )
+    .await;
+    assert!(again_a.full_refresh);
+    assert_eq!((again_a.objects_read, again_a.rows_loaded), (2, 4));
+    assert_same_features(&again_a.features, &into_a.features);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warehouse_that_names_no_database_is_not_trusted() {
+    let folder = tempfile::tempdir().unwrap();
+    let lake = folder.path().join("lake");
+    let warehouse = folder.path().join("warehouse");
+    let now: DateTime<Utc> = "2026-06-20T00:00:00Z".parse().unwrap();
+    write_two_objects(&lake);
+    let (first, _) = run(&lake, &warehouse, EtlMode::Full, now).await;
+    assert_eq!(first.rows_loaded, 4);
+
+    // A warehouse written before warehouses were bound holds rows and no id.
+    std::fs::remove_file(warehouse.join("database-id")).unwrap();
+    let watermark: Watermark = first.loaded_objects.iter().cloned().collect();
+    let (second, progress) = run(
+        &lake,
+        &warehouse,
+        EtlMode::Incremental(watermark.clone()),
+        now,
+    )
+    .await;
+    assert!(progress.contains(&EtlProgress::WarehouseRebuilt {
+        previous_database_id: None
+    }));
+    assert_eq!((second.objects_read, second.rows_loaded), (2, 4));
+
+    // Bound again: the next run with the watermark trusts it and reads nothing.
+    let (third, _) = run(&lake, &warehouse, EtlMode::Incremental(watermark), now).await;
+    assert!(!third.full_refresh);
+    assert_eq!((third.objects_read, third.players), (0, 3));
+    assert_eq!(
+        std::fs::read_to_string(warehouse.join("database-id")).unwrap(),
+        DATABASE_ID
+    );
 }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+use crmbet_core::{FAVOURITE_GAME, NUMERIC_FEATURES};
 use crmbet_etl::{EtlMode, Rule};
 use datafusion::arrow::array::{Array, Float64Array, StringArray};
 use datafusion::arrow::compute::kernels::cast::cast;
@@ -13,41 +14,16 @@ use serde_json::Value;
 
 use crate::support::{run, run_peer};
 
-/// The features both implementations compute, all but `favourite_game` numeric.
-const SHARED_FEATURES: [&str; 32] = [
-    "favourite_game",
-    "share_crash",
-    "share_slots",
-    "share_live_casino",
-    "share_sports",
-    "share_table",
-    "bet_count",
-    "bet_std",
-    "bet_cv",
-    "sessions",
-    "bets_per_session",
-    "avg_ticket",
-    "total_staked",
-    "ngr",
-    "deposit_count",
-    "deposit_sum",
-    "avg_deposit",
-    "withdrawal_count",
-    "withdrawal_sum",
-    "withdrawal_ratio",
-    "bonus_share",
-    "night_share",
-    "weekend_share",
-    "preferred_hour",
-    "active_days",
-    "tenure_days",
-    "recency_days",
-    "frequency",
-    "monetary",
-    "r_score",
-    "f_score",
-    "m_score",
-];
+/// Features of ours the peer does not compute.
+const CRMBET_ONLY_FEATURES: [&str; 2] = ["clv_estimate", "preferred_weekday"];
+
+/// The features both implementations compute: the one feature list, less ours alone.
+fn shared_features() -> Vec<&'static str> {
+    std::iter::once(FAVOURITE_GAME)
+        .chain(NUMERIC_FEATURES.iter().copied())
+        .filter(|feature| !CRMBET_ONLY_FEATURES.contains(feature))
+        .collect()
+}
 
 /// The generator's fault kinds and the rule that must catch each.
 const FAULT_RULES: [(&str, Rule); 5] = [
@@ -131,7 +107,13 @@ async fn generated_lake_matches_planted_faults_and_peer_features() {
             .all(|row| row.source_object.starts_with("transactions/dt="))
     );
 
-    let peer = read_peer_features(&peer_features).await;
+    let shared_features = shared_features();
+    assert_eq!(
+        shared_features.len(),
+        32,
+        "the peer computes 32 of our features"
+    );
+    let peer = read_peer_features(&peer_features, &shared_features).await;
     assert_eq!(peer.len(), outcome.features.len(), "players");
     let mut compared = 0;
     for player in &outcome.features {
@@ -139,7 +121,7 @@ async fn generated_lake_matches_planted_faults_and_peer_features() {
         let theirs = peer
             .get(&player.user_id)
             .unwrap_or_else(|| panic!("player {} missing from the peer", player.user_id));
-        for feature in SHARED_FEATURES {
+        for &feature in &shared_features {
             let context = format!("player {} feature {feature}", player.user_id);
             let peer_value = theirs
                 .get(feature)
@@ -162,7 +144,7 @@ async fn generated_lake_matches_planted_faults_and_peer_features() {
             compared += 1;
         }
     }
-    assert_eq!(compared, SHARED_FEATURES.len() * outcome.features.len());
+    assert_eq!(compared, shared_features.len() * outcome.features.len());
 }
 
 #[derive(Debug)]
@@ -173,7 +155,10 @@ enum PeerValue {
 }
 
 /// The peer's feature table by user id, read through DataFusion.
-async fn read_peer_features(path: &std::path::Path) -> HashMap<String, HashMap<String, PeerValue>> {
+async fn read_peer_features(
+    path: &std::path::Path,
+    features: &[&str],
+) -> HashMap<String, HashMap<String, PeerValue>> {
     let context = SessionContext::new();
     let batches = context
         .read_parquet(path.to_str().unwrap(), ParquetReadOptions::default())
@@ -188,7 +173,7 @@ async fn read_peer_features(path: &std::path::Path) -> HashMap<String, HashMap<S
         let user_ids = user_ids.as_any().downcast_ref::<StringArray>().unwrap();
         for row in 0..batch.num_rows() {
             let mut values = HashMap::new();
-            for feature in SHARED_FEATURES {
+            for &feature in features {
                 let column = batch
                     .column_by_name(feature)
                     .unwrap_or_else(|| panic!("peer column {feature}"));

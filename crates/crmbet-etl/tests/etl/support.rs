@@ -12,6 +12,9 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::parquet::arrow::ArrowWriter;
 
+/// The database id the tests' runs are stored under, unless a test names another.
+pub const DATABASE_ID: &str = "test-database";
+
 /// Runs the ETL on `lake` with `warehouse`, collecting progress reports.
 pub async fn run(
     lake: &Path,
@@ -19,9 +22,20 @@ pub async fn run(
     mode: EtlMode,
     now: DateTime<Utc>,
 ) -> (EtlOutcome, Vec<EtlProgress>) {
+    run_for_database(DATABASE_ID, lake, warehouse, mode, now).await
+}
+
+/// Runs the ETL for the database `database_id`, collecting progress reports.
+pub async fn run_for_database(
+    database_id: &str,
+    lake: &Path,
+    warehouse: &Path,
+    mode: EtlMode,
+    now: DateTime<Utc>,
+) -> (EtlOutcome, Vec<EtlProgress>) {
     let reports = std::sync::Mutex::new(Vec::new());
     let progress = |report: EtlProgress| reports.lock().unwrap().push(report);
-    let options = EtlOptions::new(LakeSource::local(lake), warehouse)
+    let options = EtlOptions::new(LakeSource::local(lake), warehouse, database_id)
         .with_mode(mode)
         .with_now(now);
     let outcome = run_etl(options, &progress).await.expect("etl run");

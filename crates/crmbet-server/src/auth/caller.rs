@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use crate::auth::role::Role;
+use crmbet_core::Role;
 
 /// The caller proven by a verified access token.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
 use chrono::Utc;
+use crmbet_core::Error;
 use crmbet_store::{AuditEntry, Store};
 use futures::future::BoxFuture;
 use http::header::AUTHORIZATION;
@@ -26,6 +27,7 @@ use crate::auth::permissions::{Access, Effect, MethodRule, rule_for};
 use crate::auth::revoked_sessions::RevokedSessions;
 use crate::auth::tokens::{TokenKeys, VerifiedToken};
 use crate::rest::code_name;
+use crate::status::status_from_error;
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
@@ -104,8 +106,8 @@ where
         let handled = tokio::spawn(async move { guard.handle(ready_inner, request).await });
         Box::pin(async move {
             Ok(handled.await.unwrap_or_else(|error| {
-                tracing::error!(%error, "a call's task failed");
-                Status::internal("internal error").into_http::<Body>()
+                status_from_error(Error::Internal(format!("a call's task failed: {error}")))
+                    .into_http::<Body>()
             }))
         })
     }

@@ -22,8 +22,8 @@
 
 use crmbet_core::rate_limit_classes::RouteClass as Class;
 
-use crate::auth::role::Role;
-use crate::auth::role::Role::{Admin, Analyst, Marketer, Service};
+use crmbet_core::Role;
+use crmbet_core::Role::{Admin, Analyst, Marketer, Service};
 
 /// Who may call an RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,8 +17,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::role::Role;
 use crate::auth::verified_tokens::VerifiedTokens;
+use crmbet_core::Role;
 
 /// The `iss` of every access token.
 pub const ISSUER: &str = "crmbet";
@@ -356,13 +356,15 @@ mod tests {
 
     #[test]
     fn key_files_pin_eddsa_or_es256() {
-        let eddsa =
-            TokenKeys::from_private_key_pem(include_bytes!("../../tests/keys/ed25519-private.pem"))
-                .unwrap();
+        let eddsa = TokenKeys::from_private_key_pem(include_bytes!(
+            "../../tests/server/keys/ed25519-private.pem"
+        ))
+        .unwrap();
         assert_eq!(eddsa.algorithm(), Algorithm::EdDSA);
-        let es256 =
-            TokenKeys::from_private_key_pem(include_bytes!("../../tests/keys/p256-private.pem"))
-                .unwrap();
+        let es256 = TokenKeys::from_private_key_pem(include_bytes!(
+            "../../tests/server/keys/p256-private.pem"
+        ))
+        .unwrap();
         assert_eq!(es256.algorithm(), Algorithm::ES256);
         for keys in [eddsa, es256] {
             let token = keys.issue("svc", Role::Service).unwrap().token;
@@ -370,8 +372,10 @@ mod tests {
         }
         assert!(TokenKeys::from_private_key_pem(b"not a key").is_err());
         assert!(
-            TokenKeys::from_private_key_pem(include_bytes!("../../tests/keys/ed25519-public.pem"))
-                .is_err()
+            TokenKeys::from_private_key_pem(include_bytes!(
+                "../../tests/server/keys/ed25519-public.pem"
+            ))
+            .is_err()
         );
     }
 }

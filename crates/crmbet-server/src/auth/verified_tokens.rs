@@ -11,9 +11,9 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use crate::auth::role::Role;
 use crate::auth::tokens::Claims;
 use crate::bounded_map::make_room;
+use crmbet_core::Role;
 
 /// The most tokens kept: about 400 bytes each. Access tokens live 15 minutes, so this
 /// covers many thousands of active clients; past it the expired ones are dropped, and

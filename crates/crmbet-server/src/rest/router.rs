@@ -42,11 +42,6 @@ impl Default for RestConfig {
     }
 }
 
-/// The raw body of a transcoded REST request, in the extensions of the gRPC request, for
-/// services that must check a signature over the exact bytes (the Smartico webhook).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RestRequestBody(pub Bytes);
-
 /// Serves every route of `routes` by calling `grpc` (typically `tonic::service::Routes`)
 /// in process. The router takes every path under the templates' first segments (`/api/…`),
 /// so unknown paths there get a JSON 404; it sets no fallback, so it merges with others.
@@ -155,8 +150,7 @@ where
             Ok(message) => message,
             Err(rejected) => return rejected_response(&rejected),
         };
-        let mut extensions = std::mem::take(&mut parts.extensions);
-        extensions.insert(RestRequestBody(body_bytes));
+        let extensions = std::mem::take(&mut parts.extensions);
         let grpc_request = match grpc_request(
             route.grpc_path(),
             &message.encode_to_vec(),
@@ -404,10 +398,6 @@ mod tests {
         assert_eq!(body["refresh_token"], json!(""));
         let calls = received.lock().expect("not poisoned");
         assert_eq!(calls[0].grpc_path, "/crmbet.v1.AuthService/Login");
-        assert_eq!(
-            calls[0].extensions.get::<RestRequestBody>(),
-            Some(&RestRequestBody(Bytes::from_static(raw.as_bytes())))
-        );
     }
 
     #[tokio::test]

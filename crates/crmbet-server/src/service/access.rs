@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use crmbet_app::{MAX_PASSWORD_CHARS, check_username, verify_password};
 use crmbet_core::Error;
 use crmbet_proto::v1::auth_service_server::AuthService;
 use crmbet_proto::v1::{
@@ -24,11 +25,10 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::{
     ACCESS_TOKEN_LIFETIME, ACCOUNT_BACKOFF, AddressThrottle, AuditNote, ClientAddress,
-    MAX_PASSWORD_CHARS, MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME,
-    RevokedSessions, Role, TokenKeys, UsernameThrottle, check_username, new_refresh_token,
-    random_id, refresh_token_digest, verify_password,
+    MAX_REFRESH_TOKEN_CHARS, Principal, REFRESH_TOKEN_LIFETIME, RevokedSessions, Role, TokenKeys,
+    UsernameThrottle, new_refresh_token, random_id, refresh_token_digest,
 };
-use crate::convert::timestamp;
+use crate::convert::{self, timestamp};
 use crate::status::status_from_error;
 
 const TOKEN_TYPE: &str = "Bearer";
@@ -379,7 +379,7 @@ impl AuthService for AuthApi {
             refresh_token: tokens.refresh_token,
             expires_in: access_token_seconds(),
             token_type: TOKEN_TYPE.to_owned(),
-            role: tokens.role.to_proto().into(),
+            role: convert::role(tokens.role).into(),
         }))
     }
 
@@ -398,7 +398,7 @@ impl AuthService for AuthApi {
             refresh_token: tokens.refresh_token,
             expires_in: access_token_seconds(),
             token_type: TOKEN_TYPE.to_owned(),
-            role: tokens.role.to_proto().into(),
+            role: convert::role(tokens.role).into(),
         }))
     }
 
@@ -425,7 +425,7 @@ impl AuthService for AuthApi {
             .ok_or_else(|| Status::unauthenticated("missing access token"))?;
         Ok(Response::new(WhoAmIResponse {
             username: principal.username.clone(),
-            role: principal.role.to_proto().into(),
+            role: convert::role(principal.role).into(),
             expires_at: Some(timestamp(principal.expires_at)),
         }))
     }

@@ -1,5 +1,6 @@
 //! ClusterService: clusters of the active model, their members and analytics.
 
+use crmbet_core::NUMERIC_FEATURES;
 use crmbet_core::{ClusterId, Error, ModelId, PageSize, PageToken, Result};
 use crmbet_proto::v1::cluster_service_server::ClusterService;
 use crmbet_proto::v1::{
@@ -8,7 +9,7 @@ use crmbet_proto::v1::{
     ListClusterUsersResponse, ListClustersRequest, ListClustersResponse, ScoreHistogram,
 };
 use crmbet_store::entity::clusters;
-use crmbet_store::{ClusterAnalytics, GroupCount, NUMERIC_FEATURES, Store};
+use crmbet_store::{ClusterAnalytics, GroupCount, Store};
 use tonic::{Request, Response, Status};
 
 use crate::convert::{campaign_type, money, timestamp};

@@ -21,7 +21,9 @@ use tonic::{Request, Response, Status};
 use crate::auth::{Principal, note_audit_target};
 use crate::convert::timestamp;
 use crate::status::status_from_error;
-use crate::training::{RunState, Trainer, TrainingEvent, TrainingRequest, TrainingStage as Stage};
+use crmbet_app::training::{
+    RunState, Trainer, TrainingEvent, TrainingRequest, TrainingStage as Stage,
+};
 
 /// Serves TrainingService with a [`Trainer`].
 #[derive(Debug, Clone)]

@@ -4,8 +4,9 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+use crmbet_app::{check_new_password, create_account, generate_password};
 use crmbet_core::Config;
-use crmbet_server::auth::{Role, check_new_password, create_account, generate_password};
+use crmbet_core::Role;
 
 use crate::cli::{AccountAction, RoleArg};
 use crate::command::open_store;

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use chrono::{Days, NaiveDate, Utc};
+use crmbet_app::{Trainer, TrainingRequest};
+use crmbet_app::{create_account, generate_password};
 use crmbet_core::Config;
+use crmbet_core::Role;
 use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
-use crmbet_server::auth::{Role, create_account, generate_password};
-use crmbet_server::{Trainer, TrainingRequest};
 use crmbet_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 

@@ -3,23 +3,15 @@
 //! Exit codes: 0 when every object was read, 2 when some objects could not be read (they
 //! are reported and the rest is loaded), 1 when the run could not go on at all.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use chrono::Utc;
+use crmbet_app::{LakeLoad, LoadedLake, quarantine_by_rule};
 use crmbet_core::Config;
-use crmbet_core::fingerprint::fingerprint;
-use crmbet_etl::{
-    EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint, PlayerFeatures,
-    S3_SCHEME, S3Settings, Watermark, run_etl,
-};
-use crmbet_store::entity::player_features;
-use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord, Store,
-};
+use crmbet_etl::{EtlOutcome, EtlProgress, LakeSource, S3_SCHEME, S3Settings};
+use crmbet_store::Store;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -45,68 +37,49 @@ pub async fn load_lake(
     store: &Store,
     arguments: &EtlArgs,
 ) -> anyhow::Result<EtlOutcome> {
-    let lake = lake_source(&arguments.lake, config).await?;
     let source = arguments.lake.clone();
-    let warehouse = warehouse_folder(&config.warehouse_dir, &source);
-    let mode = if arguments.full {
-        EtlMode::Full
-    } else {
-        EtlMode::Incremental(watermark(store, &source).await?)
+    let load = LakeLoad {
+        source: source.clone(),
+        lake: lake_source(&source, config).await?,
+        warehouse_root: config.warehouse_dir.clone(),
+        full: arguments.full,
     };
-    let started_at = Utc::now();
-    let options = EtlOptions::new(lake, &warehouse)
-        .with_mode(mode)
-        .with_now(started_at);
-
     let progress = EtlProgressBar::new(arguments.json);
-    let outcome = run_etl(options, &|event| progress.report(event))
+    let loaded = crmbet_app::load_lake(store, load, &|event| progress.report(event))
         .await
         .with_context(|| format!("loading the lake {source}"))?;
     progress.finish();
+    let LoadedLake {
+        run_id,
+        outcome,
+        store_seconds,
+    } = loaded;
 
-    let finished_at = Utc::now();
-    let record = run_record(&source, arguments.full, started_at, finished_at, &outcome);
-    let stored = Instant::now();
-    if arguments.full {
-        store
-            .forget_loaded_objects(&source)
-            .await
-            .context("resetting the watermark")?;
-    }
-    let run_id = store
-        .record_etl_run(record)
-        .await
-        .context("storing the run's features")?;
-    let store_seconds = stored.elapsed().as_secs_f64();
-
-    let summary = json!({
-        "run_id": run_id.0,
-        "objects_read": outcome.objects_read,
-        "objects_failed": outcome.objects_failed(),
-        "failed_objects": outcome.failed_objects,
-        "objects_already_loaded": outcome.objects_already_loaded,
-        "rows_read": outcome.rows_read,
-        "rows_loaded": outcome.rows_loaded,
-        "rows_quarantined": outcome.rows_quarantined,
-        "quarantine_by_rule": outcome
-            .quarantine_by_rule
-            .iter()
-            .map(|(rule, count)| (rule.name().to_owned(), *count))
-            .collect::<std::collections::BTreeMap<_, _>>(),
-        "duplicates": outcome.duplicates,
-        "players": outcome.players,
-        "quality_score": outcome.quality.overall,
-        "completeness": outcome.quality.completeness,
-        "validity": outcome.quality.validity,
-        "uniqueness": outcome.quality.uniqueness,
-        "freshness": outcome.quality.freshness,
-        "grade": outcome.quality.grade.as_str(),
-        "etl_seconds": outcome.seconds,
-        "store_seconds": store_seconds,
-        "seconds": outcome.seconds + store_seconds,
-        "peak_rss_bytes": peak_rss_bytes(),
-    });
     if arguments.json {
+        let summary = json!({
+            "run_id": run_id.0,
+            "full_refresh": outcome.full_refresh,
+            "objects_read": outcome.objects_read,
+            "objects_failed": outcome.objects_failed(),
+            "failed_objects": outcome.failed_objects,
+            "objects_already_loaded": outcome.objects_already_loaded,
+            "rows_read": outcome.rows_read,
+            "rows_loaded": outcome.rows_loaded,
+            "rows_quarantined": outcome.rows_quarantined,
+            "quarantine_by_rule": quarantine_by_rule(&outcome),
+            "duplicates": outcome.duplicates,
+            "players": outcome.players,
+            "quality_score": outcome.quality.overall,
+            "completeness": outcome.quality.completeness,
+            "validity": outcome.quality.validity,
+            "uniqueness": outcome.quality.uniqueness,
+            "freshness": outcome.quality.freshness,
+            "grade": outcome.quality.grade.as_str(),
+            "etl_seconds": outcome.seconds,
+            "store_seconds": store_seconds,
+            "seconds": outcome.seconds + store_seconds,
+            "peak_rss_bytes": peak_rss_bytes(),
+        });
         println!("{summary}");
     } else {
         print_summary(&outcome, run_id.0, store_seconds);
@@ -127,162 +100,6 @@ async fn lake_source(lake: &str, config: &Config) -> anyhow::Result<LakeSource> 
     LakeSource::s3(lake, &settings)
         .await
         .with_context(|| format!("opening the lake {lake}"))
-}
-
-/// One warehouse per lake, so two lakes never mix their transactions.
-fn warehouse_folder(root: &std::path::Path, source: &str) -> PathBuf {
-    let readable: String = source
-        .chars()
-        .map(|character| {
-            if character.is_ascii_alphanumeric() {
-                character
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let tail: String = readable
-        .chars()
-        .rev()
-        .take(40)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
-    // The fingerprint keeps distinct sources apart even when their readable tails collide.
-    root.join(format!("{tail}-{}", fingerprint(source)))
-}
-
-async fn watermark(store: &Store, source: &str) -> anyhow::Result<Watermark> {
-    let mut watermark = Watermark::new();
-    for object in store
-        .loaded_objects(source)
-        .await
-        .context("reading the watermark")?
-    {
-        watermark.insert(ObjectFingerprint {
-            key: object.key,
-            size: u64::try_from(object.size_bytes).unwrap_or_default(),
-            etag: object.etag,
-        });
-    }
-    Ok(watermark)
-}
-
-fn run_record(
-    source: &str,
-    full_refresh: bool,
-    started_at: chrono::DateTime<Utc>,
-    finished_at: chrono::DateTime<Utc>,
-    outcome: &EtlOutcome,
-) -> EtlRunRecord {
-    let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
-    EtlRunRecord {
-        source: source.to_owned(),
-        full_refresh,
-        started_at,
-        finished_at,
-        status: if outcome.objects_failed() > 0 {
-            "partial"
-        } else {
-            "succeeded"
-        }
-        .to_owned(),
-        summary: EtlRunSummary {
-            objects_read: count(outcome.objects_read),
-            objects_failed: count(outcome.objects_failed()),
-            rows_read: count(outcome.rows_read),
-            rows_loaded: count(outcome.rows_loaded),
-            rows_quarantined: count(outcome.rows_quarantined),
-            duplicates: count(outcome.duplicates),
-            players: count(outcome.players),
-            completeness: outcome.quality.completeness,
-            validity: outcome.quality.validity,
-            uniqueness: outcome.quality.uniqueness,
-            freshness: outcome.quality.freshness,
-            quality_score: outcome.quality.overall,
-            grade: outcome.quality.grade.as_str().to_owned(),
-        },
-        report: json!({
-            "failed_objects": outcome.failed_objects,
-            "quarantine_by_rule": outcome
-                .quarantine_by_rule
-                .iter()
-                .map(|(rule, count)| (rule.name().to_owned(), *count))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-            "objects_already_loaded": outcome.objects_already_loaded,
-        }),
-        quarantine: outcome
-            .quarantined
-            .iter()
-            .map(|row| QuarantineRecord {
-                rule: row.rule.name().to_owned(),
-                source_object: row.source_object.clone(),
-                row_json: row.row_json.clone(),
-            })
-            .collect(),
-        players: outcome
-            .features
-            .iter()
-            .map(|features| PlayerRecord {
-                user_id: features.user_id.clone(),
-                country: features.country.clone(),
-                first_seen_at: Some(features.first_seen_at),
-                last_active_at: Some(features.last_active_at),
-            })
-            .collect(),
-        features: outcome.features.iter().map(feature_row).collect(),
-        loaded_objects: outcome
-            .loaded_objects
-            .iter()
-            .map(|object| LoadedObject {
-                key: object.key.clone(),
-                size_bytes: i64::try_from(object.size).unwrap_or(i64::MAX),
-                etag: object.etag.clone(),
-            })
-            .collect(),
-    }
-}
-
-fn feature_row(features: &PlayerFeatures) -> player_features::Model {
-    player_features::Model {
-        etl_run_id: 0,
-        user_id: features.user_id.clone(),
-        favourite_game: features.favourite_game.clone().unwrap_or_default(),
-        share_crash: features.share_crash,
-        share_slots: features.share_slots,
-        share_live_casino: features.share_live_casino,
-        share_sports: features.share_sports,
-        share_table: features.share_table,
-        bet_count: features.bet_count,
-        bet_std: features.bet_std,
-        bet_cv: features.bet_cv,
-        sessions: features.sessions,
-        bets_per_session: features.bets_per_session,
-        avg_ticket: features.avg_ticket,
-        total_staked: features.total_staked,
-        ngr: features.ngr,
-        deposit_count: features.deposit_count,
-        deposit_sum: features.deposit_sum,
-        avg_deposit: features.avg_deposit,
-        withdrawal_count: features.withdrawal_count,
-        withdrawal_sum: features.withdrawal_sum,
-        withdrawal_ratio: features.withdrawal_ratio,
-        bonus_share: features.bonus_share,
-        clv_estimate: features.clv_estimate,
-        night_share: features.night_share,
-        weekend_share: features.weekend_share,
-        preferred_hour: features.preferred_hour,
-        preferred_weekday: features.preferred_weekday,
-        active_days: features.active_days,
-        tenure_days: features.tenure_days,
-        recency_days: features.recency_days,
-        frequency: features.frequency,
-        monetary: features.monetary,
-        r_score: features.r_score,
-        f_score: features.f_score,
-        m_score: features.m_score,
-    }
 }
 
 fn print_summary(outcome: &EtlOutcome, run_id: i64, store_seconds: f64) {
@@ -345,10 +162,26 @@ impl EtlProgressBar {
     }
 
     fn report(&self, event: EtlProgress) {
+        if let EtlProgress::WarehouseRebuilt {
+            previous_database_id,
+        } = &event
+        {
+            // Said even with --json (on standard error): a whole-lake reload is worth knowing.
+            let owner = previous_database_id
+                .as_deref()
+                .map_or("an unknown database".to_owned(), |id| {
+                    format!("database {id}")
+                });
+            eprintln!(
+                "note: the warehouse held the rows of {owner}, not this one; it is rebuilt from \
+                 the whole lake"
+            );
+        }
         let Some(bar) = &self.bar else {
             return;
         };
         match event {
+            EtlProgress::WarehouseRebuilt { .. } => {}
             EtlProgress::Listed {
                 objects_to_read, ..
             } => bar.set_length(objects_to_read as u64),

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
+use crmbet_app::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest};
 use crmbet_core::Config;
-use crmbet_server::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 

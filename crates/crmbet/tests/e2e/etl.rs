@@ -6,8 +6,7 @@ use std::process::Command;
 
 use crmbet_core::PlayerId;
 use crmbet_store::Store;
-use rand::Rng;
-use sea_orm::{ConnectionTrait, Database};
+use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 
 const HEADER: &str = "transaction_id,user_id,occurred_at,type,amount,currency,game_type,game_id,session_id,channel,country\n";
 
@@ -100,22 +99,70 @@ async fn etl_loads_features_into_sqlite() {
 
 #[tokio::test]
 async fn etl_loads_features_into_postgres() {
-    let admin_url = std::env::var("CRMBET_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin = Database::connect(&admin_url)
-        .await
-        .unwrap_or_else(|error| panic!("PostgreSQL is required at {admin_url}: {error}"));
-    let name = format!("crmbet_etl_{:016x}", rand::rng().random::<u64>());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    check_etl_into(&format!("{base}/{name}")).await;
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    let database = ThrowawayPostgres::create("crmbet_etl").await;
+    check_etl_into(&database.url).await;
+}
+
+/// Every player's stored features of the latest run, as comparable text.
+async fn stored_features(database_url: &str) -> Vec<String> {
+    let store = Store::connect(database_url).await.unwrap();
+    let run = store.latest_etl_run_with_features().await.unwrap().unwrap();
+    let rows = store.feature_rows(run).await.unwrap();
+    rows.player_ids
+        .iter()
+        .zip(rows.values.chunks(rows.columns.len()))
+        .map(|(player, values)| format!("{player}: {values:?}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_database_gets_every_row_from_a_warehouse_another_database_filled() {
+    let directory = tempfile::tempdir().unwrap();
+    let lake = directory.path().join("lake");
+    write_lake(&lake);
+    // One working folder, hence one warehouse, for both databases.
+    let warehouse = directory.path().join("warehouse");
+    let database = |name: &str| {
+        format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join(name).display()
+        )
+    };
+
+    let (_, into_a) = run_etl(&database("a.db"), &lake, &warehouse);
+    assert_eq!(into_a["rows_loaded"], 6, "{into_a}");
+    assert_eq!(into_a["full_refresh"], false, "{into_a}");
+
+    let (_, into_b) = run_etl(&database("b.db"), &lake, &warehouse);
+    assert_eq!(
+        into_b["full_refresh"], true,
+        "B rebuilds A's warehouse: {into_b}"
+    );
+    for field in [
+        "rows_read",
+        "rows_loaded",
+        "rows_quarantined",
+        "duplicates",
+        "players",
+    ] {
+        assert_eq!(
+            into_b[field], into_a[field],
+            "{field}: A {into_a}, B {into_b}"
+        );
+    }
+    assert_eq!(into_b["grade"], into_a["grade"]);
+    assert_eq!(
+        stored_features(&database("b.db")).await,
+        stored_features(&database("a.db")).await
+    );
+
+    // A again, with its watermark: the warehouse is B's now, so A is rebuilt rather than
+    // told its one object is loaded with features over B's rows.
+    let (_, again_a) = run_etl(&database("a.db"), &lake, &warehouse);
+    assert_eq!(again_a["full_refresh"], true, "{again_a}");
+    assert_eq!(again_a["rows_loaded"], 6, "{again_a}");
+    assert_eq!(
+        stored_features(&database("a.db")).await,
+        stored_features(&database("b.db")).await
+    );
 }

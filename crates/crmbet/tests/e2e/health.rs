@@ -2,27 +2,14 @@
 
 use std::time::{Duration, Instant};
 
-use rand::Rng;
-use sea_orm::{ConnectionTrait, Database};
+use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 
 use crate::server::RunningServer;
 
 #[tokio::test]
 async fn health_turns_503_when_the_database_goes_away() {
-    let admin_url = std::env::var("CRMBET_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin = Database::connect(&admin_url)
-        .await
-        .unwrap_or_else(|error| panic!("PostgreSQL is required at {admin_url}: {error}"));
-    let name = format!("crmbet_health_{:016x}", rand::rng().random::<u64>());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    let server = RunningServer::serve(&format!("{base}/{name}"));
+    let database = ThrowawayPostgres::create("crmbet_health").await;
+    let server = RunningServer::serve(&database.url);
     let client = reqwest::Client::new();
     let health_url = format!("{}/health", server.url());
 
@@ -31,10 +18,8 @@ async fn health_turns_503_when_the_database_goes_away() {
     let body: serde_json::Value = healthy.json().await.unwrap();
     assert_eq!(body["database"]["backend"], "postgres");
 
-    admin
-        .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    // Dropping it drops the database under the running server.
+    drop(database);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let response = client.get(&health_url).send().await.unwrap();
@@ -50,4 +35,52 @@ async fn health_turns_503_when_the_database_goes_away() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// `/health` for a server with `AMQP_URL` set to `amqp_url`, on a scratch SQLite database.
+async fn health_with_broker(amqp_url: &str) -> serde_json::Value {
+    let directory = tempfile::tempdir().unwrap();
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        directory.path().join("crmbet.db").display()
+    );
+    let server =
+        RunningServer::serve_with_environment(&database_url, &[("AMQP_URL", amqp_url.to_owned())]);
+    let response = reqwest::get(format!("{}/health", server.url()))
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "a broker outage is not a server outage"
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn health_reports_the_configured_broker_as_it_is() {
+    let broker_url = std::env::var("CRMBET_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let up = health_with_broker(&broker_url).await;
+    assert_eq!(
+        up["broker"]["status"], "up",
+        "RabbitMQ must run at {broker_url}: {up}"
+    );
+    assert_eq!(up["status"], "ok", "{up}");
+
+    // A port nobody listens on: the broker is down, the server degraded but serving.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let down = health_with_broker(&format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f")).await;
+    assert_eq!(down["broker"]["status"], "degraded", "{down}");
+    assert_eq!(down["status"], "degraded", "{down}");
+    let reason = down["broker"]["reason"].as_str().unwrap();
+    assert!(reason.contains(&closed_port.to_string()), "{reason}");
+    assert!(
+        !reason.contains("guest"),
+        "no credentials in health: {reason}"
+    );
 }

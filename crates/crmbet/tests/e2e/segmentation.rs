@@ -167,7 +167,7 @@ async fn check_lake(seed: u64) -> String {
     // Silhouette of the truth on the same matrix and sample the trainer measured.
     let store = Store::connect(&database_url).await.unwrap();
     let run = store.latest_etl_run_with_features().await.unwrap().unwrap();
-    let table = crmbet_server::feature_table(store.feature_rows(run).await.unwrap()).unwrap();
+    let table = crmbet_app::feature_table(store.feature_rows(run).await.unwrap()).unwrap();
     let archetype_index: BTreeMap<&str, usize> = EXPECTED_NAMES
         .iter()
         .enumerate()

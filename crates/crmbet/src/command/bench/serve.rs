@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{Days, Utc};
+use crmbet_app::{create_account, generate_password};
 use crmbet_core::Config;
+use crmbet_core::Role;
 use crmbet_core::rate_limit_classes::RateLimitClasses;
 use crmbet_etl::SyntheticLakeOptions;
 use crmbet_proto::v1::LoginRequest;
 use crmbet_proto::v1::auth_service_client::AuthServiceClient;
-use crmbet_server::auth::{Role, create_account, generate_password};
 use crmbet_server::{AppState, Transport, application, serve};
 use crmbet_store::Store;
 use serde_json::{Value, json};
@@ -64,7 +65,7 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
         }
     };
     ensure_loaded(&data, &arguments).await?;
-    let config = bench_config(config, &data);
+    let config = bench_config(config, &data)?;
     let store = open_store(&config).await?;
     let model_id = store
         .active_model_id()
@@ -166,7 +167,7 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
 
 /// The configuration of the benchmark's server: the lake and SQLite database in `data`,
 /// plain HTTP, a stable signing key, rate limits out of the way, its own Redis key prefix.
-fn bench_config(mut config: Config, data: &Path) -> Config {
+fn bench_config(mut config: Config, data: &Path) -> anyhow::Result<Config> {
     config.database_url = scratch_database_url(data);
     config.warehouse_dir = data.join("warehouse");
     config.listen = "127.0.0.1:0".to_owned();
@@ -175,7 +176,11 @@ fn bench_config(mut config: Config, data: &Path) -> Config {
     config.tls_key_file = None;
     config.rate_limit_per_hour = u32::MAX;
     config.rate_limit_per_principal_per_hour = u32::MAX;
-    config.rate_limit_classes = RateLimitClasses::default();
+    // Unbounded, segment included (it has a budget of its own by default): the benchmark
+    // measures serving, not refusals.
+    config.rate_limit_classes = format!("segment={max}/{max}", max = u32::MAX)
+        .parse::<RateLimitClasses>()
+        .map_err(anyhow::Error::msg)?;
     config.redis_key_prefix = format!(
         "{}bench-serve-{}:",
         config.redis_key_prefix,
@@ -184,7 +189,7 @@ fn bench_config(mut config: Config, data: &Path) -> Config {
     // Two generated passwords: the secret must have at least 32 bytes.
     config.jwt_secret = Some(format!("{}{}", generate_password(), generate_password()));
     config.jwt_key_file = None;
-    config
+    Ok(config)
 }
 
 /// Writes the lake, loads it and trains KMeans once per `data` folder and size, in child

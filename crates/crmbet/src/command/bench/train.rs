@@ -122,7 +122,7 @@ async fn load_features(scratch: &Path) -> anyhow::Result<FeatureTable> {
         .await?
         .context("the ETL stored no features")?;
     let rows = store.feature_rows(run).await?;
-    Ok(crmbet_server::feature_table(rows)?)
+    Ok(crmbet_app::feature_table(rows)?)
 }
 
 /// Trains, returning the model, the seconds of each stage and the total.

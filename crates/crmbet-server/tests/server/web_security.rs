@@ -2,13 +2,7 @@
 //! only (a foreign origin is refused before any service runs, so nothing changes), security
 //! headers on every response, and oversized bodies refused on REST and gRPC.
 
-// Test helpers unwrap on purpose: the panic with the error is the failure report.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/scratch_database.rs"]
-mod scratch_database;
-
-use scratch_database::ScratchDatabase;
+use crate::support::scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 
 use axum::body::Body;

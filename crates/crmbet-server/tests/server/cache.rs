@@ -7,19 +7,9 @@
 //! scripts/test.sh starts) with a key prefix of their own; the outage test starts its own
 //! `redis-server`.
 
-// Test helpers unwrap on purpose: the panic with the error is the failure report.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/grpc_call.rs"]
-mod grpc_call;
-#[path = "support/private_redis.rs"]
-mod private_redis;
-#[path = "support/scratch_database.rs"]
-mod scratch_database;
-
-use grpc_call::grpc_call;
-use private_redis::PrivateRedis;
-use scratch_database::ScratchDatabase;
+use crate::support::grpc_call::grpc_call;
+use crate::support::private_redis::PrivateRedis;
+use crate::support::scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -166,8 +156,10 @@ impl Database {
 
     /// Renames every cluster behind the server's back (names are unique per model).
     async fn rename_clusters(&self) {
-        self.store
-            .connection()
+        // Another connection, as another process would write.
+        sea_orm::Database::connect(&self.url)
+            .await
+            .unwrap()
             .execute_unprepared(&format!(
                 "UPDATE clusters SET name = '{RENAMED} ' || CAST(id AS TEXT)"
             ))

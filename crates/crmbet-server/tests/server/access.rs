@@ -3,13 +3,7 @@
 //! and reuse, login backoff (parallel guesses, unknown names locked like known ones), and
 //! the audit log. Account flows run on SQLite and PostgreSQL.
 
-// Test helpers unwrap on purpose: the panic with the error is the failure report.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/grpc_call.rs"]
-mod grpc_call;
-
-use grpc_call::grpc_call;
+use crate::support::grpc_call::grpc_call;
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,6 +14,7 @@ use axum::extract::ConnectInfo;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
+use crmbet_app::create_account;
 use crmbet_core::Config;
 use crmbet_proto::v1::{
     LoginRequest, LoginResponse, LogoutRequest, RefreshRequest, RefreshResponse, WhoAmIResponse,
@@ -28,16 +23,15 @@ use crmbet_server::Gateway;
 use crmbet_server::auth::permissions::{Access, METHOD_RULES};
 use crmbet_server::auth::{
     ACCOUNT_BACKOFF, AUDIENCE, Claims, ISSUER, KeySource, RevokedSessions, Role, TokenKeys,
-    create_account, refresh_token_digest,
+    refresh_token_digest,
 };
 use crmbet_server::rest::RestRoutes;
 use crmbet_server::{AppState, application};
 use crmbet_store::Store;
+use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use prost::Message;
-use rand::Rng;
-use sea_orm::{ConnectionTrait, Database};
 use tonic::Code;
 use tower::ServiceExt;
 
@@ -662,34 +656,10 @@ async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family_on_sqlite() {
 
 #[tokio::test]
 async fn refresh_tokens_rotate_and_a_reused_one_revokes_its_family_on_postgres() {
-    let admin_url = std::env::var("CRMBET_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let admin = Database::connect(&admin_url).await.unwrap_or_else(|error| {
-        panic!(
-            "PostgreSQL is required at {admin_url}: {error}; start it (scripts/test.sh does) or \
-             set CRMBET_TEST_POSTGRES_URL"
-        )
-    });
-    let name = format!("crmbet_access_{:016x}", rand::rng().random::<u64>());
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let base = admin_url
-        .rsplit_once('/')
-        .map_or(admin_url.as_str(), |(base, _)| base);
-    let server = TestServer::over(
-        &format!("{base}/{name}"),
-        secret_config(),
-        tempfile::tempdir().unwrap(),
-    )
-    .await;
+    let database = ThrowawayPostgres::create("crmbet_access").await;
+    let server =
+        TestServer::over(&database.url, secret_config(), tempfile::tempdir().unwrap()).await;
     check_login_refresh_and_reuse(&server).await;
-    drop(server);
-    admin
-        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
 }
 
 #[tokio::test]

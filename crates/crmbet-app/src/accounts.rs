@@ -1,13 +1,12 @@
 //! Creating accounts, for `crmbet account create` and `crmbet demo`.
 
 use chrono::Utc;
-use crmbet_core::{Error, Result};
+use crmbet_core::{Error, Result, Role};
 use crmbet_store::entity::accounts;
 use crmbet_store::{AuditEntry, NewAccount, Store};
 use serde_json::json;
 
-use crate::auth::passwords::{check_new_password, hash_password};
-use crate::auth::role::Role;
+use crate::passwords::{check_new_password, hash_password};
 
 /// Longest username accepted.
 pub const MAX_USERNAME_CHARS: usize = 64;

@@ -412,8 +412,7 @@ impl Trainer {
             let mut report = |progress: &Progress| {
                 let _ = progress_sender.send(progress.clone());
             };
-            let model = crmbet_ml::train(&table, &options, &mut report)
-                .map_err(|error| Error::FailedPrecondition(error.to_string()))?;
+            let model = crmbet_ml::train(&table, &options, &mut report).map_err(training_error)?;
             Ok::<_, Error>((table, model))
         });
         // Every progress event is relayed: the channel closes when the training thread ends
@@ -524,6 +523,26 @@ fn publish(state: &mut TrainerState, event: TrainingEvent) {
     events.history.push(event);
 }
 
+/// What a training failure means to the caller: a request it can fix, data that is not
+/// ready for training yet, or a fault of ours.
+fn training_error(error: crmbet_ml::Error) -> Error {
+    use crmbet_ml::Error as Ml;
+    match error {
+        Ml::InvalidK { .. } => Error::invalid_argument("k", error.to_string()),
+        Ml::InvalidKRange { .. } | Ml::InvalidOption { .. } => {
+            Error::invalid_argument("options", error.to_string())
+        }
+        Ml::NotEnoughPlayers { .. } | Ml::NoUsableFeatures => {
+            Error::FailedPrecondition(format!("{error}; load more data with `crmbet etl` first"))
+        }
+        Ml::MissingFeature { .. }
+        | Ml::InvalidTable { .. }
+        | Ml::RowLength { .. }
+        | Ml::Clustering { .. } => Error::Internal(format!("training: {error}")),
+    }
+}
+
+/// The training matrix of stored feature rows.
 pub fn feature_table(rows: FeatureRows) -> Result<FeatureTable> {
     let players = rows.player_ids.len();
     let columns = rows.columns.len();
@@ -607,4 +626,53 @@ fn stored_model(
 
 fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|error| Error::Internal(format!("model as JSON: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crmbet_core::ErrorCode;
+
+    #[test]
+    fn training_errors_map_to_what_the_caller_can_do() {
+        use crmbet_ml::Error as Ml;
+        let cases = [
+            (Ml::InvalidK { k: 99 }, ErrorCode::InvalidArgument),
+            (
+                Ml::InvalidKRange { k_min: 9, k_max: 3 },
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                Ml::InvalidOption {
+                    option: "sample_size",
+                    reason: "must be positive".to_owned(),
+                },
+                ErrorCode::InvalidArgument,
+            ),
+            (
+                Ml::NotEnoughPlayers {
+                    players: 3,
+                    needed: 20,
+                },
+                ErrorCode::FailedPrecondition,
+            ),
+            (Ml::NoUsableFeatures, ErrorCode::FailedPrecondition),
+            (
+                Ml::MissingFeature {
+                    feature: "bet_count".to_owned(),
+                },
+                ErrorCode::Internal,
+            ),
+            (
+                Ml::Clustering {
+                    reason: "singular matrix".to_owned(),
+                },
+                ErrorCode::Internal,
+            ),
+        ];
+        for (error, code) in cases {
+            let described = error.to_string();
+            assert_eq!(training_error(error).code(), code, "{described}");
+        }
+    }
 }

@@ -6,16 +6,8 @@
 //! The shared-budget test needs the Redis at `CRMBET_TEST_REDIS_URL` (default the local
 //! one scripts/test.sh starts); the outage test starts its own `redis-server`.
 
-// Test helpers unwrap on purpose: the panic with the error is the failure report.
-#![allow(clippy::unwrap_used)]
-
-#[path = "support/private_redis.rs"]
-mod private_redis;
-#[path = "support/scratch_database.rs"]
-mod scratch_database;
-
-use private_redis::PrivateRedis;
-use scratch_database::ScratchDatabase;
+use crate::support::private_redis::PrivateRedis;
+use crate::support::scratch_database::ScratchDatabase;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,8 @@
 //! A migrated SQLite database in a folder of the test's own, removed with it, holding one
 //! account.
 
-use crmbet_server::auth::{Role, create_account};
+use crmbet_app::create_account;
+use crmbet_server::auth::Role;
 use crmbet_store::Store;
 
 pub struct ScratchDatabase {

@@ -3,9 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crmbet_core::Error;
+use crate::Error;
 
-/// What an account may do; [`crate::auth::permissions`] maps each role to RPCs.
+/// What an account may do; the server's permission table maps each role to RPCs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     /// Everything, including model activation and campaigns.
@@ -30,16 +30,6 @@ impl Role {
             Self::Analyst => "analyst",
             Self::Marketer => "marketer",
             Self::Service => "service",
-        }
-    }
-
-    /// The role as the contracts spell it.
-    pub fn to_proto(self) -> crmbet_proto::v1::Role {
-        match self {
-            Self::Admin => crmbet_proto::v1::Role::Admin,
-            Self::Analyst => crmbet_proto::v1::Role::Analyst,
-            Self::Marketer => crmbet_proto::v1::Role::Marketer,
-            Self::Service => crmbet_proto::v1::Role::Service,
         }
     }
 }

@@ -3,17 +3,15 @@
 //! refused on the TLS port without harm to the server, and a half-configured TLS refused at
 //! startup.
 
-// Test helpers unwrap on purpose: the panic with the error is the failure report.
-#![allow(clippy::unwrap_used)]
-
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use crmbet_app::create_account;
 use crmbet_core::Config;
-use crmbet_server::auth::{Role, create_account};
+use crmbet_server::auth::Role;
 use crmbet_server::listener::HEADER_READ_TIMEOUT;
 use crmbet_server::{AppState, Transport, application, serve};
 use crmbet_store::Store;

@@ -1,0 +1,190 @@
+//! Loading a lake into the database: one ETL run over the lake's new objects, into the
+//! warehouse bound to this database, and its outcome (features, quarantine, watermark)
+//! stored in one write.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use crmbet_core::fingerprint::fingerprint;
+use crmbet_core::{EtlRunId, Result};
+use crmbet_etl::{
+    EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint, Watermark, run_etl,
+};
+use crmbet_store::{
+    EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord, Store,
+};
+use serde_json::json;
+
+use crate::features::feature_row;
+
+/// What to load and how.
+#[derive(Debug, Clone)]
+pub struct LakeLoad {
+    /// The lake as the operator named it (`./lake`, `s3://bucket/prefix`): the watermark's
+    /// and the warehouse's key.
+    pub source: String,
+    /// The opened lake.
+    pub lake: LakeSource,
+    /// The folder under which each lake gets its warehouse (`CRMBET_WAREHOUSE_DIR`).
+    pub warehouse_root: PathBuf,
+    /// Re-read every object into an emptied warehouse instead of only the new ones.
+    pub full: bool,
+}
+
+/// A stored run.
+#[derive(Debug)]
+pub struct LoadedLake {
+    pub run_id: EtlRunId,
+    pub outcome: EtlOutcome,
+    /// Wall time of storing the outcome.
+    pub store_seconds: f64,
+}
+
+/// Runs the ETL on the lake and stores the outcome, reporting progress as it goes.
+///
+/// The warehouse is bound to the store's database: when it holds another database's rows
+/// the run rebuilds it from the whole lake and the watermark is replaced, exactly as with
+/// `full`.
+pub async fn load_lake(
+    store: &Store,
+    load: LakeLoad,
+    progress: &(dyn Fn(EtlProgress) + Send + Sync),
+) -> Result<LoadedLake> {
+    let database_id = store.database_id().await?;
+    let warehouse = warehouse_folder(&load.warehouse_root, &load.source);
+    let mode = if load.full {
+        EtlMode::Full
+    } else {
+        EtlMode::Incremental(watermark(store, &load.source).await?)
+    };
+    let started_at = Utc::now();
+    let options = EtlOptions::new(load.lake, &warehouse, database_id)
+        .with_mode(mode)
+        .with_now(started_at);
+    let outcome = run_etl(options, progress).await?;
+
+    let record = run_record(&load.source, started_at, Utc::now(), &outcome);
+    let stored = Instant::now();
+    let run_id = store.record_etl_run(record).await?;
+    Ok(LoadedLake {
+        run_id,
+        outcome,
+        store_seconds: stored.elapsed().as_secs_f64(),
+    })
+}
+
+/// One warehouse per lake, so two lakes never mix their transactions.
+fn warehouse_folder(root: &Path, source: &str) -> PathBuf {
+    let readable: String = source
+        .chars()
+        .map(|character| {
+            if character.is_ascii_alphanumeric() {
+                character
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let tail: String = readable
+        .chars()
+        .rev()
+        .take(40)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    // The fingerprint keeps distinct sources apart even when their readable tails collide.
+    root.join(format!("{tail}-{}", fingerprint(source)))
+}
+
+async fn watermark(store: &Store, source: &str) -> Result<Watermark> {
+    let mut watermark = Watermark::new();
+    for object in store.loaded_objects(source).await? {
+        watermark.insert(ObjectFingerprint {
+            key: object.key,
+            size: u64::try_from(object.size_bytes).unwrap_or_default(),
+            etag: object.etag,
+        });
+    }
+    Ok(watermark)
+}
+
+fn run_record(
+    source: &str,
+    started_at: DateTime<Utc>,
+    finished_at: DateTime<Utc>,
+    outcome: &EtlOutcome,
+) -> EtlRunRecord {
+    let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    EtlRunRecord {
+        source: source.to_owned(),
+        full_refresh: outcome.full_refresh,
+        started_at,
+        finished_at,
+        status: if outcome.objects_failed() > 0 {
+            "partial"
+        } else {
+            "succeeded"
+        }
+        .to_owned(),
+        summary: EtlRunSummary {
+            objects_read: count(outcome.objects_read),
+            objects_failed: count(outcome.objects_failed()),
+            rows_read: count(outcome.rows_read),
+            rows_loaded: count(outcome.rows_loaded),
+            rows_quarantined: count(outcome.rows_quarantined),
+            duplicates: count(outcome.duplicates),
+            players: count(outcome.players),
+            completeness: outcome.quality.completeness,
+            validity: outcome.quality.validity,
+            uniqueness: outcome.quality.uniqueness,
+            freshness: outcome.quality.freshness,
+            quality_score: outcome.quality.overall,
+            grade: outcome.quality.grade.as_str().to_owned(),
+        },
+        report: json!({
+            "failed_objects": outcome.failed_objects,
+            "quarantine_by_rule": quarantine_by_rule(outcome),
+            "objects_already_loaded": outcome.objects_already_loaded,
+        }),
+        quarantine: outcome
+            .quarantined
+            .iter()
+            .map(|row| QuarantineRecord {
+                rule: row.rule.name().to_owned(),
+                source_object: row.source_object.clone(),
+                row_json: row.row_json.clone(),
+            })
+            .collect(),
+        players: outcome
+            .features
+            .iter()
+            .map(|features| PlayerRecord {
+                user_id: features.user_id.clone(),
+                country: features.country.clone(),
+                first_seen_at: Some(features.first_seen_at),
+                last_active_at: Some(features.last_active_at),
+            })
+            .collect(),
+        features: outcome.features.iter().map(feature_row).collect(),
+        loaded_objects: outcome
+            .loaded_objects
+            .iter()
+            .map(|object| LoadedObject {
+                key: object.key.clone(),
+                size_bytes: i64::try_from(object.size).unwrap_or(i64::MAX),
+                etag: object.etag.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Quarantined rows per rule name, for summaries and the stored report.
+pub fn quarantine_by_rule(outcome: &EtlOutcome) -> std::collections::BTreeMap<String, u64> {
+    outcome
+        .quarantine_by_rule
+        .iter()
+        .map(|(rule, count)| (rule.name().to_owned(), *count))
+        .collect()
+}

@@ -1,0 +1,22 @@
+//! The use cases of crmbet that the server and the command line both call: loading a lake,
+//! training runs, accounts and their passwords (and, as they land, campaigns and live
+//! ingestion).
+//!
+//! Invariant: this crate knows no protocol (no tonic, no HTTP types): it takes and returns
+//! domain values and [`crmbet_core::Error`], which the server maps to status codes and the
+//! command line prints.
+
+mod accounts;
+mod features;
+mod lake_loading;
+mod passwords;
+pub mod training;
+
+pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
+pub use features::feature_row;
+pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule};
+pub use passwords::{
+    MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
+    verify_password,
+};
+pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

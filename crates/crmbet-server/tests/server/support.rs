@@ -1,0 +1,5 @@
+//! Helpers the server's tests share.
+
+pub mod grpc_call;
+pub mod private_redis;
+pub mod scratch_database;
