@@ -8,14 +8,13 @@
 //!
 //! ```text
 //! GET /api/v1/clusters/12?x=1 ─ routes ─ request ─▶ /crmbet.v1.ClusterService/GetCluster
-//!                                                          │ (framed protobuf, HTTP/2)
+//!                                                          │ (tonic's client, in process)
 //!                   200 {"cluster": {...}} ◀─ response ◀───┘ messages + grpc-status
 //! ```
 
 mod error;
 mod field_value;
 mod grpc_call;
-mod grpc_frame;
 mod metadata;
 mod percent;
 mod request;

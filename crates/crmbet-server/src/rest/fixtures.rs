@@ -8,7 +8,6 @@ use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 
 use crate::rest::RestRoutes;
-use crate::rest::grpc_frame::{FrameDecoder, encode_frame};
 
 /// The crmbet descriptor set, with its `google.api.http` options.
 pub(crate) fn descriptor_set() -> &'static [u8] {
@@ -71,12 +70,7 @@ pub(crate) fn fake_grpc(
         async move {
             let (parts, body) = request.into_parts();
             let body = body.collect().await.expect("request body").to_bytes();
-            let mut decoder = FrameDecoder::default();
-            decoder.push(&body);
-            let frame = decoder
-                .next_message()
-                .expect("valid frame")
-                .expect("one message");
+            let frame = unframe(&body);
             let grpc_path = parts.uri.path().to_owned();
             let method_name = grpc_path.trim_start_matches('/').replace('/', ".");
             let input = descriptor_pool()
@@ -100,6 +94,24 @@ pub(crate) fn fake_grpc(
     })
 }
 
+/// One uncompressed gRPC frame: a zero flag byte, the 4-byte big-endian length, the message.
+pub(crate) fn frame(message: &[u8]) -> bytes::Bytes {
+    let length = u32::try_from(message.len()).expect("a small message");
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&length.to_be_bytes());
+    framed.extend_from_slice(message);
+    framed.into()
+}
+
+/// The message of a body holding exactly one uncompressed frame.
+fn unframe(body: &[u8]) -> &[u8] {
+    assert_eq!(body.first(), Some(&0), "an uncompressed frame");
+    let length_bytes: [u8; 4] = body[1..5].try_into().expect("a frame header");
+    let length = u32::from_be_bytes(length_bytes) as usize;
+    assert_eq!(body.len(), 5 + length, "exactly one frame");
+    &body[5..]
+}
+
 /// Encodes `json` as the message `message_name` of the fixture pool.
 pub(crate) fn encode_message(message_name: &str, json: serde_json::Value) -> Vec<u8> {
     let descriptor = descriptor_pool()
@@ -119,7 +131,7 @@ pub(crate) fn grpc_response(
 ) -> http::Response<FakeBody> {
     let mut frames: Vec<Result<Frame<bytes::Bytes>, std::convert::Infallible>> = messages
         .iter()
-        .map(|message| Ok(Frame::data(encode_frame(message).expect("small message"))))
+        .map(|message| Ok(Frame::data(frame(message))))
         .collect();
     frames.push(Ok(Frame::trailers(header_map(trailers))));
     let body = StreamBody::new(futures::stream::iter(frames)).boxed_unsync();

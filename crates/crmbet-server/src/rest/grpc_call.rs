@@ -1,43 +1,67 @@
-//! Calling the in-process gRPC service: the framed HTTP/2 request, and reading the
-//! response's messages and final status as they arrive.
+//! Calling the in-process gRPC service with tonic's own client: the request message goes
+//! out already encoded, and the reply's messages come back encoded, with its initial
+//! metadata and final status as tonic reads them (trailers-only answers, trailers, HTTP
+//! statuses without `grpc-status`).
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, TE};
-use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Version};
-use http_body_util::BodyExt;
-use http_body_util::combinators::UnsyncBoxBody;
-use tonic::Status;
+use bytes::{Buf, BufMut, Bytes};
+use http::HeaderMap;
+use http::uri::PathAndQuery;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming};
+use tonic::metadata::MetadataMap;
+use tonic::{Code, Status};
 
-use crate::rest::grpc_frame::{FrameDecoder, encode_frame};
 use crate::rest::metadata::request_metadata;
-use crate::rest::status::{status_for_http_status, status_from_metadata};
 
 /// Errors of any body or service, boxed.
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Builds the gRPC request for `grpc_path` carrying `message` (encoded protobuf), with the
-/// forwarded headers and the extensions of the REST request (client address, ...).
-pub(crate) fn grpc_request(
+/// Calls `grpc_path` on `grpc` with `message` (encoded protobuf), the forwarded headers of
+/// the REST request as metadata and its extensions (client address, ...).
+pub(crate) async fn call_grpc<GrpcService>(
+    grpc: GrpcService,
     grpc_path: &str,
-    message: &[u8],
+    message: Bytes,
     incoming_headers: &HeaderMap,
     extensions: http::Extensions,
-) -> Result<Request<Body>, Status> {
-    let frame =
-        encode_frame(message).map_err(|error| Status::invalid_argument(error.to_string()))?;
-    let mut request = Request::new(Body::from(frame));
-    *request.method_mut() = Method::POST;
-    *request.version_mut() = Version::HTTP_2;
-    *request.uri_mut() = grpc_path
-        .parse()
-        .map_err(|_| Status::internal(format!("{grpc_path:?} is not a valid grpc path")))?;
-    *request.extensions_mut() = extensions;
-    let headers = request.headers_mut();
-    headers.extend(request_metadata(incoming_headers));
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    headers.insert(TE, HeaderValue::from_static("trailers"));
-    Ok(request)
+) -> GrpcReply
+where
+    GrpcService: tonic::client::GrpcService<tonic::body::Body>,
+    GrpcService::ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
+    <GrpcService::ResponseBody as http_body::Body>::Error: Into<BoxError>,
+    GrpcService::Error: Into<BoxError>,
+{
+    let path = match PathAndQuery::try_from(grpc_path) {
+        Ok(path) => path,
+        Err(_) => {
+            return GrpcReply::ended(Status::internal(format!(
+                "{grpc_path:?} is not a valid grpc path"
+            )));
+        }
+    };
+    let mut client = tonic::client::Grpc::new(grpc);
+    if let Err(error) = client.ready().await {
+        let error: BoxError = error.into();
+        tracing::error!(%error, grpc_path, "the grpc service is not ready");
+        return GrpcReply::ended(Status::internal(
+            "the grpc service failed; see the server log",
+        ));
+    }
+    let request = tonic::Request::from_parts(
+        MetadataMap::from_headers(request_metadata(incoming_headers)),
+        extensions,
+        message,
+    );
+    match client
+        .server_streaming(request, path, EncodedMessages)
+        .await
+    {
+        Ok(response) => GrpcReply {
+            headers: response.metadata().clone().into_headers(),
+            messages: Some(response.into_inner()),
+            early_status: None,
+        },
+        Err(status) => GrpcReply::ended(status),
+    }
 }
 
 /// One step of a gRPC response.
@@ -45,37 +69,25 @@ pub(crate) fn grpc_request(
 pub(crate) enum GrpcEvent {
     /// One encoded response message.
     Message(Bytes),
-    /// The call ended with this status (`OK` included); no event follows.
+    /// The call ended with this status (`OK` included, with the trailers as metadata); no
+    /// event follows.
     End(Status),
 }
 
 /// A gRPC response being read: its initial metadata, then messages, then the status.
 pub(crate) struct GrpcReply {
     headers: HeaderMap,
-    body: UnsyncBoxBody<Bytes, BoxError>,
-    decoder: FrameDecoder,
+    messages: Option<Streaming<Bytes>>,
     early_status: Option<Status>,
-    trailer_status: Option<Status>,
 }
 
 impl GrpcReply {
-    /// Starts reading `response`. A trailers-only response (`grpc-status` among the
-    /// headers) or a non-200 HTTP status ends the call at once.
-    pub(crate) fn new<ResponseBody>(response: http::Response<ResponseBody>) -> Self
-    where
-        ResponseBody: http_body::Body<Data = Bytes> + Send + 'static,
-        ResponseBody::Error: Into<BoxError>,
-    {
-        let (parts, body) = response.into_parts();
-        let early_status = status_from_metadata(&parts.headers).or_else(|| {
-            (parts.status != StatusCode::OK).then(|| status_for_http_status(parts.status))
-        });
+    /// A call that ended before any message: a trailers-only answer or a failed call.
+    fn ended(status: Status) -> Self {
         Self {
-            headers: parts.headers,
-            body: body.map_err(Into::into).boxed_unsync(),
-            decoder: FrameDecoder::default(),
-            early_status,
-            trailer_status: None,
+            headers: HeaderMap::new(),
+            messages: None,
+            early_status: Some(status),
         }
     }
 
@@ -89,41 +101,67 @@ impl GrpcReply {
         if let Some(status) = self.early_status.take() {
             return GrpcEvent::End(status);
         }
-        loop {
-            match self.decoder.next_message() {
-                Ok(Some(message)) => return GrpcEvent::Message(message),
-                Ok(None) => {}
-                Err(error) => return GrpcEvent::End(Status::internal(error.to_string())),
-            }
-            let Some(frame) = self.body.frame().await else {
-                return GrpcEvent::End(self.final_status());
-            };
-            let frame = match frame {
-                Ok(frame) => frame,
-                Err(error) => {
-                    tracing::warn!(%error, "reading the grpc response failed");
-                    return GrpcEvent::End(Status::unavailable(format!(
-                        "the response of the grpc service broke off: {error}"
-                    )));
-                }
-            };
-            match frame.into_data() {
-                Ok(data) => self.decoder.push(&data),
-                Err(frame) => {
-                    if let Ok(trailers) = frame.into_trailers() {
-                        self.trailer_status = status_from_metadata(&trailers);
+        let Some(messages) = self.messages.as_mut() else {
+            return GrpcEvent::End(Status::internal("the grpc call already ended"));
+        };
+        match messages.message().await {
+            Ok(Some(message)) => GrpcEvent::Message(message),
+            Ok(None) => {
+                let trailers = messages.trailers().await;
+                self.messages = None;
+                GrpcEvent::End(match trailers {
+                    Ok(trailers) => {
+                        let trailers = trailers.map(MetadataMap::into_headers).unwrap_or_default();
+                        Status::from_header_map(&trailers).unwrap_or_else(|| {
+                            Status::with_metadata(Code::Ok, "", MetadataMap::from_headers(trailers))
+                        })
                     }
-                }
+                    Err(status) => status,
+                })
+            }
+            Err(status) => {
+                self.messages = None;
+                GrpcEvent::End(status)
             }
         }
     }
+}
 
-    fn final_status(&mut self) -> Status {
-        if let Err(error) = self.decoder.finish() {
-            return Status::internal(error.to_string());
-        }
-        self.trailer_status
-            .take()
-            .unwrap_or_else(|| Status::internal("the grpc response ended without a grpc-status"))
+/// Messages that stay encoded both ways: the transcoder builds and renders them itself
+/// from the descriptors, so tonic only frames them.
+#[derive(Debug, Clone, Copy, Default)]
+struct EncodedMessages;
+
+impl Codec for EncodedMessages {
+    type Encode = Bytes;
+    type Decode = Bytes;
+    type Encoder = Self;
+    type Decoder = Self;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        *self
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        *self
+    }
+}
+
+impl Encoder for EncodedMessages {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn encode(&mut self, message: Bytes, buffer: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buffer.put(message);
+        Ok(())
+    }
+}
+
+impl Decoder for EncodedMessages {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, buffer: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        Ok(Some(buffer.copy_to_bytes(buffer.remaining())))
     }
 }

@@ -1,4 +1,4 @@
-//! Percent-decoding of URL paths, query strings and the `grpc-message` trailer.
+//! Percent-decoding of URL paths and query strings.
 
 /// Decodes `%XX` escapes; `None` when an escape is malformed or the result is not UTF-8.
 pub(crate) fn percent_decode(text: &str) -> Option<String> {
@@ -25,33 +25,6 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
 /// Decodes a query-string component: `+` is a space, then `%XX` escapes.
 pub(crate) fn form_decode(text: &str) -> Option<String> {
     percent_decode(&text.replace('+', " "))
-}
-
-/// Decodes what it can and keeps malformed escapes as they are; invalid UTF-8 becomes
-/// U+FFFD. For text that is only shown to people, such as `grpc-message`.
-pub(crate) fn percent_decode_lossy(bytes: &[u8]) -> String {
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let escaped = (bytes[index] == b'%')
-            .then(|| {
-                let high = hex_value(*bytes.get(index + 1)?)?;
-                let low = hex_value(*bytes.get(index + 2)?)?;
-                Some((high << 4) | low)
-            })
-            .flatten();
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                index += 3;
-            }
-            None => {
-                decoded.push(bytes[index]);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }
 
 fn hex_value(digit: u8) -> Option<u8> {
@@ -88,12 +61,5 @@ mod tests {
     #[test]
     fn form_decoding_turns_plus_into_space() {
         assert_eq!(form_decode("a+b%2Bc").as_deref(), Some("a b+c"));
-    }
-
-    #[test]
-    fn lossy_decoding_keeps_malformed_escapes() {
-        assert_eq!(percent_decode_lossy(b"bad%20value%"), "bad value%");
-        assert_eq!(percent_decode_lossy(b"%zz%41"), "%zzA");
-        assert_eq!(percent_decode_lossy(b"%FF"), "\u{FFFD}");
     }
 }

@@ -6,14 +6,12 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use prost_reflect::{DescriptorPool, DynamicMessage};
 use serde_json::{Map, Value, json};
-use tonic::metadata::MetadataMap;
 use tonic::{Code, Status};
 
 use crate::rest::metadata::response_headers;
-use crate::rest::percent::percent_decode_lossy;
 use crate::rest::response::message_to_json;
 use base64::Engine as _;
 
@@ -104,50 +102,6 @@ pub(crate) fn error_response_with(
     (http_status, headers, Json(body)).into_response()
 }
 
-/// Reads `grpc-status`, `grpc-message` and `grpc-status-details-bin` from response headers
-/// or trailers; the other entries become the status metadata. `None` without `grpc-status`.
-pub(crate) fn status_from_metadata(headers: &HeaderMap) -> Option<Status> {
-    let code = Code::from_bytes(headers.get("grpc-status")?.as_bytes());
-    let message = headers
-        .get("grpc-message")
-        .map(|value| percent_decode_lossy(value.as_bytes()))
-        .unwrap_or_default();
-    let details = headers
-        .get("grpc-status-details-bin")
-        .and_then(|value| DETAILS_BASE64.decode(value.as_bytes()).ok())
-        .unwrap_or_default();
-    let mut other_headers = headers.clone();
-    for name in ["grpc-status", "grpc-message", "grpc-status-details-bin"] {
-        other_headers.remove(name);
-    }
-    Some(Status::with_details_and_metadata(
-        code,
-        message,
-        details.into(),
-        MetadataMap::from_headers(other_headers),
-    ))
-}
-
-/// The status of a gRPC response whose HTTP status is not 200 and that carries no
-/// `grpc-status`, per the gRPC spec's HTTP-to-gRPC mapping.
-pub(crate) fn status_for_http_status(http_status: StatusCode) -> Status {
-    let code = match http_status {
-        StatusCode::BAD_REQUEST => Code::Internal,
-        StatusCode::UNAUTHORIZED => Code::Unauthenticated,
-        StatusCode::FORBIDDEN => Code::PermissionDenied,
-        StatusCode::NOT_FOUND => Code::Unimplemented,
-        StatusCode::TOO_MANY_REQUESTS
-        | StatusCode::BAD_GATEWAY
-        | StatusCode::SERVICE_UNAVAILABLE
-        | StatusCode::GATEWAY_TIMEOUT => Code::Unavailable,
-        _ => Code::Unknown,
-    };
-    Status::new(
-        code,
-        format!("the grpc service answered with HTTP status {http_status}"),
-    )
-}
-
 /// 499, the de-facto status for a request the client cancelled.
 fn client_closed_request() -> StatusCode {
     StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST)
@@ -201,8 +155,9 @@ fn render_any(any: &prost_types::Any, pool: Option<&DescriptorPool>) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
+    use http::{HeaderMap, HeaderValue};
     use http_body_util::BodyExt;
+    use tonic::metadata::MetadataMap;
 
     use super::*;
 
@@ -293,7 +248,8 @@ mod tests {
             HeaderValue::from_str(&DETAILS_BASE64.encode(&encoded_details)).expect("ascii"),
         );
         trailers.insert("x-request-id", HeaderValue::from_static("abc"));
-        let status = status_from_metadata(&trailers).expect("has grpc-status");
+        // tonic's reading of trailers, as the transcoder's client gets them.
+        let status = Status::from_header_map(&trailers).expect("has grpc-status");
         assert_eq!(status.code(), Code::NotFound);
         assert_eq!(status.message(), "cluster 7 not found; try another");
         assert_eq!(
@@ -312,6 +268,5 @@ mod tests {
             error_body(&status)["details"],
             json!([{"@type": "type.googleapis.com/google.protobuf.Timestamp", "value": "CAM="}])
         );
-        assert!(status_from_metadata(&HeaderMap::new()).is_none());
     }
 }
