@@ -14,32 +14,21 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(DatabaseIdentity::Table)
-                    .if_not_exists()
-                    .col(
-                        ColumnDef::new(DatabaseIdentity::Id)
-                            .integer()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(DatabaseIdentity::DatabaseId)
-                            .string()
-                            .not_null(),
-                    )
-                    .to_owned(),
-            )
-            .await?;
         // 128 random bits from the engine itself, so the id exists as soon as the schema does.
         let random_hex = match manager.get_database_backend() {
             DatabaseBackend::Postgres => "md5(random()::text || clock_timestamp()::text)",
             _ => "lower(hex(randomblob(16)))",
         };
-        manager
-            .get_connection()
+        let connection = manager.get_connection();
+        connection
+            .execute_unprepared(
+                "CREATE TABLE IF NOT EXISTS database_identity (
+                    id integer NOT NULL PRIMARY KEY,
+                    database_id varchar NOT NULL
+                 )",
+            )
+            .await?;
+        connection
             .execute_unprepared(&format!(
                 "INSERT INTO database_identity (id, database_id) SELECT 1, {random_hex} \
                  WHERE NOT EXISTS (SELECT 1 FROM database_identity)"
@@ -50,19 +39,9 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(
-                Table::drop()
-                    .table(DatabaseIdentity::Table)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+            .get_connection()
+            .execute_unprepared("DROP TABLE IF EXISTS database_identity")
+            .await?;
+        Ok(())
     }
-}
-
-#[derive(DeriveIden, Clone, Copy)]
-enum DatabaseIdentity {
-    Table,
-    Id,
-    DatabaseId,
 }
