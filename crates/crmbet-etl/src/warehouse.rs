@@ -98,7 +98,7 @@ pub(crate) struct Commit {
 
 /// Whose rows a warehouse held when a run bound it to its database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Binding {
+pub(crate) enum Binding {
     /// The warehouse already belonged to this database, or held nothing.
     Kept,
     /// It held rows of another database (`previous`), or of an unknown one when the
