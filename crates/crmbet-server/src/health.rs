@@ -1,25 +1,67 @@
 //! `GET /health`: the state of each dependency as JSON; 503 when the database is down,
-//! `"degraded"` (still 200: the server keeps serving) when Redis is configured but failing.
+//! `"degraded"` (still 200: the server keeps serving) when Redis is configured but failing
+//! or the server is saturated (heavy reads queued or refused, the database pool exhausted).
+//!
+//! The database is pinged on a connection of its own, never through the shared pool, so the
+//! check answers in milliseconds while the pool is busy, and says so.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use crmbet_core::Error;
+use crmbet_store::Store;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use crate::app::AppState;
 use crate::rate_limit::LimiterHealth;
 
+/// How long the database may take to answer the health check's ping.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pings the database on a reserved connection, opened at the first check and kept.
+#[derive(Debug)]
+pub(crate) struct DatabaseProbe {
+    store: Store,
+    reserved: OnceCell<Store>,
+}
+
+impl DatabaseProbe {
+    pub(crate) fn new(store: Store) -> Self {
+        Self {
+            store,
+            reserved: OnceCell::new(),
+        }
+    }
+
+    async fn ping(&self) -> crmbet_core::Result<()> {
+        let reserved = self
+            .reserved
+            .get_or_try_init(|| self.store.open_reserved_connection())
+            .await?;
+        tokio::time::timeout(PING_TIMEOUT, reserved.ping())
+            .await
+            .map_err(|_| Error::Unavailable("the database did not answer within 1 s".to_owned()))?
+    }
+}
+
 /// Answers the health check; open to everyone, like the gRPC health service.
 pub async fn health(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let database = match state.store.ping().await {
+    let pool = state.store.pool_usage();
+    let pool_json = pool.map_or(
+        Value::Null,
+        |pool| json!({ "open": pool.open, "idle": pool.idle, "max": pool.max }),
+    );
+    let database = match state.database_probe.ping().await {
         Ok(()) => json!({
             "status": "up",
             "backend": format!("{:?}", state.store.backend()).to_lowercase(),
             "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "pool": pool_json,
         }),
         Err(error) => {
             tracing::warn!(%error, "health check: database is down");
@@ -43,9 +85,30 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "detail": "redis is failing: reads go to the database and rate limits are counted per instance until it answers",
         }),
     };
+    let heavy_reads = state.heavy_reads.load();
+    let connections = state.connections.counts();
+    let pool_saturated = pool.is_some_and(|pool| pool.saturated());
+    let saturated = heavy_reads.saturated || pool_saturated;
+    let load = json!({
+        "status": if saturated { "saturated" } else { "ok" },
+        "heavy_reads": {
+            "running": heavy_reads.running,
+            "concurrency": heavy_reads.concurrency,
+            "waiting": heavy_reads.waiting,
+            "refused": heavy_reads.refused,
+        },
+        "database_pool_saturated": pool_saturated,
+        "connections": {
+            "open": connections.open,
+            "max": connections.max,
+            "refused": connections.refused,
+            "evicted": connections.evicted,
+        },
+    });
     let overall = match (database_up, &limiter_health) {
         (false, _) => "unavailable",
         (true, LimiterHealth::Degraded { .. }) => "degraded",
+        (true, _) if saturated => "degraded",
         (true, _) => "ok",
     };
     let body = json!({
@@ -54,6 +117,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "database": database,
         "cache": cache,
         "broker": in_process("no AMQP_URL: dispatch stays in the database outbox"),
+        "load": load,
     });
     let status = if database_up {
         StatusCode::OK

@@ -23,6 +23,7 @@ mod response;
 mod router;
 mod routes;
 mod status;
+mod strict_json;
 mod template;
 
 #[cfg(test)]
