@@ -14,6 +14,7 @@ pub mod connections;
 mod convert;
 pub mod gateway;
 mod health;
+mod health_lane;
 pub mod heavy_reads;
 pub mod listener;
 pub mod rate_limit;

@@ -3,6 +3,9 @@
 //! whichever the client speaks. Plain and TLS connections share everything after the
 //! handshake, graceful shutdown included.
 //!
+//! Connections are accepted on a thread of their own, which answers health checks itself;
+//! see [`crate::health_lane`].
+//!
 //! Every connection lives within the [`ConnectionLimits`] of [`crate::connections`]: a cap
 //! on open connections, a deadline for the first request, an idle timeout, HTTP/2 pings,
 //! and a deadline for request bodies.
@@ -19,12 +22,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::connections::{Activity, Admission, ConnectionLimits, IDLE_CHECKS, Registration};
 use crate::gateway::Gateway;
+use crate::health_lane;
 use crate::request_body::TimedBody;
 use crate::tls::Transport;
 
@@ -51,6 +55,10 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_secs(1);
 /// Serves `gateway` (the application) on `listener`, over `transport`, within the
 /// gateway's connection limits, until `shutdown` resolves; then stops accepting and lets
 /// in-flight requests finish for at most `grace` before closing what is still open.
+///
+/// Connections are accepted on a thread of their own, the front door, which also serves
+/// plain-HTTP `GET /health` requests itself (see [`crate::health_lane`]); every other
+/// connection is handed to the runtime that calls this function.
 pub async fn serve(
     listener: TcpListener,
     transport: Transport,
@@ -58,8 +66,71 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
-    let connections = Arc::clone(gateway.connections());
-    let limits = connections.limits();
+    let limits = gateway.connections().limits();
+    let http = http_builder(limits);
+    let (stop_sender, stop) = watch::channel(false);
+    let (handoff_sender, mut handoffs) = mpsc::unbounded_channel();
+    let front_door = FrontDoor {
+        transport: transport.clone(),
+        gateway: gateway.clone(),
+        http: health_lane::builder(&http),
+        stop: stop.clone(),
+        handoffs: handoff_sender,
+    };
+    if let Err(error) = front_door.open(listener) {
+        tracing::error!(%error, "cannot start accepting connections");
+        return;
+    }
+    let mut tasks = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let handoff: Handoff = tokio::select! {
+            handoff = handoffs.recv() => match handoff {
+                Some(handoff) => handoff,
+                // The front door stopped: nothing more will come.
+                None => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = match TcpStream::from_std(handoff.stream) {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::debug!(peer = %handoff.peer, %error, "cannot take over a connection");
+                continue;
+            }
+        };
+        // Forget finished connections, so the set holds only open ones.
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(serve_connection(
+            Connection {
+                stream,
+                peer: handoff.peer,
+                registration: handoff.registration,
+                limits,
+                stop: stop.clone(),
+            },
+            transport.clone(),
+            gateway.clone(),
+            http.clone(),
+        ));
+    }
+    tracing::info!("shutting down: letting in-flight requests finish");
+    // The front door stops accepting; every connection finishes what it has in flight and
+    // closes; handshakes stop.
+    let _ = stop_sender.send(true);
+    drop(handoffs);
+    let all_closed = async { while tasks.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, all_closed).await.is_err() {
+        tracing::warn!(
+            grace_seconds = grace.as_secs(),
+            "grace period over, closing open connections"
+        );
+        tasks.abort_all();
+    }
+}
+
+/// The HTTP/1.1 and HTTP/2 settings of every connection.
+fn http_builder(limits: ConnectionLimits) -> auto::Builder<TokioExecutor> {
     let mut http = auto::Builder::new(TokioExecutor::new());
     // hyper enforces the header timeout and pings only with a timer to run them.
     http.http1()
@@ -69,63 +140,163 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.http2_ping_interval)
         .keep_alive_timeout(HTTP2_PING_TIMEOUT);
-    let (stop_sender, stop) = watch::channel(false);
-    let mut tasks = JoinSet::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(connection) => connection,
-                Err(error) => {
-                    pause_after_accept_error(error).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let registration = match connections.admit() {
-            Admission::Admitted(registration) => registration,
-            Admission::Refused => {
-                // Give the connections told to close a moment to let go of their sockets.
-                tokio::task::yield_now().await;
-                tracing::debug!(%peer, max_connections = limits.max_connections,
-                    "every connection is busy, new connection closed");
-                drop(stream);
-                continue;
+    http
+}
+
+/// A connection the front door accepted for the main runtime to serve.
+struct Handoff {
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    registration: Registration,
+}
+
+/// The accept loop, on a thread and runtime of its own: it keeps accepting (and the health
+/// lane keeps answering) while the main runtime is saturated.
+struct FrontDoor {
+    transport: Transport,
+    gateway: Gateway,
+    /// The health lane's settings: one request per connection.
+    http: auto::Builder<TokioExecutor>,
+    stop: watch::Receiver<bool>,
+    handoffs: mpsc::UnboundedSender<Handoff>,
+}
+
+impl FrontDoor {
+    /// Starts the front door's thread over `listener`.
+    fn open(self, listener: TcpListener) -> std::io::Result<()> {
+        let listener = listener.into_std()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("crmbet-front-door".to_owned())
+            .spawn(move || runtime.block_on(self.accept(listener)))?;
+        Ok(())
+    }
+
+    async fn accept(self, listener: std::net::TcpListener) {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::error!(%error, "cannot accept connections on the front door");
+                return;
             }
         };
-        // Answers are small and each client waits for its own: send them at once rather
-        // than holding them for more bytes (Nagle), which costs latency and throughput.
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
-        }
-        // Forget finished connections, so the set holds only open ones.
-        while tasks.try_join_next().is_some() {}
-        tasks.spawn(serve_connection(
-            Connection {
+        let connections = Arc::clone(self.gateway.connections());
+        let limits = connections.limits();
+        let mut stop = self.stop.clone();
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(connection) => connection,
+                    Err(error) => {
+                        pause_after_accept_error(error).await;
+                        continue;
+                    }
+                },
+                () = stopped(&mut stop) => return,
+            };
+            let registration = match connections.admit() {
+                Admission::Admitted(registration) => registration,
+                Admission::Refused => {
+                    // Give the connections told to close a moment to let go of their sockets.
+                    tokio::task::yield_now().await;
+                    tracing::debug!(%peer, max_connections = limits.max_connections,
+                        "every connection is busy, new connection closed");
+                    drop(stream);
+                    continue;
+                }
+            };
+            // Answers are small and each client waits for its own: send them at once rather
+            // than holding them for more bytes (Nagle), which costs latency and throughput.
+            if let Err(error) = stream.set_nodelay(true) {
+                tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+            }
+            let connection = Connection {
                 stream,
                 peer,
                 registration,
                 limits,
-                stop: stop.clone(),
-            },
-            transport.clone(),
-            gateway.clone(),
-            http.clone(),
-        ));
+                stop: self.stop.clone(),
+            };
+            match &self.transport {
+                // The request line is encrypted until the handshake, which the main runtime
+                // does.
+                Transport::Tls(_) => self.hand_off(connection),
+                Transport::Plain => {
+                    let route = route(
+                        connection,
+                        self.handoffs.clone(),
+                        self.gateway.clone(),
+                        self.http.clone(),
+                    );
+                    tokio::spawn(route);
+                }
+            }
+        }
     }
-    drop(listener);
-    tracing::info!("shutting down: letting in-flight requests finish");
-    // Every connection finishes what it has in flight and closes; handshakes stop.
-    let _ = stop_sender.send(true);
-    let all_closed = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, all_closed).await.is_err() {
-        tracing::warn!(
-            grace_seconds = grace.as_secs(),
-            "grace period over, closing open connections"
-        );
-        tasks.abort_all();
+
+    fn hand_off(&self, connection: Connection) {
+        hand_off(connection, &self.handoffs);
     }
+}
+
+/// Sends `connection` to the main runtime.
+fn hand_off(connection: Connection, handoffs: &mpsc::UnboundedSender<Handoff>) {
+    let Connection {
+        stream,
+        peer,
+        registration,
+        ..
+    } = connection;
+    match stream.into_std() {
+        Ok(stream) => {
+            // Fails only when the server is shutting down: the connection is then closed.
+            let _ = handoffs.send(Handoff {
+                stream,
+                peer,
+                registration,
+            });
+        }
+        Err(error) => tracing::debug!(%peer, %error, "cannot hand a connection over"),
+    }
+}
+
+/// Waits for a plain connection's first bytes: a health check is served here, anything
+/// else goes to the main runtime. Silent connections meet their first-request timeout here.
+async fn route(
+    mut connection: Connection,
+    handoffs: mpsc::UnboundedSender<Handoff>,
+    gateway: Gateway,
+    http: auto::Builder<TokioExecutor>,
+) {
+    let mut first_bytes = [0_u8; health_lane::REQUEST_LINE_PREFIX.len()];
+    let peeked = tokio::select! {
+        peeked = tokio::time::timeout(
+            connection.limits.first_request_timeout,
+            connection.stream.peek(&mut first_bytes),
+        ) => peeked,
+        () = connection.registration.activity().evicted() => return,
+        () = stopped(&mut connection.stop) => return,
+    };
+    let read = match peeked {
+        Ok(Ok(read)) if read > 0 => read,
+        // Closed, failed, or silent for the whole first-request timeout.
+        _ => return,
+    };
+    if !health_lane::is_health_check(&first_bytes[..read]) {
+        hand_off(connection, &handoffs);
+        return;
+    }
+    let Connection {
+        stream,
+        peer,
+        registration,
+        limits,
+        stop,
+    } = connection;
+    let io = TokioIo::new(stream);
+    serve_http(io, peer, &registration, limits, stop, gateway, &http).await;
 }
 
 /// An accepted connection and what governs it.
