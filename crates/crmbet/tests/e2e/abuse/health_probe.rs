@@ -48,14 +48,18 @@ impl HealthProbe {
             .map(|(elapsed, _)| *elapsed)
             .max()
             .unwrap_or_default();
-        let mut latencies: Vec<u128> = probes
+        let mut latencies: Vec<Duration> = probes
             .iter()
             .filter_map(|probe| probe.as_ref().ok())
-            .map(|(elapsed, _)| elapsed.as_millis())
+            .map(|(elapsed, _)| *elapsed)
             .collect();
         latencies.sort_unstable();
+        let median = latencies
+            .get(latencies.len() / 2)
+            .copied()
+            .unwrap_or_default();
         eprintln!(
-            "health: {} probes, slowest {slowest:?}, milliseconds {latencies:?}",
+            "health: {} probes, median {median:?}, slowest {slowest:?}",
             probes.len()
         );
         let failures: Vec<&String> = probes

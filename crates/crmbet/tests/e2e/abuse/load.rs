@@ -39,7 +39,7 @@ struct Answer {
 
 async fn heavy_read(channel: AuthorizedChannel, index: usize, cluster_id: i64) -> Answer {
     let started = Instant::now();
-    let result = if index % 2 == 0 {
+    let result = if index.is_multiple_of(2) {
         UserServiceClient::new(channel)
             .search_users(SearchUsersRequest {
                 page_size: 1000,
