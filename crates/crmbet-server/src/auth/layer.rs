@@ -554,6 +554,87 @@ mod tests {
         assert_eq!(client_address(&request, &[proxy]), Some(proxy));
     }
 
+    /// A store in a fresh SQLite file, migrated.
+    async fn scratch_store(directory: &tempfile::TempDir) -> Store {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("access.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate_up().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_body_never_arrives_neither_runs_nor_is_audited() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let directory = tempfile::tempdir().unwrap();
+        let store = scratch_store(&directory).await;
+        let config = crmbet_core::Config {
+            jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
+            ..crmbet_core::Config::default()
+        };
+        let keys = Arc::new(TokenKeys::from_config(&config).unwrap());
+        let layer = AccessLayer::new(
+            keys,
+            store.clone(),
+            Vec::new(),
+            Arc::new(RevokedSessions::new(store.clone())),
+        )
+        .with_max_body_bytes(64);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = {
+            let calls = Arc::clone(&calls);
+            tower::service_fn(move |_request: Request<Body>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move { Ok::<_, Infallible>(Response::new(Body::empty())) }
+            })
+        };
+        let login = |body: Body| {
+            Request::post("/crmbet.v1.AuthService/Login")
+                .header("content-type", "application/grpc")
+                .body(body)
+                .unwrap()
+        };
+        let audit_rows = || async { store.row_counts().await.unwrap()["audit_log"] };
+
+        // The client hangs up after its headers: the body ends in an error.
+        let abandoned = Body::from_stream(futures::stream::iter([Err::<bytes::Bytes, _>(
+            std::io::Error::other("stream reset by the client"),
+        )]));
+        let response = layer
+            .layer(service.clone())
+            .oneshot(login(abandoned))
+            .await
+            .unwrap();
+        assert_eq!(response_code(response.headers()), Code::Cancelled);
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "the call never ran");
+        assert_eq!(
+            audit_rows().await,
+            0,
+            "nothing happened, nothing is audited"
+        );
+
+        // Over the limit: refused as OUT_OF_RANGE without running, and audited.
+        let oversized = Body::from(vec![0_u8; 200]);
+        let response = layer
+            .layer(service.clone())
+            .oneshot(login(oversized))
+            .await
+            .unwrap();
+        assert_eq!(response_code(response.headers()), Code::OutOfRange);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(audit_rows().await, 1);
+
+        // A whole body: the call runs and is audited.
+        let whole = Body::from(vec![0_u8, 0, 0, 0, 0]);
+        let response = layer.layer(service).oneshot(login(whole)).await.unwrap();
+        assert_eq!(response_code(response.headers()), Code::Ok);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(audit_rows().await, 2);
+    }
+
     #[test]
     fn request_ids_are_kept_when_plain_and_made_otherwise() {
         assert_eq!(
