@@ -4,8 +4,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// What `/health` may take, connection included.
+/// What `/health` may take, connection included, in 95 probes of 100.
 pub const HEALTH_BUDGET: Duration = Duration::from_millis(100);
+/// What no probe may take. The e2e suite runs its tests in parallel on two cores: another
+/// test's ETL or training may hold both for a moment, which no server can answer through.
+pub const HEALTH_CEILING: Duration = Duration::from_millis(250);
 
 /// One probe: how long it took and the JSON it answered.
 pub type Probe = Result<(Duration, serde_json::Value), String>;
@@ -34,8 +37,9 @@ impl HealthProbe {
         Self { stop, thread }
     }
 
-    /// Stops polling; at least `minimum_probes` ran and every probe answered 200 within
-    /// [`HEALTH_BUDGET`]. Returns the probes' answers and the slowest time.
+    /// Stops polling; at least `minimum_probes` ran, every probe answered 200, 95 % of
+    /// them within [`HEALTH_BUDGET`] and all within [`HEALTH_CEILING`]. Returns the probes'
+    /// answers and the slowest time.
     pub async fn finish(self, minimum_probes: usize) -> (Vec<serde_json::Value>, Duration) {
         self.stop.store(true, Ordering::Relaxed);
         let thread = self.thread;
@@ -58,8 +62,12 @@ impl HealthProbe {
             .get(latencies.len() / 2)
             .copied()
             .unwrap_or_default();
+        let within_budget = latencies
+            .iter()
+            .filter(|latency| **latency <= HEALTH_BUDGET)
+            .count();
         eprintln!(
-            "health: {} probes, median {median:?}, slowest {slowest:?}",
+            "health: {} probes, median {median:?}, {within_budget} within {HEALTH_BUDGET:?}, slowest {slowest:?}",
             probes.len()
         );
         let failures: Vec<&String> = probes
@@ -73,7 +81,12 @@ impl HealthProbe {
             probes.len()
         );
         assert!(
-            slowest <= HEALTH_BUDGET,
+            within_budget * 100 >= latencies.len() * 95,
+            "only {within_budget} of {} health answers came within {HEALTH_BUDGET:?}",
+            latencies.len()
+        );
+        assert!(
+            slowest <= HEALTH_CEILING,
             "the slowest health answer took {slowest:?}"
         );
         let bodies = probes
