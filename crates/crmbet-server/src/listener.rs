@@ -22,7 +22,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
@@ -77,7 +77,8 @@ pub async fn serve(
         stop: stop.clone(),
         handoffs: handoff_sender,
     };
-    if let Err(error) = front_door.open(listener) {
+    let (closed_sender, front_door_closed) = oneshot::channel();
+    if let Err(error) = front_door.open(listener, closed_sender) {
         tracing::error!(%error, "cannot start accepting connections");
         return;
     }
@@ -119,6 +120,8 @@ pub async fn serve(
     // closes; handshakes stop.
     let _ = stop_sender.send(true);
     drop(handoffs);
+    // The listener is closed once the front door has stopped: nothing is accepted after.
+    let _ = front_door_closed.await;
     let all_closed = async { while tasks.join_next().await.is_some() {} };
     if tokio::time::timeout(grace, all_closed).await.is_err() {
         tracing::warn!(
@@ -162,15 +165,20 @@ struct FrontDoor {
 }
 
 impl FrontDoor {
-    /// Starts the front door's thread over `listener`.
-    fn open(self, listener: TcpListener) -> std::io::Result<()> {
+    /// Starts the front door's thread over `listener`; `closed` hears when it has stopped
+    /// and the listener (and every health-lane connection) is closed.
+    fn open(self, listener: TcpListener, closed: oneshot::Sender<()>) -> std::io::Result<()> {
         let listener = listener.into_std()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("crmbet-front-door".to_owned())
-            .spawn(move || runtime.block_on(self.accept(listener)))?;
+            .spawn(move || {
+                runtime.block_on(self.accept(listener));
+                drop(runtime);
+                let _ = closed.send(());
+            })?;
         Ok(())
     }
 

@@ -25,8 +25,11 @@ const QUEUE_TIME: Duration = Duration::from_millis(300);
 const REQUESTS: usize = 2000;
 /// HTTP/2 connections the load is spread over (200 streams each at most).
 const CHANNELS: usize = 20;
-/// Scheduling slack on a two-core machine running both the server and 2,000 clients.
-const SLACK: Duration = Duration::from_millis(1500);
+/// Slack for getting through the burst itself: the debug server and the 2,000 debug
+/// clients share two cores (and, in the full suite, other tests' servers), so the last
+/// request of the burst reaches the server up to two seconds after the first. Still well
+/// under the pool's 5 s timeout that every request used to wait out.
+const SLACK: Duration = Duration::from_millis(2500);
 /// The database pool's own acquire timeout, which requests used to wait out.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
