@@ -15,6 +15,12 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/crmbet.db?mode=rwc";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 /// Default HSTS lifetime: one year, the usual value (and the minimum for browser preload lists).
 pub const DEFAULT_HSTS_MAX_AGE_SECONDS: u64 = 365 * 24 * 60 * 60;
+/// Default cap on open client connections; lowered at startup when the process may open
+/// fewer file descriptors.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// Default number of heavy reads (searches, member lists, analytics) run at once: half the
+/// database pool of 16, so the other half stays for logins, writes and cache misses.
+pub const DEFAULT_HEAVY_READ_CONCURRENCY: usize = 8;
 
 /// Every setting of crmbet. Field names are the environment variable names, lowercased,
 /// without the `CRMBET_` prefix; the same names are the keys of the optional TOML file.
@@ -57,6 +63,32 @@ pub struct Config {
     pub jwt_key_file: Option<PathBuf>,
     /// `CRMBET_CORS_ORIGINS`: comma-separated dashboard origins allowed by CORS.
     pub cors_origins: Vec<String>,
+    /// `CRMBET_PUBLIC_ORIGINS`: comma-separated origins (`https://crm.example.com`) this
+    /// server is reached at; a browser request from one of them is same-origin. Empty means
+    /// the listen address (and `localhost` on a loopback address). Never read from `Host`,
+    /// which the client writes.
+    pub public_origins: Vec<String>,
+    /// `CRMBET_MAX_CONNECTIONS`: open client connections at most; at the cap a new
+    /// connection closes the longest-idle one, or is closed itself when none is idle.
+    pub max_connections: usize,
+    /// `CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS`: how long a new connection (after its TLS
+    /// handshake) may take to start its first request.
+    pub first_request_timeout_seconds: u64,
+    /// `CRMBET_IDLE_TIMEOUT_SECONDS`: how long an HTTP/1.1 keep-alive or HTTP/2 connection
+    /// may stay without a request in flight before it is closed.
+    pub idle_timeout_seconds: u64,
+    /// `CRMBET_HTTP2_PING_INTERVAL_SECONDS`: how often HTTP/2 connections are pinged; one
+    /// that does not answer within 20 s is closed. 0 turns pings off.
+    pub http2_ping_interval_seconds: u64,
+    /// `CRMBET_REQUEST_BODY_TIMEOUT_SECONDS`: how long a request body may take to arrive
+    /// once the server waits for it; a slower one is refused (408, `DEADLINE_EXCEEDED`).
+    pub request_body_timeout_seconds: u64,
+    /// `CRMBET_HEAVY_READ_CONCURRENCY`: heavy reads (SearchUsers, ListClusterUsers,
+    /// GetClusterAnalytics, …) that may run at once; see the permission table.
+    pub heavy_read_concurrency: usize,
+    /// `CRMBET_HEAVY_READ_QUEUE_MS`: how long a heavy read may wait for its turn before it is
+    /// answered 503 / `UNAVAILABLE` with `Retry-After`.
+    pub heavy_read_queue_ms: u64,
     /// `CRMBET_TRUSTED_PROXIES`: comma-separated addresses of the reverse proxies whose
     /// `X-Forwarded-For` is believed. From any other peer the header is ignored: anyone can
     /// write it, and login backoff, rate limits and the audit log key on the address.
@@ -109,6 +141,14 @@ impl Default for Config {
             jwt_secret: None,
             jwt_key_file: None,
             cors_origins: vec!["http://localhost:3001".to_owned()],
+            public_origins: Vec::new(),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            first_request_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            http2_ping_interval_seconds: 30,
+            request_body_timeout_seconds: 30,
+            heavy_read_concurrency: DEFAULT_HEAVY_READ_CONCURRENCY,
+            heavy_read_queue_ms: 500,
             trusted_proxies: Vec::new(),
             smartico_url: None,
             smartico_api_key: None,
@@ -139,12 +179,20 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_JWT_SECRET",
     "CRMBET_JWT_KEY_FILE",
     "CRMBET_CORS_ORIGINS",
+    "CRMBET_PUBLIC_ORIGINS",
     "CRMBET_TRUSTED_PROXIES",
     "CRMBET_SMARTICO_URL",
     "CRMBET_SMARTICO_API_KEY",
     "CRMBET_SMARTICO_BRAND",
     "CRMBET_WEBHOOK_SECRET",
     "CRMBET_MAX_BODY_BYTES",
+    "CRMBET_MAX_CONNECTIONS",
+    "CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS",
+    "CRMBET_IDLE_TIMEOUT_SECONDS",
+    "CRMBET_HTTP2_PING_INTERVAL_SECONDS",
+    "CRMBET_REQUEST_BODY_TIMEOUT_SECONDS",
+    "CRMBET_HEAVY_READ_CONCURRENCY",
+    "CRMBET_HEAVY_READ_QUEUE_MS",
     "CRMBET_SHUTDOWN_GRACE_SECONDS",
     "CRMBET_LOG",
     "CRMBET_WAREHOUSE_DIR",
@@ -195,7 +243,35 @@ impl Config {
         config.apply_environment(environment)?;
         // A half-configured TLS is refused at startup, whichever command runs.
         config.tls_files()?;
+        config.check_limits()?;
         Ok(config)
+    }
+
+    /// Refuses limits that would make the server unusable: no connection, no heavy read,
+    /// or a timeout of zero (which would close every connection at once).
+    fn check_limits(&self) -> Result<(), Error> {
+        let at_least_one = [
+            ("CRMBET_MAX_CONNECTIONS", self.max_connections as u64),
+            (
+                "CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS",
+                self.first_request_timeout_seconds,
+            ),
+            ("CRMBET_IDLE_TIMEOUT_SECONDS", self.idle_timeout_seconds),
+            (
+                "CRMBET_REQUEST_BODY_TIMEOUT_SECONDS",
+                self.request_body_timeout_seconds,
+            ),
+            (
+                "CRMBET_HEAVY_READ_CONCURRENCY",
+                self.heavy_read_concurrency as u64,
+            ),
+        ];
+        for (name, value) in at_least_one {
+            if value == 0 {
+                return Err(Error::invalid_argument(name, "must be at least 1, got 0"));
+            }
+        }
+        Ok(())
     }
 
     /// The listener's certificate and key files when TLS is on (both set), `None` when it is
@@ -277,12 +353,10 @@ impl Config {
             .map(PathBuf::from)
             .or(self.jwt_key_file.take());
         if let Some(value) = text("CRMBET_CORS_ORIGINS") {
-            self.cors_origins = value
-                .split(',')
-                .map(str::trim)
-                .filter(|origin| !origin.is_empty())
-                .map(str::to_owned)
-                .collect();
+            self.cors_origins = comma_separated(&value);
+        }
+        if let Some(value) = text("CRMBET_PUBLIC_ORIGINS") {
+            self.public_origins = comma_separated(&value);
         }
         if let Some(value) = text("CRMBET_TRUSTED_PROXIES") {
             self.trusted_proxies = value
@@ -306,6 +380,30 @@ impl Config {
         if let Some(value) = text("CRMBET_MAX_BODY_BYTES") {
             self.max_body_bytes = parse_number("CRMBET_MAX_BODY_BYTES", &value)?;
         }
+        if let Some(value) = text("CRMBET_MAX_CONNECTIONS") {
+            self.max_connections = parse_number("CRMBET_MAX_CONNECTIONS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS") {
+            self.first_request_timeout_seconds =
+                parse_number("CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_IDLE_TIMEOUT_SECONDS") {
+            self.idle_timeout_seconds = parse_number("CRMBET_IDLE_TIMEOUT_SECONDS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_HTTP2_PING_INTERVAL_SECONDS") {
+            self.http2_ping_interval_seconds =
+                parse_number("CRMBET_HTTP2_PING_INTERVAL_SECONDS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_REQUEST_BODY_TIMEOUT_SECONDS") {
+            self.request_body_timeout_seconds =
+                parse_number("CRMBET_REQUEST_BODY_TIMEOUT_SECONDS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_HEAVY_READ_CONCURRENCY") {
+            self.heavy_read_concurrency = parse_number("CRMBET_HEAVY_READ_CONCURRENCY", &value)?;
+        }
+        if let Some(value) = text("CRMBET_HEAVY_READ_QUEUE_MS") {
+            self.heavy_read_queue_ms = parse_number("CRMBET_HEAVY_READ_QUEUE_MS", &value)?;
+        }
         if let Some(value) = text("CRMBET_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = parse_number("CRMBET_SHUTDOWN_GRACE_SECONDS", &value)?;
         }
@@ -320,6 +418,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+fn comma_separated(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {
@@ -410,6 +517,58 @@ mod tests {
         );
         let from_file = Config::load_from(Some(&file), &HashMap::new()).unwrap();
         assert_eq!(from_file.rate_limits(RouteClass::Write).per_client_ip, 7);
+    }
+
+    #[test]
+    fn connection_and_load_limits_have_defaults_and_refuse_zero() {
+        let defaults = Config::load_from(None, &HashMap::new()).unwrap();
+        assert_eq!(defaults.max_connections, DEFAULT_MAX_CONNECTIONS);
+        assert_eq!(defaults.first_request_timeout_seconds, 10);
+        assert_eq!(defaults.idle_timeout_seconds, 60);
+        assert_eq!(defaults.http2_ping_interval_seconds, 30);
+        assert_eq!(defaults.request_body_timeout_seconds, 30);
+        assert_eq!(
+            defaults.heavy_read_concurrency,
+            DEFAULT_HEAVY_READ_CONCURRENCY
+        );
+        assert_eq!(defaults.heavy_read_queue_ms, 500);
+        assert!(defaults.public_origins.is_empty());
+
+        let environment = HashMap::from([
+            ("CRMBET_MAX_CONNECTIONS".to_owned(), "64".to_owned()),
+            (
+                "CRMBET_HTTP2_PING_INTERVAL_SECONDS".to_owned(),
+                "0".to_owned(),
+            ),
+            (
+                "CRMBET_PUBLIC_ORIGINS".to_owned(),
+                "https://crm.example.com, http://10.0.0.5:3000".to_owned(),
+            ),
+        ]);
+        let config = Config::load_from(None, &environment).unwrap();
+        assert_eq!(config.max_connections, 64);
+        assert_eq!(config.http2_ping_interval_seconds, 0);
+        assert_eq!(
+            config.public_origins,
+            ["https://crm.example.com", "http://10.0.0.5:3000"]
+        );
+
+        for name in [
+            "CRMBET_MAX_CONNECTIONS",
+            "CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS",
+            "CRMBET_IDLE_TIMEOUT_SECONDS",
+            "CRMBET_REQUEST_BODY_TIMEOUT_SECONDS",
+            "CRMBET_HEAVY_READ_CONCURRENCY",
+        ] {
+            let environment = HashMap::from([(name.to_owned(), "0".to_owned())]);
+            let error = Config::load_from(None, &environment)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                error.contains(name) && error.contains("at least 1"),
+                "{error}"
+            );
+        }
     }
 
     #[test]

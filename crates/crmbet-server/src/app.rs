@@ -20,13 +20,16 @@ use tonic_web::GrpcWebLayer;
 use tower::Layer;
 
 use crate::auth::{AccessLayer, KeySource, RevokedSessions, TokenKeys};
+use crate::broker_probe::BrokerProbe;
+use crate::connections::{ConnectionLimits, Connections};
 use crate::gateway::Gateway;
-use crate::health::health;
+use crate::health::{DatabaseProbe, health};
+use crate::heavy_reads::HeavyReads;
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
-use crate::web_security::WebSecurity;
+use crate::web_security::{WebSecurity, default_public_origins};
 use crmbet_app::Trainer;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
@@ -47,6 +50,14 @@ pub struct AppState {
     pub read_cache: ReadCache,
     /// Login sessions ended lately, whose access tokens the access layer refuses.
     pub revoked_sessions: Arc<RevokedSessions>,
+    /// The listener's open connections and their limits.
+    pub connections: Arc<Connections>,
+    /// Turns for heavy reads, so they never hold the whole database pool.
+    pub heavy_reads: Arc<HeavyReads>,
+    /// The health check's own database connection.
+    pub(crate) database_probe: Arc<DatabaseProbe>,
+    /// Whether the broker of `AMQP_URL` answers, when one is configured.
+    pub(crate) broker_probe: Option<Arc<BrokerProbe>>,
 }
 
 impl AppState {
@@ -65,8 +76,13 @@ impl AppState {
         }
         let rate_limiter = RateLimiter::from_config(&config)?;
         let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
+        let connections = Arc::new(Connections::new(ConnectionLimits::from_config(&config)));
         Ok(Self {
             read_cache,
+            connections,
+            heavy_reads: Arc::new(HeavyReads::from_config(&config)),
+            database_probe: Arc::new(DatabaseProbe::new(store.clone())),
+            broker_probe: config.amqp_url.as_deref().map(BrokerProbe::new),
             revoked_sessions: Arc::new(RevokedSessions::new(store.clone())),
             trainer: Trainer::new(store.clone()),
             rate_limiter,
@@ -154,7 +170,9 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
         state.store.clone(),
         state.config.trusted_proxies.clone(),
         Arc::clone(&state.revoked_sessions),
-    );
+    )
+    .with_heavy_reads(Arc::clone(&state.heavy_reads))
+    .with_max_body_bytes(max_message_bytes);
     Ok(Routes::from(
         builder.routes().into_axum_router().layer(access),
     ))
@@ -172,10 +190,17 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         max_body_bytes: state.config.max_body_bytes,
         ..RestConfig::default()
     };
-    let mut web_security = WebSecurity::new(&state.config.cors_origins);
+    let tls = state.config.tls_files()?.is_some();
+    let public_origins = if state.config.public_origins.is_empty() {
+        default_public_origins(&state.config.listen, tls)
+    } else {
+        state.config.public_origins.clone()
+    };
+    let mut web_security =
+        WebSecurity::new(&state.config.cors_origins).with_public_origins(&public_origins);
     // HSTS only where it means something: browsers ignore it over plain HTTP, and behind a
     // TLS-terminating proxy the proxy is the one to send it.
-    if state.config.tls_files()?.is_some() {
+    if tls {
         web_security =
             web_security.with_strict_transport_security(state.config.hsts_max_age_seconds);
     }
@@ -189,6 +214,7 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         .limiter
         .wait_for_redis(REDIS_STARTUP_WAIT)
         .await;
+    let connections = Arc::clone(&state.connections);
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
@@ -198,5 +224,6 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         rate_limit_state,
         GrpcWebLayer::new().layer(routes),
         http_router,
+        connections,
     ))
 }

@@ -19,9 +19,12 @@ use tonic::service::Routes;
 use tonic_web::GrpcWebService;
 use tower::{Service, ServiceExt};
 
+use crate::ambiguity::{answer_grpc_web_text_in_kind, refuse_repeated_headers};
+use crate::connections::Connections;
 use crate::rate_limit::{self, Admission, RateLimitState};
+use crate::refusal_body::discard_before_refusal;
 use crate::status::status_from_error;
-use crate::web_security::WebSecurity;
+use crate::web_security::{OriginCheck, WebSecurity};
 
 /// The whole application as one tower service; cheap to clone.
 #[derive(Debug, Clone)]
@@ -35,15 +38,18 @@ struct Parts {
     rate_limit: RateLimitState,
     grpc: GrpcWebService<Routes>,
     http: Router,
+    connections: Arc<Connections>,
 }
 
 impl Gateway {
-    /// The front over `grpc` (the tonic routes behind the grpc-web translation) and `http`.
+    /// The front over `grpc` (the tonic routes behind the grpc-web translation) and `http`,
+    /// served within the limits of `connections`.
     pub(crate) fn new(
         web_security: WebSecurity,
         rate_limit: RateLimitState,
         grpc: GrpcWebService<Routes>,
         http: Router,
+        connections: Arc<Connections>,
     ) -> Self {
         Self {
             parts: Arc::new(Parts {
@@ -51,8 +57,14 @@ impl Gateway {
                 rate_limit,
                 grpc,
                 http,
+                connections,
             }),
         }
+    }
+
+    /// The open connections and their limits, which the listener enforces.
+    pub fn connections(&self) -> &Arc<Connections> {
+        &self.parts.connections
     }
 }
 
@@ -74,12 +86,22 @@ impl Service<Request> for Gateway {
 
 impl Parts {
     async fn handle(&self, mut request: Request) -> Response {
-        // The origin check comes first: a foreign origin never reaches any protocol. The
-        // rate limit comes next, so a refusal still carries the CORS headers a dashboard
+        // A request two readers could read differently is refused before anyone reads it.
+        if let Some(mut refusal) = refuse_repeated_headers(&request) {
+            discard_body(request, &mut refusal).await;
+            self.web_security
+                .finish(OriginCheck::Absent, refusal.headers_mut());
+            return refusal;
+        }
+        // The origin check comes next: a foreign origin never reaches any protocol. The
+        // rate limit comes after it, so a refusal still carries the CORS headers a dashboard
         // needs to read it.
         let origin = self.web_security.check_origin(&request);
         let mut response = match self.web_security.answer_early(&origin, &request) {
-            Some(answer) => answer,
+            Some(mut answer) => {
+                discard_body(request, &mut answer).await;
+                answer
+            }
             None => match rate_limit::admit(&self.rate_limit, &mut request).await {
                 Admission::Exempt => self.dispatch(request).await,
                 Admission::Admitted(decision) => {
@@ -87,7 +109,10 @@ impl Parts {
                     rate_limit::add_headers(response.headers_mut(), &decision);
                     response
                 }
-                Admission::Refused(refusal) => refusal,
+                Admission::Refused(mut refusal) => {
+                    discard_body(request, &mut refusal).await;
+                    refusal
+                }
             },
         };
         self.web_security.finish(origin, response.headers_mut());
@@ -95,11 +120,12 @@ impl Parts {
     }
 
     /// gRPC and grpc-web to tonic, the rest to the HTTP router.
-    async fn dispatch(&self, request: Request) -> Response {
+    async fn dispatch(&self, mut request: Request) -> Response {
         if !is_grpc(&request) {
             let Ok(response) = self.http.clone().oneshot(request).await;
             return response;
         }
+        answer_grpc_web_text_in_kind(&mut request);
         match self.grpc.clone().oneshot(request).await {
             Ok(response) => response.map(Body::new),
             Err(error) => {
@@ -109,6 +135,13 @@ impl Parts {
             }
         }
     }
+}
+
+/// Reads the rest of a refused request's body first, so an HTTP/1.1 client still sending it
+/// reads the refusal (see [`crate::refusal_body`]).
+async fn discard_body(request: Request, refusal: &mut Response) {
+    let (parts, body) = request.into_parts();
+    discard_before_refusal(parts.version, &parts.headers, body, refusal).await;
 }
 
 /// gRPC or grpc-web, by content type (`application/grpc`, `application/grpc-web+proto`, …).

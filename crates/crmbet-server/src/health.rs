@@ -1,6 +1,10 @@
 //! `GET /health`: the state of each dependency as JSON; 503 when the database is down,
 //! `"degraded"` (still 200: the server keeps serving) when Redis or RabbitMQ is configured
-//! but failing.
+//! but failing, or the server is saturated (heavy reads queued or refused, the database
+//! pool exhausted).
+//!
+//! The database is pinged on a connection of its own, never through the shared pool, so the
+//! check answers in milliseconds while the pool is busy, and says so.
 
 use std::time::{Duration, Instant};
 
@@ -8,21 +12,57 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use crmbet_core::Error;
+use crmbet_store::Store;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
 
 use crate::app::AppState;
 use crate::rate_limit::LimiterHealth;
 
+/// How long the database may take to answer the health check's ping.
+const PING_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Pings the database on a reserved connection, opened at the first check and kept.
+#[derive(Debug)]
+pub(crate) struct DatabaseProbe {
+    store: Store,
+    reserved: OnceCell<Store>,
+}
+
+impl DatabaseProbe {
+    pub(crate) fn new(store: Store) -> Self {
+        Self {
+            store,
+            reserved: OnceCell::new(),
+        }
+    }
+
+    async fn ping(&self) -> crmbet_core::Result<()> {
+        let reserved = self
+            .reserved
+            .get_or_try_init(|| self.store.open_reserved_connection())
+            .await?;
+        tokio::time::timeout(PING_TIMEOUT, reserved.ping())
+            .await
+            .map_err(|_| Error::Unavailable("the database did not answer within 1 s".to_owned()))?
+    }
+}
+
 /// Answers the health check; open to everyone, like the gRPC health service.
 pub async fn health(State(state): State<AppState>) -> Response {
     let started = Instant::now();
-    let database = match state.store.ping().await {
+    let pool = state.store.pool_usage();
+    let pool_json = pool.map_or(
+        Value::Null,
+        |pool| json!({ "open": pool.open, "idle": pool.idle, "max": pool.max }),
+    );
+    let database = match state.database_probe.ping().await {
         Ok(()) => json!({
             "status": "up",
             "backend": format!("{:?}", state.store.backend()).to_lowercase(),
             "latency_ms": started.elapsed().as_secs_f64() * 1000.0,
+            "pool": pool_json,
         }),
         Err(error) => {
             tracing::warn!(%error, "health check: database is down");
@@ -46,9 +86,29 @@ pub async fn health(State(state): State<AppState>) -> Response {
             "detail": "redis is failing: reads go to the database and rate limits are counted per instance until it answers",
         }),
     };
-    let broker = match &state.config.amqp_url {
+    let heavy_reads = state.heavy_reads.load();
+    let connections = state.connections.counts();
+    let pool_saturated = pool.is_some_and(|pool| pool.saturated());
+    let saturated = heavy_reads.saturated || pool_saturated;
+    let load = json!({
+        "status": if saturated { "saturated" } else { "ok" },
+        "heavy_reads": {
+            "running": heavy_reads.running,
+            "concurrency": heavy_reads.concurrency,
+            "waiting": heavy_reads.waiting,
+            "refused": heavy_reads.refused,
+        },
+        "database_pool_saturated": pool_saturated,
+        "connections": {
+            "open": connections.open,
+            "max": connections.max,
+            "refused": connections.refused,
+            "evicted": connections.evicted,
+        },
+    });
+    let broker = match &state.broker_probe {
         None => in_process("no AMQP_URL: dispatch stays in the database outbox"),
-        Some(url) => match probe_broker(url).await {
+        Some(probe) => match probe.state().await {
             Ok(()) => json!({ "status": "up", "detail": "rabbitmq answers the AMQP handshake" }),
             Err(reason) => json!({
                 "status": "degraded",
@@ -61,7 +121,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let overall = match (database_up, &limiter_health) {
         (false, _) => "unavailable",
         (true, LimiterHealth::Degraded { .. }) => "degraded",
-        (true, _) if broker_degraded => "degraded",
+        (true, _) if saturated || broker_degraded => "degraded",
         (true, _) => "ok",
     };
     let body = json!({
@@ -70,6 +130,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "database": database,
         "cache": cache,
         "broker": broker,
+        "load": load,
     });
     let status = if database_up {
         StatusCode::OK
@@ -77,58 +138,4 @@ pub async fn health(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
-}
-
-/// How long the broker has to answer the handshake before it counts as down.
-const BROKER_PROBE_TIMEOUT: Duration = Duration::from_millis(500);
-
-/// Whether the broker of `amqp_url` answers: a TCP connection and, for plain `amqp://`, the
-/// AMQP 0-9-1 protocol header answered by a method frame (a port that merely accepts TCP,
-/// as while RabbitMQ boots, does not count). `amqps://` is checked up to the connection.
-async fn probe_broker(amqp_url: &str) -> Result<(), String> {
-    let (tls, rest) = match amqp_url.split_once("://") {
-        Some(("amqp", rest)) => (false, rest),
-        Some(("amqps", rest)) => (true, rest),
-        _ => return Err("AMQP_URL is not an amqp:// or amqps:// URL".to_owned()),
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host_and_port = authority.rsplit('@').next().unwrap_or_default();
-    let address = if host_and_port
-        .rsplit_once(':')
-        .is_some_and(|(_, port)| !port.is_empty() && port.bytes().all(|byte| byte.is_ascii_digit()))
-    {
-        host_and_port.to_owned()
-    } else {
-        format!("{host_and_port}:{}", if tls { 5671 } else { 5672 })
-    };
-    let probe = async {
-        let mut connection = TcpStream::connect(&address)
-            .await
-            .map_err(|error| format!("cannot connect to {address}: {error}"))?;
-        if tls {
-            return Ok(());
-        }
-        connection
-            .write_all(b"AMQP\x00\x00\x09\x01")
-            .await
-            .map_err(|error| format!("{address} closed the connection: {error}"))?;
-        let mut frame_type = [0u8; 1];
-        connection
-            .read_exact(&mut frame_type)
-            .await
-            .map_err(|error| format!("{address} did not answer the AMQP handshake: {error}"))?;
-        if frame_type[0] == 1 {
-            Ok(())
-        } else {
-            Err(format!("{address} does not speak AMQP 0-9-1"))
-        }
-    };
-    tokio::time::timeout(BROKER_PROBE_TIMEOUT, probe)
-        .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "{address} did not answer within {} ms",
-                BROKER_PROBE_TIMEOUT.as_millis()
-            ))
-        })
 }

@@ -7,15 +7,22 @@
 //! Invariant: every RPC has exactly one implementation, the tonic service; REST and
 //! grpc-web reach it through layers, never through a hand-written twin.
 
+mod ambiguity;
 pub mod app;
 pub mod auth;
 mod bounded_map;
+mod broker_probe;
+pub mod connections;
 mod convert;
 pub mod gateway;
 mod health;
+mod health_lane;
+pub mod heavy_reads;
 pub mod listener;
 pub mod rate_limit;
 pub mod read_cache;
+mod refusal_body;
+mod request_body;
 pub mod rest;
 mod service;
 pub mod status;

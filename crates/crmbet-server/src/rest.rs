@@ -22,6 +22,7 @@ mod response;
 mod router;
 mod routes;
 mod status;
+mod strict_json;
 mod template;
 
 #[cfg(test)]

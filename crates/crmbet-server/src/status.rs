@@ -2,8 +2,12 @@
 //! status from the gRPC code, in `rest::status`).
 
 use crmbet_core::{Error, ErrorCode};
+use http::{HeaderMap, HeaderValue};
 use rand::Rng;
 use tonic::{Code, Status};
+
+/// How prost's decode errors begin; tonic answers them INTERNAL.
+const UNDECODABLE_MESSAGE: &str = "failed to decode Protobuf message";
 
 /// Converts a domain error. Internal errors are logged in full and reach the caller as a
 /// short message with a request id to quote.
@@ -32,9 +36,67 @@ pub fn status_from_error(error: Error) -> Status {
     }
 }
 
+/// Turns tonic's INTERNAL answer to a request message that does not decode into
+/// INVALID_ARGUMENT, in the headers of a trailers-only response: the caller sent bytes that
+/// are not the message, which is the caller's error, not the server's. Other answers are
+/// left alone.
+pub fn invalid_argument_for_undecodable_message(headers: &mut HeaderMap) {
+    if headers.get("grpc-status").map(HeaderValue::as_bytes) != Some(b"13") {
+        return;
+    }
+    let Some(status) = Status::from_header_map(headers) else {
+        return;
+    };
+    if !status.message().starts_with(UNDECODABLE_MESSAGE) {
+        return;
+    }
+    let message = format!(
+        "the request is not a valid protobuf message of this method: {}",
+        status.message()
+    );
+    let replacement = Status::invalid_argument(message);
+    // Writes grpc-status and grpc-message (percent-encoded) over the old ones.
+    if let Err(error) = replacement.add_header(headers) {
+        tracing::debug!(%error, "cannot rewrite the status of an undecodable message");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn undecodable_messages_are_invalid_arguments_and_other_errors_stay() {
+        let headers_of = |status: Status| {
+            let mut headers = HeaderMap::new();
+            status.add_header(&mut headers).unwrap();
+            headers
+        };
+        let mut undecodable = headers_of(Status::internal(
+            "failed to decode Protobuf message: invalid wire type value: 7",
+        ));
+        invalid_argument_for_undecodable_message(&mut undecodable);
+        let status = Status::from_header_map(&undecodable).unwrap();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("invalid wire type"),
+            "{}",
+            status.message()
+        );
+
+        for other in [
+            Status::internal("database exploded"),
+            Status::not_found("failed to decode Protobuf message"),
+        ] {
+            let code = other.code();
+            let mut headers = headers_of(other);
+            invalid_argument_for_undecodable_message(&mut headers);
+            assert_eq!(Status::from_header_map(&headers).unwrap().code(), code);
+        }
+        let mut success = HeaderMap::new();
+        invalid_argument_for_undecodable_message(&mut success);
+        assert!(success.is_empty());
+    }
 
     #[test]
     fn maps_every_code_and_hides_internals() {

@@ -4,6 +4,9 @@
 //! A request that carries an `Origin` which is neither a configured dashboard origin nor
 //! the server's own is refused with 403 before it reaches any service, so it changes
 //! nothing. Plain CORS would only hide the answer from the page after the call had run.
+//! The server's own origins are configured (`CRMBET_PUBLIC_ORIGINS`, by default the listen
+//! address), never read from the request's `Host`: under DNS rebinding a hostile page's
+//! requests carry its own host name in both `Origin` and `Host`.
 //! Callers without an `Origin` header (gRPC services, curl, Smartico) are not browsers and
 //! pass. [`crate::gateway`] applies the policy in front of every protocol.
 
@@ -33,27 +36,31 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
      style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
 
-/// The origins allowed besides the server's own, and whether responses carry HSTS.
+/// The origins allowed besides the server's own, the server's own, and whether responses
+/// carry HSTS.
 #[derive(Debug, Clone)]
 pub struct WebSecurity {
     allowed_origins: Arc<Vec<String>>,
+    public_origins: Arc<Vec<String>>,
     strict_transport_security: Option<HeaderValue>,
 }
 
 impl WebSecurity {
     /// A policy allowing `origins` (`scheme://host[:port]`, as browsers send them; a
-    /// trailing slash is ignored).
+    /// trailing slash is ignored) across origins; the server's own origins are none until
+    /// [`WebSecurity::with_public_origins`] names them.
     pub fn new(origins: &[String]) -> Self {
         Self {
-            allowed_origins: Arc::new(
-                origins
-                    .iter()
-                    .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-                    .filter(|origin| !origin.is_empty())
-                    .collect(),
-            ),
+            allowed_origins: Arc::new(normalised(origins)),
+            public_origins: Arc::new(Vec::new()),
             strict_transport_security: None,
         }
+    }
+
+    /// The origins this server is reached at: a request from one of them is same-origin.
+    pub fn with_public_origins(mut self, origins: &[String]) -> Self {
+        self.public_origins = Arc::new(normalised(origins));
+        self
     }
 
     /// Adds `Strict-Transport-Security: max-age=<max_age_seconds>; includeSubDomains` to
@@ -72,6 +79,55 @@ impl WebSecurity {
             .iter()
             .any(|allowed| allowed.eq_ignore_ascii_case(origin))
     }
+
+    fn is_public(&self, origin: &str) -> bool {
+        self.public_origins
+            .iter()
+            .any(|public| public.eq_ignore_ascii_case(origin))
+    }
+}
+
+fn normalised(origins: &[String]) -> Vec<String> {
+    origins
+        .iter()
+        .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+        .filter(|origin| !origin.is_empty())
+        .collect()
+}
+
+/// The origins a server listening on `listen` is reached at when `CRMBET_PUBLIC_ORIGINS`
+/// names none: the address itself, and `localhost` too for a loopback or unspecified
+/// address (which also answer on loopback). Behind a domain name, configure it.
+pub fn default_public_origins(listen: &str, tls: bool) -> Vec<String> {
+    let Ok(address) = listen.parse::<std::net::SocketAddr>() else {
+        return Vec::new();
+    };
+    let (scheme, default_port) = if tls { ("https", 443) } else { ("http", 80) };
+    let port = if address.port() == default_port {
+        String::new()
+    } else {
+        format!(":{}", address.port())
+    };
+    let ip = address.ip();
+    let host = match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+    };
+    let mut hosts = Vec::new();
+    if !ip.is_unspecified() {
+        hosts.push(host);
+    }
+    if ip.is_loopback() || ip.is_unspecified() {
+        hosts.extend(["localhost", "127.0.0.1", "[::1]"].map(str::to_owned));
+    }
+    let mut origins: Vec<String> = Vec::new();
+    for host in hosts {
+        let origin = format!("{scheme}://{host}{port}");
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    origins
 }
 
 /// How a request's `Origin` relates to the policy.
@@ -99,25 +155,10 @@ impl WebSecurity {
         if self.is_configured(text) {
             return OriginCheck::Allowed(origin.clone());
         }
-        let authority = text
-            .strip_prefix("http://")
-            .or_else(|| text.strip_prefix("https://"));
-        // HTTP/2 carries the host as the `:authority` pseudo-header, which lands in the URI.
-        let host = headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .or_else(|| {
-                request
-                    .uri()
-                    .authority()
-                    .map(|authority| authority.as_str())
-            });
-        match (authority, host) {
-            (Some(authority), Some(host)) if authority.eq_ignore_ascii_case(host) => {
-                OriginCheck::SameOrigin
-            }
-            _ => OriginCheck::Refused(text.to_owned()),
+        if self.is_public(text) {
+            return OriginCheck::SameOrigin;
         }
+        OriginCheck::Refused(text.to_owned())
     }
 
     /// The answer the policy gives by itself, before any service: 403 to a foreign origin,
@@ -173,7 +214,8 @@ fn refuse(origin: &str) -> Response {
         "code": "PERMISSION_DENIED",
         "message": format!(
             "requests from origin {origin} are not allowed; add it to CRMBET_CORS_ORIGINS \
-             to serve a dashboard from there"
+             to serve a dashboard from there, or to CRMBET_PUBLIC_ORIGINS if this server is \
+             reached at it"
         ),
         "details": [],
     });
@@ -203,5 +245,67 @@ fn add_security_headers(headers: &mut HeaderMap, policy: &WebSecurity) {
         headers
             .entry(header::STRICT_TRANSPORT_SECURITY)
             .or_insert_with(|| value.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(policy: &WebSecurity, origin: &'static str, host: &'static str) -> &'static str {
+        let request = http::Request::builder()
+            .header(header::ORIGIN, origin)
+            .header(header::HOST, host)
+            .body(Body::empty())
+            .unwrap_or_default();
+        match policy.check_origin(&request) {
+            OriginCheck::Absent => "absent",
+            OriginCheck::SameOrigin => "same-origin",
+            OriginCheck::Allowed(_) => "allowed",
+            OriginCheck::Refused(_) => "refused",
+        }
+    }
+
+    #[test]
+    fn same_origin_comes_from_the_configuration_never_from_host() {
+        let policy = WebSecurity::new(&["http://localhost:3001".to_owned()])
+            .with_public_origins(&["https://crm.example.com/".to_owned()]);
+        let cases = [
+            ("https://crm.example.com", "crm.example.com", "same-origin"),
+            ("https://CRM.example.com", "anything", "same-origin"),
+            ("http://localhost:3001", "crm.example.com", "allowed"),
+            // DNS rebinding: the hostile name in both Origin and Host.
+            ("http://evil.example", "evil.example", "refused"),
+            ("http://crm.example.com", "crm.example.com", "refused"),
+            ("null", "crm.example.com", "refused"),
+        ];
+        for (origin, host, expected) in cases {
+            assert_eq!(
+                check(&policy, origin, host),
+                expected,
+                "{origin} via {host}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_public_origins_follow_the_listen_address() {
+        assert_eq!(
+            default_public_origins("127.0.0.1:3000", false),
+            [
+                "http://127.0.0.1:3000",
+                "http://localhost:3000",
+                "http://[::1]:3000"
+            ]
+        );
+        assert_eq!(
+            default_public_origins("10.0.0.5:443", true),
+            ["https://10.0.0.5"]
+        );
+        assert_eq!(
+            default_public_origins("0.0.0.0:80", false),
+            ["http://localhost", "http://127.0.0.1", "http://[::1]"]
+        );
+        assert!(default_public_origins("not an address", false).is_empty());
     }
 }

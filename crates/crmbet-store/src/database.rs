@@ -38,13 +38,36 @@ pub const TABLES: &[&str] = &[
     "database_identity",
 ];
 
+/// Connections of the pool [`Store::connect`] opens.
+pub const POOL_MAX_CONNECTIONS: u32 = 16;
+
 /// A handle on the database; cheap to clone (a connection pool inside).
 #[derive(Debug, Clone)]
 pub struct Store {
     connection: DatabaseConnection,
+    /// Where it connected, for [`Store::open_reserved_connection`].
+    database_url: Arc<str>,
     /// Models activated through this handle (and its clones), counted after the commit, so
     /// a reader that keeps the active model's id knows at once when it changed here.
     activations: Arc<AtomicU64>,
+}
+
+/// How busy the connection pool is, for health checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open now.
+    pub open: u32,
+    /// Open connections no query holds.
+    pub idle: usize,
+    /// The most the pool opens.
+    pub max: u32,
+}
+
+impl PoolUsage {
+    /// Every connection open and none idle: the next query waits.
+    pub fn saturated(&self) -> bool {
+        self.open >= self.max && self.idle == 0
+    }
 }
 
 /// Applied and pending migrations, by name.
@@ -61,7 +84,7 @@ impl Store {
         create_sqlite_folder(database_url)?;
         let mut options = ConnectOptions::new(database_url.to_owned());
         options
-            .max_connections(16)
+            .max_connections(POOL_MAX_CONNECTIONS)
             .min_connections(1)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
@@ -83,7 +106,52 @@ impl Store {
         }
         Ok(Self {
             connection,
+            database_url: Arc::from(database_url),
             activations: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// A store of its own over one connection to the same database, for health checks: it
+    /// answers while every connection of this store's pool is busy. Opened once by the
+    /// caller and kept; it never waits more than a second for its connection.
+    pub async fn open_reserved_connection(&self) -> Result<Self> {
+        let mut options = ConnectOptions::new(self.database_url.to_string());
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .connect_timeout(Duration::from_secs(2))
+            .acquire_timeout(Duration::from_secs(1))
+            .sqlx_logging(false);
+        let connection = Database::connect(options).await.map_err(|error| {
+            Error::Unavailable(format!(
+                "cannot open the reserved health-check connection to {}: {error}",
+                redact_password(&self.database_url)
+            ))
+        })?;
+        Ok(Self {
+            connection,
+            database_url: Arc::clone(&self.database_url),
+            activations: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// How busy the connection pool is; `None` for a backend without a pool.
+    pub fn pool_usage(&self) -> Option<PoolUsage> {
+        let (open, idle) = match self.backend() {
+            DbBackend::Postgres => {
+                let pool = self.connection.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            DbBackend::Sqlite => {
+                let pool = self.connection.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            _ => return None,
+        };
+        Some(PoolUsage {
+            open,
+            idle,
+            max: POOL_MAX_CONNECTIONS,
         })
     }
 

@@ -18,7 +18,7 @@ mod training;
 
 pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
-pub use database::{MigrationStatus, Store, TABLES};
+pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 pub use training::{

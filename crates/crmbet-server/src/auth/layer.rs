@@ -17,17 +17,20 @@ use crmbet_store::{AuditEntry, Store};
 use futures::future::BoxFuture;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue, Request};
+use http_body_util::BodyExt;
 use rand::Rng;
 use serde_json::json;
 use tonic::{Code, Status};
 use tower::{Layer, Service, ServiceExt};
 
 use crate::auth::caller::{AuditNote, ClientAddress, Principal, RequestId};
-use crate::auth::permissions::{Access, Effect, MethodRule, rule_for};
+use crate::auth::permissions::{Access, Effect, Load, MethodRule, rule_for};
 use crate::auth::revoked_sessions::RevokedSessions;
 use crate::auth::tokens::{TokenKeys, VerifiedToken};
+use crate::heavy_reads::HeavyReads;
+use crate::refusal_body::discard_before_refusal;
 use crate::rest::code_name;
-use crate::status::status_from_error;
+use crate::status::{invalid_argument_for_undecodable_message, status_from_error};
 
 const REQUEST_ID_HEADER: &str = "x-request-id";
 const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
@@ -37,7 +40,7 @@ const MAX_REQUEST_ID_CHARS: usize = 128;
 /// Wraps the tonic routes with the access check and the audit log.
 #[derive(Debug, Clone)]
 pub struct AccessLayer {
-    guard: Arc<AccessGuard>,
+    guard: AccessGuard,
 }
 
 impl AccessLayer {
@@ -51,15 +54,35 @@ impl AccessLayer {
         revoked_sessions: Arc<RevokedSessions>,
     ) -> Self {
         Self {
-            guard: Arc::new(AccessGuard {
+            guard: AccessGuard {
                 keys,
                 store,
                 trusted_proxies,
                 revoked_sessions,
-            }),
+                heavy_reads: None,
+                max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            },
         }
     }
+
+    /// Calls whose rule says [`Load::Heavy`] first take a turn from `heavy_reads`.
+    pub fn with_heavy_reads(mut self, heavy_reads: Arc<HeavyReads>) -> Self {
+        self.guard.heavy_reads = Some(heavy_reads);
+        self
+    }
+
+    /// The largest request body of a state-changing call (`CRMBET_MAX_BODY_BYTES`), which
+    /// the layer reads whole before the call runs.
+    pub fn with_max_body_bytes(mut self, max_body_bytes: usize) -> Self {
+        self.guard.max_body_bytes = max_body_bytes;
+        self
+    }
 }
+
+/// [`AccessLayer::with_max_body_bytes`] unless set: tonic's own default message limit.
+const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// The compression flag and length before each gRPC message.
+const GRPC_FRAME_PREFIX_BYTES: usize = 5;
 
 impl<Inner> Layer<Inner> for AccessLayer {
     type Service = AccessService<Inner>;
@@ -67,7 +90,7 @@ impl<Inner> Layer<Inner> for AccessLayer {
     fn layer(&self, inner: Inner) -> Self::Service {
         AccessService {
             inner,
-            guard: Arc::clone(&self.guard),
+            guard: Arc::new(self.guard.clone()),
         }
     }
 }
@@ -113,12 +136,14 @@ where
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct AccessGuard {
     keys: Arc<TokenKeys>,
     store: Store,
     trusted_proxies: Vec<IpAddr>,
     revoked_sessions: Arc<RevokedSessions>,
+    heavy_reads: Option<Arc<HeavyReads>>,
+    max_body_bytes: usize,
 }
 
 /// Why a call was turned away before reaching its service.
@@ -181,15 +206,36 @@ impl AccessGuard {
                     self.audit(&call, Some(principal), refusal.status.code())
                         .await;
                 }
-                let mut response = refusal.status.into_http::<Body>();
-                add_request_id(response.headers_mut(), &request_id);
-                return response;
+                return refuse(request, refusal.status, &request_id).await;
             }
         };
         if let Some(principal) = &principal {
             request.extensions_mut().insert(principal.clone());
         }
+        // Held until the answer is ready: the database work of a unary call is done then.
+        let _turn = match (&self.heavy_reads, rule.load) {
+            (Some(heavy_reads), Load::Heavy) => match heavy_reads.take_turn().await {
+                Ok(turn) => Some(turn),
+                Err(status) => return refuse(request, status, &request_id).await,
+            },
+            _ => None,
+        };
+        if rule.effect == Effect::Write {
+            request = match read_whole_body(request, self.max_body_bytes).await {
+                Ok(request) => request,
+                // The body never arrived (the client hung up, or it was too slow): the
+                // call did not run, so there is nothing to audit.
+                Err(BodyFailure::NeverArrived(status)) => {
+                    return answer(status, &request_id);
+                }
+                Err(BodyFailure::TooLarge(status)) => {
+                    self.audit(&call, principal.as_ref(), status.code()).await;
+                    return answer(status, &request_id);
+                }
+            };
+        }
         let Ok(mut response) = inner.oneshot(request).await;
+        invalid_argument_for_undecodable_message(response.headers_mut());
         self.audit(&call, principal.as_ref(), response_code(response.headers()))
             .await;
         add_request_id(response.headers_mut(), &request_id);
@@ -276,6 +322,52 @@ impl AccessGuard {
             tracing::error!(%error, path = call.path, request_id = call.request_id,
                 "cannot write the audit log row of a state-changing call");
         }
+    }
+}
+
+/// The answer to a call refused before its service ran, sent after the rest of its body
+/// (see [`crate::refusal_body`]).
+async fn refuse(request: Request<Body>, status: Status, request_id: &str) -> Response {
+    let mut response = answer(status, request_id);
+    let (parts, body) = request.into_parts();
+    discard_before_refusal(parts.version, &parts.headers, body, &mut response).await;
+    response
+}
+
+fn answer(status: Status, request_id: &str) -> Response {
+    let mut response = status.into_http::<Body>();
+    add_request_id(response.headers_mut(), request_id);
+    response
+}
+
+/// Why the body of a state-changing call could not be read.
+enum BodyFailure {
+    NeverArrived(Status),
+    TooLarge(Status),
+}
+
+/// The request with its body read whole, so a call runs (and is audited) only once the
+/// client has sent all of it.
+async fn read_whole_body(
+    request: Request<Body>,
+    max_body_bytes: usize,
+) -> Result<Request<Body>, BodyFailure> {
+    let (parts, body) = request.into_parts();
+    // One message and its gRPC frame prefix; tonic checks the message itself afterwards.
+    let limit = max_body_bytes.saturating_add(GRPC_FRAME_PREFIX_BYTES);
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            Err(BodyFailure::TooLarge(Status::out_of_range(format!(
+                "the request message is too large: the limit is {max_body_bytes} bytes \
+                 (CRMBET_MAX_BODY_BYTES)"
+            ))))
+        }
+        Err(error) => Err(BodyFailure::NeverArrived(
+            crate::request_body::timed_out(error.as_ref())
+                .cloned()
+                .unwrap_or_else(|| Status::cancelled("the request body did not arrive")),
+        )),
     }
 }
 
@@ -461,6 +553,87 @@ mod tests {
             HeaderValue::from_static("not-an-address"),
         );
         assert_eq!(client_address(&request, &[proxy]), Some(proxy));
+    }
+
+    /// A store in a fresh SQLite file, migrated.
+    async fn scratch_store(directory: &tempfile::TempDir) -> Store {
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("access.db").display()
+        );
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate_up().await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn a_write_whose_body_never_arrives_neither_runs_nor_is_audited() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        let directory = tempfile::tempdir().unwrap();
+        let store = scratch_store(&directory).await;
+        let config = crmbet_core::Config {
+            jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
+            ..crmbet_core::Config::default()
+        };
+        let keys = Arc::new(TokenKeys::from_config(&config).unwrap());
+        let layer = AccessLayer::new(
+            keys,
+            store.clone(),
+            Vec::new(),
+            Arc::new(RevokedSessions::new(store.clone())),
+        )
+        .with_max_body_bytes(64);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let service = {
+            let calls = Arc::clone(&calls);
+            tower::service_fn(move |_request: Request<Body>| {
+                calls.fetch_add(1, Ordering::SeqCst);
+                async move { Ok::<_, Infallible>(Response::new(Body::empty())) }
+            })
+        };
+        let login = |body: Body| {
+            Request::post("/crmbet.v1.AuthService/Login")
+                .header("content-type", "application/grpc")
+                .body(body)
+                .unwrap()
+        };
+        let audit_rows = || async { store.row_counts().await.unwrap()["audit_log"] };
+
+        // The client hangs up after its headers: the body ends in an error.
+        let abandoned = Body::from_stream(futures::stream::iter([Err::<bytes::Bytes, _>(
+            std::io::Error::other("stream reset by the client"),
+        )]));
+        let response = layer
+            .layer(service.clone())
+            .oneshot(login(abandoned))
+            .await
+            .unwrap();
+        assert_eq!(response_code(response.headers()), Code::Cancelled);
+        assert_eq!(calls.load(Ordering::SeqCst), 0, "the call never ran");
+        assert_eq!(
+            audit_rows().await,
+            0,
+            "nothing happened, nothing is audited"
+        );
+
+        // Over the limit: refused as OUT_OF_RANGE without running, and audited.
+        let oversized = Body::from(vec![0_u8; 200]);
+        let response = layer
+            .layer(service.clone())
+            .oneshot(login(oversized))
+            .await
+            .unwrap();
+        assert_eq!(response_code(response.headers()), Code::OutOfRange);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        assert_eq!(audit_rows().await, 1);
+
+        // A whole body: the call runs and is audited.
+        let whole = Body::from(vec![0_u8, 0, 0, 0, 0]);
+        let response = layer.layer(service).oneshot(login(whole)).await.unwrap();
+        assert_eq!(response_code(response.headers()), Code::Ok);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(audit_rows().await, 2);
     }
 
     #[test]

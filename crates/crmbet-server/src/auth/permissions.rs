@@ -12,6 +12,14 @@
 //! - `marketer` reads clusters and players, and creates and launches campaigns.
 //! - `service` (internal services) reads a player's segment at bet time and the clusters,
 //!   and launches campaigns (the bonus engine triggers them), as DESIGN.md lists.
+//! - `service` may list a cluster's members (ListClusterUsers), monetary values included,
+//!   but may not call SearchUsers. On purpose: DESIGN.md names "cluster members" among what
+//!   internal services need (the bonus engine targets a segment and sizes its offers by the
+//!   members' RFM values), and that listing is bounded by a cluster the model made. Search
+//!   is an ad hoc query over every player by country and spend: a tool for people reading
+//!   the data, not for an integration, and with a service token leaked it would be the
+//!   cheapest way to pull the whole player base by value. A service that needs more asks
+//!   for a cluster, or an operator gives it a role of its own.
 //! - AuthService Login, Refresh and Logout are open (they carry their own credentials);
 //!   WhoAmI needs any valid access token.
 //! - The Smartico webhook authenticates by its own HMAC signature, not by a JWT.
@@ -19,6 +27,12 @@
 //!
 //! The rate-limit class of each RPC: AuthService is `auth`, GetUserSegment `segment`, the
 //! Smartico webhook `webhook`, the other `Write` calls `write`, and the rest `read`.
+//!
+//! The database load of each RPC: `Heavy` reads (searches, member lists, analytics,
+//! behaviour, campaign results) may scan many rows; at most `CRMBET_HEAVY_READ_CONCURRENCY`
+//! of them run at once, so they never hold every connection of the pool (see
+//! [`crate::heavy_reads`]). Everything else is `Light`: cached or single-row reads, logins
+//! and writes, which take no turn.
 
 use crmbet_core::rate_limit_classes::RouteClass as Class;
 
@@ -47,8 +61,17 @@ pub enum Effect {
     Ingest,
 }
 
-/// One row of the table: a gRPC method path, who may call it, what it does, and which
-/// rate-limit budget it spends.
+/// How much database work a call may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// Cached, single-row or write work: runs at once.
+    Light,
+    /// May scan many rows: waits for one of the heavy-read turns.
+    Heavy,
+}
+
+/// One row of the table: a gRPC method path, who may call it, what it does, which
+/// rate-limit budget it spends and how much database work it may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MethodRule {
     /// `/package.Service/Method`, as on the wire.
@@ -56,6 +79,7 @@ pub struct MethodRule {
     pub access: Access,
     pub effect: Effect,
     pub class: Class,
+    pub load: Load,
 }
 
 const EVERY_ROLE: &[Role] = &[Admin, Analyst, Marketer, Service];
@@ -70,6 +94,15 @@ const fn rule(path: &'static str, access: Access, effect: Effect, class: Class) 
         access,
         effect,
         class,
+        load: Load::Light,
+    }
+}
+
+/// `rule` as a heavy read.
+const fn heavy(rule: MethodRule) -> MethodRule {
+    MethodRule {
+        load: Load::Heavy,
+        ..rule
     }
 }
 
@@ -90,36 +123,36 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Read,
         Class::Read,
     ),
-    rule(
+    heavy(rule(
         "/crmbet.v1.ClusterService/ListClusterUsers",
         Roles(EVERY_ROLE),
         Read,
         Class::Read,
-    ),
-    rule(
+    )),
+    heavy(rule(
         "/crmbet.v1.ClusterService/GetClusterAnalytics",
         Roles(READERS),
         Read,
         Class::Read,
-    ),
+    )),
     rule(
         "/crmbet.v1.UserService/GetUserSegment",
         Roles(EVERY_ROLE),
         Read,
         Class::Segment,
     ),
-    rule(
+    heavy(rule(
         "/crmbet.v1.UserService/SearchUsers",
         Roles(READERS),
         Read,
         Class::Read,
-    ),
-    rule(
+    )),
+    heavy(rule(
         "/crmbet.v1.UserService/GetUserBehavior",
         Roles(READERS),
         Read,
         Class::Read,
-    ),
+    )),
     rule(
         "/crmbet.v1.CampaignService/CreateCampaign",
         Roles(CAMPAIGNERS),
@@ -144,12 +177,12 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Write,
         Class::Write,
     ),
-    rule(
+    heavy(rule(
         "/crmbet.v1.CampaignService/GetCampaignResults",
         Roles(READERS),
         Read,
         Class::Read,
-    ),
+    )),
     rule(
         "/crmbet.v1.TrainingService/StartTraining",
         Roles(TRAINERS),
@@ -325,6 +358,33 @@ mod tests {
             AnyRole
         );
         assert_eq!(rule_for("/").access, AnyRole);
+    }
+
+    #[test]
+    fn heavy_reads_are_reads_and_cached_reads_are_light() {
+        let heavy: Vec<&str> = METHOD_RULES
+            .iter()
+            .filter(|rule| rule.load == Load::Heavy)
+            .map(|rule| rule.path)
+            .collect();
+        assert_eq!(heavy.len(), 5, "{heavy:?}");
+        for rule in METHOD_RULES.iter().filter(|rule| rule.load == Load::Heavy) {
+            assert_eq!(rule.effect, Read, "{}", rule.path);
+        }
+        for cached in [
+            "/crmbet.v1.UserService/GetUserSegment",
+            "/crmbet.v1.ClusterService/GetCluster",
+            "/crmbet.v1.ClusterService/ListClusters",
+        ] {
+            assert_eq!(rule_for(cached).load, Load::Light, "{cached}");
+        }
+    }
+
+    #[test]
+    fn services_list_cluster_members_but_do_not_search_players() {
+        let access = |path: &str| rule_for(path).access;
+        assert!(access("/crmbet.v1.ClusterService/ListClusterUsers").allows(Role::Service));
+        assert!(!access("/crmbet.v1.UserService/SearchUsers").allows(Role::Service));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::rest::field_value::text_to_json;
 use crate::rest::percent::form_decode;
 use crate::rest::routes::{RequestBody, RestRoute};
+use crate::rest::strict_json;
 
 /// A request the transcoder refuses before calling the service; its gRPC code is always
 /// `INVALID_ARGUMENT`, the HTTP status says more (400, 413, 415).
@@ -115,7 +116,7 @@ fn body_object(
             ),
         });
     }
-    let body: Value = serde_json::from_slice(input.body).map_err(|error| {
+    let body: Value = strict_json::parse(input.body).map_err(|error| {
         RejectedRequest::bad_request(format!("request body is not valid JSON: {error}"))
     })?;
     match route.request_body() {
@@ -127,9 +128,18 @@ fn body_object(
                     json_type_name(&body)
                 )));
             };
+            let descriptor = route.grpc_method().input();
+            if let Some(message) = strict_json::field_named_twice(&descriptor, &object, "") {
+                return Err(RejectedRequest::bad_request(message));
+            }
             root = object;
         }
         RequestBody::Field(field) => {
+            if let (Kind::Message(child), Value::Object(object)) = (field.kind(), &body)
+                && let Some(message) = strict_json::field_named_twice(&child, object, field.name())
+            {
+                return Err(RejectedRequest::bad_request(message));
+            }
             insert_at(&mut root, std::slice::from_ref(field), body);
         }
     }

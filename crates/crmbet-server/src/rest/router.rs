@@ -8,13 +8,15 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use prost::Message;
-use tonic::Status;
+use tonic::{Code, Status};
 use tower::{Service, ServiceExt};
 
+use crate::refusal_body::discard_before_refusal;
+use crate::request_body::timed_out;
 use crate::rest::grpc_call::{BoxError, call_grpc};
 use crate::rest::request::{HttpInput, RejectedRequest, build_request_message};
 use crate::rest::response::{ResponseShape, streaming_response, unary_response};
@@ -126,10 +128,14 @@ where
                     "no REST route for {} {path}; see {}",
                     parts.method, self.config.docs_path
                 ));
-                return error_response(&status);
+                let mut response = error_response(&status);
+                discard_before_refusal(parts.version, &parts.headers, body, &mut response).await;
+                return response;
             }
             RouteLookup::MethodNotAllowed { allowed } => {
-                return method_not_allowed(&parts.method, &path, &allowed);
+                let mut response = method_not_allowed(&parts.method, &path, &allowed);
+                discard_before_refusal(parts.version, &parts.headers, body, &mut response).await;
+                return response;
             }
         };
         let body_bytes = match read_body(&parts.headers, body, self.config.max_body_bytes).await {
@@ -195,15 +201,36 @@ async fn read_body(
     match Limited::new(body, max_body_bytes).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
-        Err(error) => Err(RejectedRequest::bad_request(format!(
-            "reading the request body failed: {error}"
-        ))),
+        Err(error) => match timed_out(error.as_ref()) {
+            Some(status) => Err(RejectedRequest {
+                http_status: StatusCode::REQUEST_TIMEOUT,
+                message: status.message().to_owned(),
+            }),
+            None => Err(RejectedRequest::bad_request(format!(
+                "reading the request body failed: {error}"
+            ))),
+        },
     }
 }
 
+/// The REST answer to a request refused before its service: the HTTP status says what
+/// went wrong, the code agrees with what gRPC answers for the same (a message over the
+/// size limit is `OUT_OF_RANGE` there, a body too slow `DEADLINE_EXCEEDED`).
 fn rejected_response(rejected: &RejectedRequest) -> Response {
-    let status = Status::invalid_argument(rejected.message.clone());
-    error_response_with(rejected.http_status, &status, None)
+    let code = match rejected.http_status {
+        StatusCode::PAYLOAD_TOO_LARGE => Code::OutOfRange,
+        StatusCode::REQUEST_TIMEOUT => Code::DeadlineExceeded,
+        _ => Code::InvalidArgument,
+    };
+    let status = Status::new(code, rejected.message.clone());
+    let mut response = error_response_with(rejected.http_status, &status, None);
+    // The rest of a body too large or too slow is not read: the connection cannot go on.
+    if code != Code::InvalidArgument {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 fn method_not_allowed(method: &http::Method, path: &str, allowed: &[http::Method]) -> Response {
@@ -509,7 +536,7 @@ mod tests {
                     r#"{"username": "admin", "password": "a password far longer than the limit"}"#,
                 ),
                 413,
-                "INVALID_ARGUMENT",
+                "OUT_OF_RANGE",
                 "request body is larger than the limit of 64 bytes",
             ),
             (
@@ -518,7 +545,7 @@ mod tests {
                     .body(oversized_stream)
                     .expect("valid"),
                 413,
-                "INVALID_ARGUMENT",
+                "OUT_OF_RANGE",
                 "request body is larger than the limit of 64 bytes",
             ),
             (

@@ -34,6 +34,7 @@ impl TestServer {
             database_url: database.url.clone(),
             jwt_secret: Some("a test secret of at least thirty-two bytes".to_owned()),
             cors_origins: vec![format!("{DASHBOARD}/")],
+            public_origins: vec!["http://crm.internal:3000".to_owned()],
             max_body_bytes: MAX_BODY_BYTES,
             ..Config::default()
         };
@@ -209,14 +210,14 @@ async fn the_servers_own_pages_are_same_origin() {
 }
 
 #[tokio::test]
-async fn same_origin_over_http2_is_read_from_the_authority() {
+async fn same_origin_is_the_configured_public_origin_whatever_the_authority() {
     let server = TestServer::start().await;
-    let login = |authority: &'static str| {
+    let login = |origin: &'static str, authority: &'static str| {
         let mut request = Request::builder()
             .method(Method::POST)
             .uri(format!("http://{authority}/api/v1/auth/login"))
             .version(http::Version::HTTP_2)
-            .header("origin", "http://crm.internal:3000")
+            .header("origin", origin)
             .header("content-type", "application/json")
             .body(Body::from(login_body()))
             .unwrap();
@@ -226,11 +227,18 @@ async fn same_origin_over_http2_is_read_from_the_authority() {
         server.router.clone().oneshot(request)
     };
     assert_eq!(
-        login("crm.internal:3000").await.unwrap().status(),
+        login("http://crm.internal:3000", "elsewhere.example:3000")
+            .await
+            .unwrap()
+            .status(),
         StatusCode::OK
     );
+    // DNS rebinding: a hostile page's requests name its own host as origin and authority.
     assert_eq!(
-        login("elsewhere.example:3000").await.unwrap().status(),
+        login("http://elsewhere.example:3000", "elsewhere.example:3000")
+            .await
+            .unwrap()
+            .status(),
         StatusCode::FORBIDDEN
     );
 }

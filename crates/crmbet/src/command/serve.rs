@@ -29,7 +29,11 @@ pub fn configured_transport(config: &Config) -> anyhow::Result<Transport> {
 
 /// Serves an opened store over `transport`; prints the bound address (scripts and tests
 /// read it).
-pub async fn serve_store(config: Config, transport: Transport, store: Store) -> anyhow::Result<()> {
+pub async fn serve_store(
+    mut config: Config,
+    transport: Transport,
+    store: Store,
+) -> anyhow::Result<()> {
     let listener = TcpListener::bind(&config.listen).await.with_context(|| {
         format!(
             "listening on {}; set --listen or CRMBET_LISTEN",
@@ -37,6 +41,8 @@ pub async fn serve_store(config: Config, transport: Transport, store: Store) -> 
         )
     })?;
     let address = listener.local_addr().context("reading the bound address")?;
+    // The address actually bound (port 0 picks one): the default public origin.
+    config.listen = address.to_string();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
     let abandoned = store
         .fail_abandoned_training_runs()

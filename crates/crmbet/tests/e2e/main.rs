@@ -4,6 +4,7 @@
 // Test helpers unwrap on purpose: the panic with the error is the failure report.
 #![allow(clippy::unwrap_used)]
 
+mod abuse;
 mod accounts;
 mod bad_input;
 mod bench;

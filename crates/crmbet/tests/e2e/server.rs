@@ -78,6 +78,11 @@ impl RunningServer {
     /// Starts `crmbet demo` on a free port: a synthetic lake of `players` players (40 rows
     /// each), loaded by the ETL and segmented by a trained model.
     pub fn start(players: usize) -> Self {
+        Self::start_with_environment(players, &[])
+    }
+
+    /// [`RunningServer::start`] with extra environment variables (limits, say).
+    pub fn start_with_environment(players: usize, environment: &[(&str, String)]) -> Self {
         let directory = tempfile::tempdir().expect("creating a temporary folder");
         let database_url = format!(
             "sqlite://{}?mode=rwc",
@@ -94,7 +99,7 @@ impl RunningServer {
             "--transactions",
             transactions.as_str(),
         ];
-        Self::spawn(&arguments, &[], database_url, directory, None)
+        Self::spawn(&arguments, environment, database_url, directory, None)
     }
 
     /// Creates an admin account with `crmbet account create`, then starts `crmbet serve` on
@@ -181,6 +186,11 @@ impl RunningServer {
             admin,
             _directory: directory,
         }
+    }
+
+    /// The server process's id (for `/proc/<pid>/fd`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// `http://host:port`, or `https://…` with TLS.
