@@ -11,6 +11,7 @@ pub mod app;
 pub mod auth;
 mod bounded_map;
 mod convert;
+mod dashboard;
 pub mod gateway;
 mod health;
 pub mod listener;
