@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { Role } from "../gen/crmbet/v1/auth_pb";
-import { createSessionStore, refreshDelayMs, type AuthApi, type Clock } from "./session";
+import { capabilities, createSessionStore, refreshDelayMs, type AuthApi, type Clock } from "./session";
 
 /** A clock whose timers run only when the test advances it. */
 function manualClock(): Clock & { advance(ms: number): void; pending(): number } {
@@ -107,5 +107,16 @@ describe("session store", () => {
     [1, 5_000],
   ])("refreshes a token of %i s after %i ms", (expiresInSeconds, delayMs) => {
     expect(refreshDelayMs(expiresInSeconds)).toBe(delayMs);
+  });
+});
+
+describe("capabilities", () => {
+  it.each([
+    [Role.ADMIN, { train: true, editCampaigns: true, launchCampaigns: true }],
+    [Role.ANALYST, { train: true, editCampaigns: false, launchCampaigns: false }],
+    [Role.MARKETER, { train: false, editCampaigns: true, launchCampaigns: true }],
+    [Role.SERVICE, { train: false, editCampaigns: false, launchCampaigns: false }],
+  ])("role %i may do %o", (role, expected) => {
+    expect(capabilities(role)).toEqual(expected);
   });
 });
