@@ -1,6 +1,6 @@
 import { NavLink, Navigate, Outlet, useLocation, useNavigate } from "react-router";
 import { useSession } from "../api/clients";
-import { roleName } from "../stores/session";
+import { capabilities, roleName } from "../stores/session";
 import { secondaryButtonClass } from "./States";
 
 const PAGES = [
@@ -8,7 +8,7 @@ const PAGES = [
   { to: "/segments", label: "Segments" },
   { to: "/players", label: "Players" },
   { to: "/campaigns", label: "Campaigns" },
-  { to: "/models", label: "Models" },
+  { to: "/models", label: "Models", needsTraining: true },
 ];
 
 /** The frame of every signed-in page: skip link, navigation, who is signed in, logout. */
@@ -39,7 +39,7 @@ export function Layout() {
           <span className="font-bold text-indigo-800">crmbet</span>
           <nav aria-label="Main">
             <ul className="flex flex-wrap gap-1">
-              {PAGES.map((page) => (
+              {PAGES.filter((page) => !page.needsTraining || capabilities(role).train).map((page) => (
                 <li key={page.to}>
                   <NavLink
                     to={page.to}

@@ -1,5 +1,5 @@
 import { Link } from "react-router";
-import { campaignClient, clusterClient, trainingClient } from "../api/clients";
+import { campaignClient, clusterClient, trainingClient, useSession } from "../api/clients";
 import { describeError, isUnimplemented, type ServerError } from "../api/errors";
 import { useQuery } from "../api/useQuery";
 import { ChartFigure } from "../charts/ChartFigure";
@@ -7,11 +7,13 @@ import { clusterSizes } from "../charts/shape";
 import { CampaignStatus, type Campaign } from "../gen/crmbet/v1/campaign_pb";
 import { Empty, ErrorNotice, PageHeading, QueryView, Stat } from "../components/States";
 import { algorithmName } from "./ModelsPage";
+import { capabilities } from "../stores/session";
 
-async function loadOverview() {
+/** The overview; models only for roles that may read them (the permission table's rule). */
+async function loadOverview(readModels: boolean) {
   const [clusters, models] = await Promise.all([
     clusterClient.listClusters({ pageSize: 100 }),
-    trainingClient.listModels({ pageSize: 100 }),
+    readModels ? trainingClient.listModels({ pageSize: 100 }) : Promise.resolve({ models: [] }),
   ]);
   let campaigns: Campaign[] = [];
   let campaignError: ServerError | undefined;
@@ -20,16 +22,18 @@ async function loadOverview() {
   } catch (error) {
     campaignError = describeError(error);
   }
-  return { clusters: clusters.clusters, models: models.models, campaigns, campaignError };
+  return { clusters: clusters.clusters, activeModelId: clusters.modelId, models: models.models, campaigns, campaignError };
 }
 
 export function OverviewPage() {
-  const overview = useQuery("overview", loadOverview);
+  const role = useSession((state) => state.role);
+  const readModels = capabilities(role).train;
+  const overview = useQuery(`overview:${readModels}`, () => loadOverview(readModels));
   return (
     <>
       <PageHeading title="Overview" />
       <QueryView query={overview} what="the overview">
-        {({ clusters, models, campaigns, campaignError }) => {
+        {({ clusters, activeModelId, models, campaigns, campaignError }) => {
           const activeModel = models.find((model) => model.active);
           const players = clusters.reduce((sum, cluster) => sum + Number(cluster.size), 0);
           return (
@@ -39,13 +43,13 @@ export function OverviewPage() {
                 <Stat label="Segments" value={clusters.length} />
                 <Stat
                   label="Active model"
-                  value={activeModel ? `#${activeModel.modelId} v${activeModel.version}` : "none"}
+                  value={activeModel ? `#${activeModel.modelId} v${activeModel.version}` : activeModelId ? `#${activeModelId}` : "none"}
                   detail={activeModel && `${algorithmName(activeModel.algorithm)}, k = ${activeModel.k}`}
                 />
                 <Stat
                   label="Silhouette of the active model"
                   value={activeModel?.metrics ? activeModel.metrics.silhouette.toFixed(3) : "–"}
-                  detail="from −1 to 1; higher separates segments better"
+                  detail={readModels ? "from −1 to 1; higher separates segments better" : "model metrics are for analysts"}
                 />
               </dl>
               {clusters.length === 0 ? (

@@ -136,6 +136,7 @@ export function createSessionStore(auth: AuthApi, clock: Clock = systemClock) {
 /** What a role may do in the dashboard; the server's permission table is the authority. */
 export function capabilities(role: Role) {
   return {
+    /** Models and training runs: start, watch, list, activate (marketers see none of it). */
     train: role === Role.ADMIN || role === Role.ANALYST,
     editCampaigns: role === Role.ADMIN || role === Role.MARKETER,
     launchCampaigns: role === Role.ADMIN || role === Role.MARKETER,
