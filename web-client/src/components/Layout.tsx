@@ -1,3 +1,4 @@
+import { useEffect } from "react";
 import { NavLink, Navigate, Outlet, useLocation, useNavigate } from "react-router";
 import { useSession } from "../api/clients";
 import { capabilities, roleName } from "../stores/session";
@@ -18,6 +19,13 @@ export function Layout() {
   const role = useSession((state) => state.role);
   const location = useLocation();
   const navigate = useNavigate();
+  useEffect(() => {
+    const refreshIfDue = () => {
+      if (document.visibilityState === "visible") void useSession.getState().refreshIfDue();
+    };
+    document.addEventListener("visibilitychange", refreshIfDue);
+    return () => document.removeEventListener("visibilitychange", refreshIfDue);
+  }, []);
   if (status !== "signed-in") {
     const next = `${location.pathname}${location.search}`;
     return <Navigate to={`/login?next=${encodeURIComponent(next)}`} replace />;

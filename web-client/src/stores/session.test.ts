@@ -4,7 +4,7 @@ import { Role } from "../gen/crmbet/v1/auth_pb";
 import { capabilities, createSessionStore, refreshDelayMs, type AuthApi, type Clock } from "./session";
 
 /** A clock whose timers run only when the test advances it. */
-function manualClock(): Clock & { advance(ms: number): void; pending(): number } {
+function manualClock(): Clock & { advance(ms: number): void; jump(ms: number): void; pending(): number } {
   let now = 1_000_000;
   let timers: { due: number; callback: () => void; id: number }[] = [];
   let nextId = 0;
@@ -23,6 +23,10 @@ function manualClock(): Clock & { advance(ms: number): void; pending(): number }
       const due = timers.filter((timer) => timer.due <= now);
       timers = timers.filter((timer) => timer.due > now);
       due.forEach((timer) => timer.callback());
+    },
+    /** Moves time without running timers, as in a background tab. */
+    jump(ms) {
+      now += ms;
     },
     pending: () => timers.length,
   };
@@ -62,6 +66,19 @@ describe("session store", () => {
     expect(auth.refresh).toHaveBeenCalledWith({ refreshToken: "refresh-1" });
     await vi.waitFor(() => expect(session.getState().accessToken).toBe("access-2"));
     expect(clock.pending()).toBe(1);
+  });
+
+  it("refreshes on return only when the token is about to expire", async () => {
+    const auth = fakeAuth();
+    const clock = manualClock();
+    const session = createSessionStore(auth, clock);
+    await session.getState().login("ana", "secret password");
+    await session.getState().refreshIfDue();
+    expect(auth.refresh).not.toHaveBeenCalled();
+    clock.jump(900_000 - 30_000);
+    await session.getState().refreshIfDue();
+    expect(auth.refresh).toHaveBeenCalledTimes(1);
+    expect(session.getState().accessToken).toBe("access-2");
   });
 
   it("ends the session when the refresh is refused", async () => {

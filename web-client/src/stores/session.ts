@@ -40,6 +40,11 @@ export interface SessionState {
   login(username: string, password: string): Promise<boolean>;
   refresh(): Promise<boolean>;
   logout(): Promise<void>;
+  /**
+   * Refreshes now when the access token is within the refresh margin of its expiry: for a
+   * tab coming back from the background, where browsers delay timers.
+   */
+  refreshIfDue(): Promise<void>;
   /** Forgets the session after the server refused its token (UNAUTHENTICATED). */
   expire(error: ServerError): void;
 }
@@ -113,6 +118,12 @@ export function createSessionStore(auth: AuthApi, clock: Clock = systemClock) {
           set({ ...signedOut, username: undefined, error: describeError(error) });
           return false;
         }
+      },
+      async refreshIfDue() {
+        const { status, expiresAtMs } = get();
+        if (status !== "signed-in" || expiresAtMs === undefined) return;
+        if (expiresAtMs - clock.now() > REFRESH_MARGIN_MS) return;
+        await get().refresh();
       },
       async logout() {
         const refreshToken = get().refreshToken;
