@@ -43,6 +43,8 @@ step() {
 source "$REPO/scripts/lib/services.sh"
 # shellcheck source=scripts/lib/tools.sh
 source "$REPO/scripts/lib/tools.sh"
+# shellcheck source=scripts/lib/dashboard.sh
+source "$REPO/scripts/lib/dashboard.sh"
 
 section "services: PostgreSQL, Redis, RabbitMQ"
 ensure_services
@@ -55,6 +57,7 @@ install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
 echo "  CRMBET_PEER_PYTHON=$CRMBET_PEER_PYTHON"
+install_chromium
 
 section "the Python peer (lake generator and reference pipeline)"
 # shared/ sits beside the repository on development machines; CRMBET_PEER_DIR overrides.
@@ -77,6 +80,9 @@ step "fix the proto files named above (run 'buf lint' at the repository root to 
   "$BUF" lint
 step "fix the proto files named above (run 'buf build' at the repository root to see them)" \
   "$BUF" build -o /dev/null
+
+section "dashboard: generated client, lint, types, Vitest, build and size (web-client/)"
+dashboard_checks
 
 section "cargo fmt"
 step "run 'cargo fmt --all' and commit the result" \
@@ -105,6 +111,15 @@ read -r passed failed ignored < <(
        END { printf "%d %d %d\n", passed, failed, ignored }' "$test_log"
 )
 
+section "dashboard: browser test (Chromium, axe-core, screenshots in web-client/e2e/screenshots/)"
+browser_status=0
+if [ -x "$CARGO_TARGET_DIR/debug/crmbet" ]; then
+  browser_test "$CARGO_TARGET_DIR/debug/crmbet" || browser_status=$?
+else
+  echo "  no crmbet binary at $CARGO_TARGET_DIR/debug/crmbet (cargo test did not build it)"
+  browser_status=1
+fi
+
 section "summary"
 if [ "$test_status" -ne 0 ]; then
   echo "tests: $passed passed, $failed failed, $ignored skipped"
@@ -114,5 +129,9 @@ fi
 if [ "$passed" -eq 0 ]; then
   fail "cargo test ran no test" "the workspace should have tests; check that cargo found the crates"
 fi
-echo "all checks passed in $((SECONDS - started))s (services, buf lint, fmt, clippy, tests)"
+if [ "$browser_status" -ne 0 ]; then
+  fail "the dashboard's browser test exited with status $browser_status" \
+    "see its 'not ok' lines above; the screenshots in web-client/e2e/screenshots/ show where it stopped"
+fi
+echo "all checks passed in $((SECONDS - started))s (services, buf lint, dashboard, fmt, clippy, tests, browser)"
 echo "tests: $passed passed, $failed failed, $ignored skipped"

@@ -1,5 +1,5 @@
 //! The application behind the one listener: gRPC, grpc-web, REST and `/health`, told apart
-//! by content type in [`crate::gateway`]. [`crate::listener`] accepts the connections.
+//! by content type in [`crate::gateway`], and the dashboard at `/` ([`crate::dashboard`]). [`crate::listener`] accepts the connections.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -218,7 +218,9 @@ pub async fn application(state: AppState) -> Result<Gateway> {
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
-        .merge(rest_router(rest_routes, routes.clone(), rest_config));
+        .merge(rest_router(rest_routes, routes.clone(), rest_config))
+        // Last: the dashboard takes only what no route above takes.
+        .fallback(crate::dashboard::serve);
     Ok(Gateway::new(
         web_security,
         rate_limit_state,

@@ -14,6 +14,7 @@ mod bounded_map;
 mod broker_probe;
 pub mod connections;
 mod convert;
+mod dashboard;
 pub mod gateway;
 mod health;
 mod health_lane;
