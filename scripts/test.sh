@@ -50,11 +50,12 @@ export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres
 export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools: Python venvs (grpcio, moto_server, peer), buf (cached in $TOOLS)"
+section "tools: Python venvs (grpcio, moto_server, peer, statsmodels), buf (cached in $TOOLS)"
 install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
 echo "  CRMBET_PEER_PYTHON=$CRMBET_PEER_PYTHON"
+echo "  CRMBET_STATS_PYTHON=$CRMBET_STATS_PYTHON"
 
 section "the Python peer (lake generator and reference pipeline)"
 # shared/ sits beside the repository on development machines; CRMBET_PEER_DIR overrides.

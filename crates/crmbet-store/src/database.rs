@@ -36,6 +36,7 @@ pub const TABLES: &[&str] = &[
     "refresh_tokens",
     "audit_log",
     "database_identity",
+    "player_restrictions",
 ];
 
 /// A handle on the database; cheap to clone (a connection pool inside).
