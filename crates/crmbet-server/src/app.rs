@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use crmbet_core::{Config, Error, Result};
 use crmbet_proto::FILE_DESCRIPTOR_SET;
@@ -27,7 +28,9 @@ use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::web_security::WebSecurity;
-use crmbet_app::Trainer;
+use crate::webhook_auth::{WebhookAuth, verify_rest_webhook};
+use crmbet_app::{CampaignSettings, Campaigns, Trainer};
+use crmbet_integrations::CircuitBreaker;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
 const REDIS_STARTUP_WAIT: Duration = Duration::from_secs(2);
@@ -47,6 +50,12 @@ pub struct AppState {
     pub read_cache: ReadCache,
     /// Login sessions ended lately, whose access tokens the access layer refuses.
     pub revoked_sessions: Arc<RevokedSessions>,
+    /// The campaign use cases (campaigns, restrictions, Smartico's events).
+    pub campaigns: Campaigns,
+    /// The credentials Smartico webhooks must carry.
+    pub webhook_auth: WebhookAuth,
+    /// The circuit breaker in front of Smartico, when this process delivers to it.
+    pub delivery_breaker: Option<CircuitBreaker>,
 }
 
 impl AppState {
@@ -65,8 +74,17 @@ impl AppState {
         }
         let rate_limiter = RateLimiter::from_config(&config)?;
         let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
+        let webhook_auth = WebhookAuth::new(
+            config.webhook_secret.clone(),
+            config.webhook_allowed_ips.clone(),
+            config.trusted_proxies.clone(),
+            config.max_body_bytes,
+        );
         Ok(Self {
             read_cache,
+            campaigns: Campaigns::new(store.clone(), CampaignSettings::from_config(&config)),
+            webhook_auth,
+            delivery_breaker: None,
             revoked_sessions: Arc::new(RevokedSessions::new(store.clone())),
             trainer: Trainer::new(store.clone()),
             rate_limiter,
@@ -74,6 +92,13 @@ impl AppState {
             config: Arc::new(config),
             token_keys: Arc::new(token_keys),
         })
+    }
+
+    /// The state with the circuit breaker of this process's Smartico delivery, for
+    /// `/health`.
+    pub fn with_delivery_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.delivery_breaker = Some(breaker);
+        self
     }
 }
 
@@ -122,11 +147,16 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            UserServiceServer::new(UserApi::new(state.store.clone(), state.read_cache.clone()))
-                .max_decoding_message_size(max_message_bytes),
+            UserServiceServer::new(UserApi::new(
+                state.store.clone(),
+                state.read_cache.clone(),
+                state.campaigns.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            CampaignServiceServer::new(CampaignApi).max_decoding_message_size(max_message_bytes),
+            CampaignServiceServer::new(CampaignApi::new(state.campaigns.clone()))
+                .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
             TrainingServiceServer::new(TrainingApi::new(state.trainer.clone()))
@@ -141,8 +171,11 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            SmarticoWebhookServiceServer::new(SmarticoWebhookApi)
-                .max_decoding_message_size(max_message_bytes),
+            SmarticoWebhookServiceServer::new(SmarticoWebhookApi::new(
+                state.campaigns.clone(),
+                state.webhook_auth.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -189,10 +222,12 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         .limiter
         .wait_for_redis(REDIS_STARTUP_WAIT)
         .await;
+    // Webhook credentials are checked over the raw body, before transcoding.
+    let webhook_check = from_fn_with_state(state.webhook_auth.clone(), verify_rest_webhook);
     let http_router = Router::new()
         .route("/health", get(health))
         .with_state(state)
-        .merge(rest_router(rest_routes, routes.clone(), rest_config));
+        .merge(rest_router(rest_routes, routes.clone(), rest_config).layer(webhook_check));
     Ok(Gateway::new(
         web_security,
         rate_limit_state,

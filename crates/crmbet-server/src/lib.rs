@@ -21,6 +21,7 @@ mod service;
 pub mod status;
 pub mod tls;
 pub mod web_security;
+pub mod webhook_auth;
 
 pub use app::{AppState, application};
 pub use gateway::Gateway;

@@ -7,11 +7,13 @@
 mod accounts;
 mod bad_input;
 mod bench;
+mod campaign;
 mod etl;
 mod health;
 mod protocols;
 mod s3;
 mod segmentation;
 mod server;
+mod smartico_stand_in;
 mod tls;
 mod training;
