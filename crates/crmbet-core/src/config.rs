@@ -41,6 +41,9 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// `AMQP_URL`: RabbitMQ for campaign dispatch; unset means in-process.
     pub amqp_url: Option<String>,
+    /// `CRMBET_AMQP_QUEUE`: the durable quorum queue of campaign messages; dead letters go
+    /// to `<queue>.dead`.
+    pub amqp_queue: String,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
     /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
@@ -141,6 +144,7 @@ impl Default for Config {
             redis_url: None,
             redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
+            amqp_queue: "crmbet.smartico.campaign".to_owned(),
             rate_limit_per_hour: 1000,
             rate_limit_per_principal_per_hour: 1000,
             rate_limit_classes: RateLimitClasses::default(),
@@ -186,6 +190,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "REDIS_URL",
     "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
+    "CRMBET_AMQP_QUEUE",
     "CRMBET_RATE_LIMIT_PER_HOUR",
     "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
     "CRMBET_RATE_LIMIT_CLASSES",
@@ -328,6 +333,9 @@ impl Config {
             self.redis_key_prefix = value;
         }
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
+        if let Some(value) = text("CRMBET_AMQP_QUEUE") {
+            self.amqp_queue = value;
+        }
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
         }

@@ -1,6 +1,7 @@
 //! Delivery of campaign messages to Smartico: its server-to-server event API client (rate
 //! limited, retried with backoff, behind a circuit breaker), and the relay and dispatcher
-//! that move outbox messages to it, in process over the outbox table.
+//! that move outbox messages to it: in process over the outbox table, or over RabbitMQ
+//! (publisher confirms, persistent messages, a quorum queue with a dead-letter queue).
 //!
 //! Invariant: an outbox message is marked published only after Smartico accepted every
 //! event in it (a duplicate event id counts as accepted); until then it stays in the
@@ -13,6 +14,7 @@ mod breaker;
 mod dispatcher;
 mod error;
 mod outbox_queue;
+mod rabbitmq;
 mod smartico;
 mod throttle;
 mod workers;
@@ -22,6 +24,7 @@ pub use breaker::{BreakerState, CircuitBreaker};
 pub use dispatcher::Dispatcher;
 pub use error::{DeliveryError, Result};
 pub use outbox_queue::{OutboxQueue, QueueSettings};
+pub use rabbitmq::{BrokerSettings, run_consumer, run_relay};
 pub use smartico::{DUPLICATE_EVENT, Sent, SmarticoClient, SmarticoEvent, SmarticoSettings};
 pub use throttle::Throttle;
 pub use workers::{Delivery, stopped};

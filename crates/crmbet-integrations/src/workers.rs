@@ -13,6 +13,7 @@ use crate::breaker::CircuitBreaker;
 use crate::dispatcher::Dispatcher;
 use crate::error::Result;
 use crate::outbox_queue::{OutboxQueue, QueueSettings};
+use crate::rabbitmq::{BrokerSettings, run_consumer, run_relay};
 use crate::smartico::{SmarticoClient, SmarticoSettings};
 
 /// The running delivery tasks of this process.
@@ -42,11 +43,33 @@ impl Delivery {
             batch: config.smartico_max_in_flight as u64,
             backoff: Backoff::default(),
         };
-        let queue = OutboxQueue::new(store, dispatcher, queue_settings);
-        let task = tokio::spawn(queue.run(stopped(shutdown)));
+        let tasks = match &config.amqp_url {
+            None => {
+                let queue = OutboxQueue::new(store, dispatcher, queue_settings);
+                vec![tokio::spawn(queue.run(stopped(shutdown)))]
+            }
+            Some(url) => {
+                let settings = BrokerSettings {
+                    url: url.clone(),
+                    queue: config.amqp_queue.clone(),
+                    delivery_max_attempts: config.delivery_max_attempts,
+                    prefetch: u16::try_from(config.smartico_max_in_flight).unwrap_or(u16::MAX),
+                    lease: queue_settings.lease,
+                    backoff: Backoff::default(),
+                };
+                vec![
+                    tokio::spawn(run_relay(
+                        store,
+                        settings.clone(),
+                        stopped(shutdown.clone()),
+                    )),
+                    tokio::spawn(run_consumer(dispatcher, settings, stopped(shutdown))),
+                ]
+            }
+        };
         Ok(Self {
             breaker: Some(breaker),
-            tasks: vec![task],
+            tasks,
         })
     }
 

@@ -745,3 +745,161 @@ async fn bad_webhooks_are_refused_and_store_nothing() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(store.row_counts().await.unwrap()["webhook_events"], 1);
 }
+
+/// The settings of a server on the machine's RabbitMQ, with queues of its own.
+fn broker_environment(queue: &str) -> Vec<(&'static str, String)> {
+    let url = std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
+        panic!("CRMBET_TEST_AMQP_URL is not set: scripts/test.sh starts RabbitMQ and sets it; this test does not skip")
+    });
+    vec![("AMQP_URL", url), ("CRMBET_AMQP_QUEUE", queue.to_owned())]
+}
+
+/// A queue name no other test run uses.
+fn unique_queue(name: &str) -> String {
+    format!(
+        "crmbet.e2e.{name}.{}.{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+/// Deletes a test's queues (best effort: they are the test's own).
+async fn delete_queues(queue: &str) {
+    let Ok(url) = std::env::var("CRMBET_TEST_AMQP_URL") else {
+        return;
+    };
+    let Ok(connection) =
+        lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await
+    else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        for name in [queue.to_owned(), format!("{queue}.dead")] {
+            let _ = channel
+                .queue_delete(
+                    name.as_str().into(),
+                    lapin::options::QueueDeleteOptions::default(),
+                )
+                .await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn campaign_reaches_every_treatment_player_once_over_rabbitmq() {
+    let queue = unique_queue("flow");
+    campaign_end_to_end(&broker_environment(&queue)).await;
+    delete_queues(&queue).await;
+}
+
+#[tokio::test]
+async fn launch_survives_an_unreachable_broker_smartico_errors_and_a_kill_over_rabbitmq() {
+    let queue = unique_queue("faults");
+    let stand_in = SmarticoStandIn::start(Faults {
+        server_errors: 3,
+        rate_limited: 3,
+        delay: Duration::from_millis(150),
+    })
+    .await;
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let extra = [
+        ("CRMBET_SMARTICO_BATCH_EVENTS", "10".to_owned()),
+        ("CRMBET_OUTBOX_LEASE_SECONDS", "2".to_owned()),
+        ("CRMBET_CIRCUIT_BREAKER_OPEN_SECONDS", "1".to_owned()),
+        ("CRMBET_AMQP_QUEUE", queue.clone()),
+    ];
+    let mut unreachable = environment(&stand_in, &extra);
+    unreachable.push((
+        "AMQP_URL",
+        format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f"),
+    ));
+    let server = RunningServer::start_with_environment(PLAYERS, &unreachable);
+    let url = server.url();
+    let client = server.rest_client().await;
+    let cluster_ids: Vec<i64> = clusters(&client, &url)
+        .await
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    let campaign = create_campaign(
+        &client,
+        &url,
+        json!({
+            "name": "Broker down", "campaign_type": "CAMPAIGN_TYPE_REACTIVATION",
+            "channel": "CHANNEL_EMAIL", "cluster_ids": cluster_ids, "message_template": "hi",
+        }),
+    )
+    .await;
+    let campaign_id = number(&campaign["campaign_id"]);
+    let launched = launch(&client, &url, campaign_id).await;
+    assert_eq!(
+        launched["status"], "CAMPAIGN_STATUS_LAUNCHED",
+        "the launch does not wait for the broker"
+    );
+    let (treatment, _) = groups(&server.database_url, campaign_id).await;
+    let health: Value = reqwest::get(format!("{url}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["broker"]["status"], "degraded", "{health}");
+    let store = Store::connect(&server.database_url).await.unwrap();
+    let pending = store
+        .pending_outbox(crmbet_core::delivery::CAMPAIGN_DELIVERY_TOPIC)
+        .await
+        .unwrap();
+    assert_eq!(
+        pending as usize,
+        treatment.len().div_ceil(10),
+        "every message waits in the outbox"
+    );
+    assert_eq!(
+        stand_in.counters().0,
+        0,
+        "nothing reached Smartico without the broker"
+    );
+
+    // The broker is back (the relay now points at it), and Smartico fails for a while.
+    let (database_url, admin, directory) = server.kill();
+    let mut reachable = environment(&stand_in, &extra);
+    reachable.extend(broker_environment(&queue));
+    let server = RunningServer::restart(database_url, admin, directory, &reachable);
+    let prefix = format!("crmbet-c{campaign_id}-");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while stand_in.accepted_with_prefix(&prefix).len() < 30 {
+        assert!(
+            Instant::now() < deadline,
+            "no delivery started: {:?}",
+            stand_in.counters()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Killed mid-delivery: unacknowledged messages go back to the queue.
+    let (database_url, admin, directory) = server.kill();
+    assert!(
+        stand_in.accepted_with_prefix(&prefix).len() < treatment.len(),
+        "the kill came too late"
+    );
+    let _restarted = RunningServer::restart(database_url, admin, directory, &reachable);
+    wait_for_delivery(
+        &stand_in,
+        campaign_id,
+        treatment.len(),
+        Duration::from_secs(180),
+    )
+    .await;
+    assert_delivered_exactly(&stand_in, campaign_id, &treatment);
+    assert_eq!(stand_in.counters().1, 6, "the 500s and 429s were answered");
+    assert_eq!(
+        store
+            .pending_outbox(crmbet_core::delivery::CAMPAIGN_DELIVERY_TOPIC)
+            .await
+            .unwrap(),
+        0
+    );
+    delete_queues(&queue).await;
+}
