@@ -43,6 +43,8 @@ step() {
 source "$REPO/scripts/lib/services.sh"
 # shellcheck source=scripts/lib/tools.sh
 source "$REPO/scripts/lib/tools.sh"
+# shellcheck source=scripts/lib/schemathesis.sh
+source "$REPO/scripts/lib/schemathesis.sh"
 
 section "services: PostgreSQL, Redis, RabbitMQ"
 ensure_services
@@ -50,7 +52,7 @@ export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres
 export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools: Python venvs (grpcio, moto_server, peer, statsmodels), buf (cached in $TOOLS)"
+section "tools: Python venvs (grpcio, moto_server, peer, statsmodels, schemathesis), buf (cached in $TOOLS)"
 install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
@@ -106,6 +108,11 @@ read -r passed failed ignored < <(
        END { printf "%d %d %d\n", passed, failed, ignored }' "$test_log"
 )
 
+if [ "$test_status" -eq 0 ]; then
+  section "schemathesis against /api-docs/openapi.json"
+  run_schemathesis
+fi
+
 section "summary"
 if [ "$test_status" -ne 0 ]; then
   echo "tests: $passed passed, $failed failed, $ignored skipped"
@@ -115,5 +122,5 @@ fi
 if [ "$passed" -eq 0 ]; then
   fail "cargo test ran no test" "the workspace should have tests; check that cargo found the crates"
 fi
-echo "all checks passed in $((SECONDS - started))s (services, buf lint, fmt, clippy, tests)"
+echo "all checks passed in $((SECONDS - started))s (services, buf lint, fmt, clippy, tests, schemathesis)"
 echo "tests: $passed passed, $failed failed, $ignored skipped"

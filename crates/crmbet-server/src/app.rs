@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use crmbet_core::{Config, Error, Result};
 use crmbet_proto::FILE_DESCRIPTOR_SET;
@@ -23,6 +25,7 @@ use tower::Layer;
 use crate::auth::{AccessLayer, KeySource, RevokedSessions, TokenKeys};
 use crate::gateway::Gateway;
 use crate::health::health;
+use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document, ui_response};
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
@@ -224,8 +227,21 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         .await;
     // Webhook credentials are checked over the raw body, before transcoding.
     let webhook_check = from_fn_with_state(state.webhook_auth.clone(), verify_rest_webhook);
+    let document = bytes::Bytes::from(openapi_document(&rest_routes).to_string());
+    let api_docs = |request: axum::extract::Request| async move {
+        ui_response(request.uri().path()).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+    };
     let http_router = Router::new()
         .route("/health", get(health))
+        .route(
+            DOCUMENT_PATH,
+            get(move || {
+                let document = document.clone();
+                async move { document_response(document) }
+            }),
+        )
+        .route(UI_PATH, get(api_docs))
+        .route("/api-docs/{file}", get(api_docs))
         .with_state(state)
         .merge(rest_router(rest_routes, routes.clone(), rest_config).layer(webhook_check));
     Ok(Gateway::new(

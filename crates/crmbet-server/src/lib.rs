@@ -14,6 +14,7 @@ mod convert;
 pub mod gateway;
 mod health;
 pub mod listener;
+pub mod openapi;
 pub mod rate_limit;
 pub mod read_cache;
 pub mod rest;
