@@ -1,7 +1,7 @@
-//! The in-process queue: without `AMQP_URL`, the outbox table itself is the queue. Each
-//! round claims due messages with a lease, delivers them concurrently, and marks each
-//! published once delivered or puts it back with a backoff. A message claimed by a process
-//! that died is claimed again when its lease runs out.
+//! The in-process queue: without `AMQP_URL`, the outbox table itself is the queue. Due
+//! messages are claimed with a lease and delivered concurrently (up to Smartico's requests
+//! in flight); each is marked published once delivered or put back with a backoff. A
+//! message claimed by a process that died is claimed again when its lease runs out.
 
 use std::future::Future;
 use std::time::Duration;
@@ -13,7 +13,6 @@ use crmbet_store::entity::outbox;
 
 use crate::backoff::Backoff;
 use crate::dispatcher::Dispatcher;
-use crate::error::DeliveryError;
 
 /// How the queue polls and retries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,58 +44,71 @@ impl OutboxQueue {
         }
     }
 
-    /// Delivers until `shutdown` resolves; the round in progress finishes first, so no
-    /// message is left between Smartico's answer and its mark.
+    /// Delivers until `shutdown` resolves. Up to `batch` messages are in delivery at
+    /// once; as one finishes, the next due message is claimed. On shutdown no new message
+    /// is claimed and the deliveries in progress finish, so none is left between
+    /// Smartico's answer and its mark.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        loop {
-            let delivered = tokio::select! {
-                () = &mut shutdown => break,
-                round = self.round() => round,
+        let mut in_delivery = tokio::task::JoinSet::new();
+        let mut stopping = false;
+        while !stopping {
+            let free = self.settings.batch.saturating_sub(in_delivery.len() as u64);
+            let claimed = if free > 0 {
+                self.claim(free).await
+            } else {
+                Vec::new()
             };
-            let pause = match delivered {
-                Ok(0) => self.settings.idle_poll,
-                Ok(_) => Duration::ZERO,
-                Err(error) => {
-                    tracing::warn!(%error, "outbox round failed");
-                    self.settings.idle_poll
+            let idle = claimed.is_empty();
+            for message in claimed {
+                let queue = self.clone();
+                in_delivery.spawn(async move { queue.deliver(message).await });
+            }
+            if in_delivery.is_empty() {
+                tokio::select! {
+                    () = &mut shutdown => stopping = true,
+                    () = tokio::time::sleep(self.settings.idle_poll) => {}
                 }
+                continue;
+            }
+            let pause = if idle && free > 0 {
+                self.settings.idle_poll
+            } else {
+                Duration::from_secs(3600)
             };
+            // Wait for a delivery to finish (a free slot), new due messages, or shutdown.
             tokio::select! {
-                () = &mut shutdown => break,
+                () = &mut shutdown => stopping = true,
+                finished = in_delivery.join_next() => {
+                    if let Some(Err(error)) = finished {
+                        tracing::error!(%error, "an outbox delivery task failed");
+                    }
+                }
                 () = tokio::time::sleep(pause) => {}
+            }
+        }
+        while let Some(finished) = in_delivery.join_next().await {
+            if let Err(error) = finished {
+                tracing::error!(%error, "an outbox delivery task failed");
             }
         }
     }
 
-    /// One round: claims due messages and delivers them; returns how many were claimed.
-    pub async fn round(&self) -> Result<usize, DeliveryError> {
+    /// Claims up to `limit` due messages; a database failure claims none (and is logged).
+    async fn claim(&self, limit: u64) -> Vec<outbox::Model> {
         let lease = chrono::Duration::from_std(self.settings.lease)
             .unwrap_or_else(|_| chrono::Duration::seconds(30));
-        let claimed = self
+        match self
             .store
-            .claim_outbox(
-                CAMPAIGN_DELIVERY_TOPIC,
-                Utc::now(),
-                lease,
-                self.settings.batch,
-            )
-            .await?;
-        let count = claimed.len();
-        // Each delivery in a task of its own: a shutdown never cuts one in half.
-        let tasks: Vec<_> = claimed
-            .into_iter()
-            .map(|message| {
-                let queue = self.clone();
-                tokio::spawn(async move { queue.deliver(message).await })
-            })
-            .collect();
-        for task in tasks {
-            if let Err(error) = task.await {
-                tracing::error!(%error, "an outbox delivery task failed");
+            .claim_outbox(CAMPAIGN_DELIVERY_TOPIC, Utc::now(), lease, limit)
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "cannot claim outbox messages");
+                Vec::new()
             }
         }
-        Ok(count)
     }
 
     async fn deliver(&self, message: outbox::Model) {

@@ -746,6 +746,68 @@ async fn bad_webhooks_are_refused_and_store_nothing() {
     assert_eq!(store.row_counts().await.unwrap()["webhook_events"], 1);
 }
 
+#[tokio::test]
+async fn a_scheduled_campaign_launches_itself_once() {
+    let stand_in = SmarticoStandIn::start(Faults::default()).await;
+    let server = RunningServer::start_with_environment(200, &environment(&stand_in, &[]));
+    let url = server.url();
+    let client = server.rest_client().await;
+    let clusters = clusters(&client, &url).await;
+    let start_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let campaign = create_campaign(
+        &client,
+        &url,
+        json!({
+            "name": "Scheduled", "campaign_type": "CAMPAIGN_TYPE_CASHBACK",
+            "channel": "CHANNEL_EMAIL", "cluster_ids": [clusters[0].0], "message_template": "t",
+            "start_at": start_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }),
+    )
+    .await;
+    assert_eq!(
+        campaign["status"], "CAMPAIGN_STATUS_SCHEDULED",
+        "{campaign}"
+    );
+    let campaign_id = number(&campaign["campaign_id"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let launched = loop {
+        let answer: Value = client
+            .get(format!("{url}/api/v1/campaigns/{campaign_id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if answer["campaign"]["status"] == "CAMPAIGN_STATUS_LAUNCHED" {
+            break answer["campaign"].clone();
+        }
+        assert!(Instant::now() < deadline, "never launched: {answer}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (treatment, _) = groups(&server.database_url, campaign_id).await;
+    assert_eq!(treatment.len() as i64, number(&launched["treatment_count"]));
+    wait_for_delivery(
+        &stand_in,
+        campaign_id,
+        treatment.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    // A restart does not launch it again.
+    let (database_url, admin, directory) = server.kill();
+    let restarted =
+        RunningServer::restart(database_url, admin, directory, &environment(&stand_in, &[]));
+    let store = Store::connect(&restarted.database_url).await.unwrap();
+    let audit = store.recent_audit_entries(100).await.unwrap();
+    let launches = audit
+        .iter()
+        .filter(|row| row.action == "campaign.launch")
+        .count();
+    assert_eq!(launches, 1);
+    assert_delivered_exactly(&stand_in, campaign_id, &treatment);
+}
+
 /// The settings of a server on the machine's RabbitMQ, with queues of its own.
 fn broker_environment(queue: &str) -> Vec<(&'static str, String)> {
     let url = std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
