@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use crmbet_core::delivery::{CAMPAIGN_DELIVERY_TOPIC, CampaignDelivery};
+use crmbet_core::delivery::{CAMPAIGN_DELIVERY_TOPIC, CampaignDelivery, OutboxMessage};
 use crmbet_core::{CampaignId, Config, Error, ModelId, PlayerId, Result};
 use crmbet_store::entity::{campaigns, player_restrictions};
 use crmbet_store::{
@@ -493,7 +493,7 @@ fn delivery_messages(
                 message_template: campaign.message_template.clone(),
                 players: players.iter().map(|player| (*player).to_owned()).collect(),
             };
-            let payload = serde_json::to_value(&delivery)
+            let payload = serde_json::to_value(OutboxMessage::Campaign(delivery))
                 .map_err(|error| Error::Internal(format!("encoding a delivery: {error}")))?;
             Ok(NewOutboxMessage {
                 topic: CAMPAIGN_DELIVERY_TOPIC.to_owned(),

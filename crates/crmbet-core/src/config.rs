@@ -80,6 +80,9 @@ pub struct Config {
     pub smartico_events_path: String,
     /// `CRMBET_SMARTICO_CAMPAIGN_EVENT`: the `event_type` of a campaign message.
     pub smartico_campaign_event: String,
+    /// `CRMBET_SMARTICO_PROFILE_EVENT`: the `event_type` of the profile updates sent after
+    /// a model activation for players whose segment changed.
+    pub smartico_profile_event: String,
     /// `CRMBET_SMARTICO_MAX_IN_FLIGHT`: most requests to Smartico at once.
     pub smartico_max_in_flight: usize,
     /// `CRMBET_SMARTICO_REQUESTS_PER_MINUTE`: most requests to Smartico per minute.
@@ -159,6 +162,7 @@ impl Default for Config {
             webhook_allowed_ips: Vec::new(),
             smartico_events_path: "/api/external/events/v2".to_owned(),
             smartico_campaign_event: "crmbet_campaign".to_owned(),
+            smartico_profile_event: "update_profile".to_owned(),
             smartico_max_in_flight: 12,
             smartico_requests_per_minute: 6000,
             smartico_max_request_bytes: 10 * 1024 * 1024,
@@ -205,6 +209,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_WEBHOOK_ALLOWED_IPS",
     "CRMBET_SMARTICO_EVENTS_PATH",
     "CRMBET_SMARTICO_CAMPAIGN_EVENT",
+    "CRMBET_SMARTICO_PROFILE_EVENT",
     "CRMBET_SMARTICO_MAX_IN_FLIGHT",
     "CRMBET_SMARTICO_REQUESTS_PER_MINUTE",
     "CRMBET_SMARTICO_MAX_REQUEST_BYTES",
@@ -371,6 +376,9 @@ impl Config {
         }
         if let Some(value) = text("CRMBET_SMARTICO_CAMPAIGN_EVENT") {
             self.smartico_campaign_event = value;
+        }
+        if let Some(value) = text("CRMBET_SMARTICO_PROFILE_EVENT") {
+            self.smartico_profile_event = value;
         }
         if let Some(value) = text("CRMBET_HOLDOUT_SEED") {
             self.holdout_seed = value;

@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use crmbet_core::CampaignId;
-use crmbet_core::delivery::{CampaignDelivery, event_id};
+use crmbet_core::delivery::{
+    CampaignDelivery, OutboxMessage, ProfileUpdates, event_id, profile_event_id,
+};
 use crmbet_store::Store;
 use serde_json::{Value as Json, json};
 
@@ -33,11 +35,42 @@ impl Dispatcher {
     /// Delivers one message. `Ok` means every event is at Smartico (or the campaign was
     /// cancelled, and the message is dropped); an error leaves the message to be retried.
     pub async fn deliver(&self, message_id: i64, payload: &Json) -> Result<()> {
-        let delivery: CampaignDelivery =
+        let message: OutboxMessage =
             serde_json::from_value(payload.clone()).map_err(|error| DeliveryError::Malformed {
                 message_id,
                 reason: error.to_string(),
             })?;
+        match message {
+            OutboxMessage::Campaign(delivery) => self.deliver_campaign(message_id, delivery).await,
+            OutboxMessage::Profiles(updates) => self.deliver_profiles(updates).await,
+        }
+    }
+
+    /// Profile updates (`update_profile` by default) setting each player's
+    /// `core_external_segment` to their new segment, so Smartico's segments follow.
+    async fn deliver_profiles(&self, updates: ProfileUpdates) -> Result<()> {
+        let settings = self.smartico.settings();
+        let event_date = Utc::now().timestamp_millis();
+        let events: Vec<SmarticoEvent> = updates
+            .players
+            .iter()
+            .map(|change| SmarticoEvent {
+                eid: profile_event_id(updates.model_id, &change.user_id),
+                event_date,
+                ext_brand_id: settings.brand.clone(),
+                user_ext_id: change.user_id.clone(),
+                event_type: settings.profile_event.clone(),
+                payload: json!({ "core_external_segment": [change.segment] }),
+            })
+            .collect();
+        let sent = self.smartico.send(&events).await?;
+        if !sent.refused.is_empty() {
+            return Err(DeliveryError::EventsRefused(sent.refused));
+        }
+        Ok(())
+    }
+
+    async fn deliver_campaign(&self, message_id: i64, delivery: CampaignDelivery) -> Result<()> {
         let campaign_id = CampaignId(delivery.campaign_id);
         let campaign = self.store.campaign(campaign_id).await?;
         if campaign.status == "cancelled" {

@@ -36,6 +36,7 @@ async fn an_undeliverable_message_is_dead_lettered_after_the_delivery_limit() {
         brand: "brand".to_owned(),
         events_path: "/events".to_owned(),
         campaign_event: "crmbet_campaign".to_owned(),
+        profile_event: "update_profile".to_owned(),
         max_in_flight: 2,
         requests_per_minute: 6000,
         max_request_bytes: 1 << 20,
