@@ -233,6 +233,7 @@ impl Campaigns {
             _ => return Ok(campaign),
         }
         let now = Utc::now();
+        let started = std::time::Instant::now();
         let model_id = ModelId(
             campaign
                 .model_id
@@ -267,6 +268,7 @@ impl Campaigns {
             cap: self.settings.frequency_cap,
             now,
         };
+        let read_ms = started.elapsed().as_millis() as u64;
         let (eligible, exclusions) = eligible_players(candidates, &rules);
         let targets: Vec<LaunchTarget> = eligible
             .into_iter()
@@ -285,6 +287,7 @@ impl Campaigns {
             })
             .collect();
         let messages = delivery_messages(&campaign, &targets, self.settings.batch_players)?;
+        let selected_ms = started.elapsed().as_millis() as u64;
         let treatment = targets
             .iter()
             .filter(|target| target.group_name == "treatment")
@@ -312,6 +315,9 @@ impl Campaigns {
                     treatment = campaign.treatment_count,
                     control = campaign.control_count,
                     ?exclusions,
+                    read_ms,
+                    selected_ms,
+                    committed_ms = started.elapsed().as_millis() as u64,
                     "campaign launched"
                 );
                 Ok(campaign)
