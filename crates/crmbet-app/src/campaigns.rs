@@ -12,8 +12,8 @@ use crmbet_core::delivery::{CAMPAIGN_DELIVERY_TOPIC, CampaignDelivery, OutboxMes
 use crmbet_core::{CampaignId, Config, Error, ModelId, PlayerId, Result};
 use crmbet_store::entity::{campaigns, player_restrictions};
 use crmbet_store::{
-    LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign, NewOutboxMessage, NewRestrictions,
-    NewWebhookEvent, Store,
+    AudienceDetail, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign, NewOutboxMessage,
+    NewRestrictions, NewWebhookEvent, Store,
 };
 use serde_json::json;
 
@@ -243,9 +243,14 @@ impl Campaigns {
             .map_err(|error| Error::Internal(format!("stored cluster ids: {error}")))?;
         let filter: TargetFilter = serde_json::from_value(campaign.filter.clone())
             .map_err(|error| Error::Internal(format!("stored target filter: {error}")))?;
+        let detail = if filter == TargetFilter::default() {
+            AudienceDetail::Membership
+        } else {
+            AudienceDetail::FilterAttributes
+        };
         let candidates = self
             .store
-            .audience_candidates(model_id, &cluster_ids)
+            .audience_candidates(model_id, &cluster_ids, detail)
             .await?;
         let restrictions: HashMap<String, player_restrictions::Model> = self
             .store

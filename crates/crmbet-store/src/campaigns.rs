@@ -49,6 +49,15 @@ pub struct AudienceCandidate {
     pub monetary: Option<f64>,
 }
 
+/// How much of each audience candidate to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudienceDetail {
+    /// Only the player and their cluster: nothing to filter on.
+    Membership,
+    /// Also country, last activity and monetary value, for a target filter.
+    FilterAttributes,
+}
+
 /// A player frozen into a launch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LaunchTarget {
@@ -214,21 +223,57 @@ impl Store {
         self.campaign(campaign_id).await
     }
 
-    /// The members of `cluster_ids` in `model_id`, with their country, last activity and
-    /// monetary value (from their latest ETL run), by user id.
+    /// The members of `cluster_ids` in `model_id`, by user id. With
+    /// [`AudienceDetail::FilterAttributes`] each comes with their country, last activity
+    /// and monetary value (from their latest ETL run); with [`AudienceDetail::Membership`]
+    /// (no target filter to apply) those are left empty and the joins are skipped.
     pub async fn audience_candidates(
         &self,
         model_id: ModelId,
         cluster_ids: &[i64],
+        detail: AudienceDetail,
     ) -> Result<Vec<AudienceCandidate>> {
         let mut query = Query::select();
         query
             .column((player_segments::Entity, player_segments::Column::UserId))
             .column((player_segments::Entity, player_segments::Column::ClusterId))
+            .from(player_segments::Entity)
+            .and_where(
+                Expr::col((player_segments::Entity, player_segments::Column::ModelId))
+                    .eq(model_id.0),
+            )
+            .and_where(
+                Expr::col((player_segments::Entity, player_segments::Column::ClusterId))
+                    .is_in(cluster_ids.iter().copied()),
+            )
+            .order_by(
+                (player_segments::Entity, player_segments::Column::UserId),
+                Order::Asc,
+            );
+        if detail == AudienceDetail::Membership {
+            let statement = self.backend().build(&query);
+            let rows = self
+                .connection()
+                .query_all_raw(statement)
+                .await
+                .map_err(database_error)?;
+            return rows
+                .iter()
+                .map(|row| {
+                    Ok(AudienceCandidate {
+                        user_id: row.try_get("", "user_id").map_err(database_error)?,
+                        cluster_id: row.try_get("", "cluster_id").map_err(database_error)?,
+                        country: None,
+                        last_active_at: None,
+                        monetary: None,
+                    })
+                })
+                .collect();
+        }
+        query
             .column((players::Entity, players::Column::Country))
             .column((players::Entity, players::Column::LastActiveAt))
             .column((player_features::Entity, player_features::Column::Monetary))
-            .from(player_segments::Entity)
             .join(
                 JoinType::LeftJoin,
                 players::Entity,
@@ -244,18 +289,6 @@ impl Store {
                         Expr::col((player_features::Entity, player_features::Column::EtlRunId))
                             .equals((players::Entity, players::Column::LatestEtlRunId)),
                     ),
-            )
-            .and_where(
-                Expr::col((player_segments::Entity, player_segments::Column::ModelId))
-                    .eq(model_id.0),
-            )
-            .and_where(
-                Expr::col((player_segments::Entity, player_segments::Column::ClusterId))
-                    .is_in(cluster_ids.iter().copied()),
-            )
-            .order_by(
-                (player_segments::Entity, player_segments::Column::UserId),
-                Order::Asc,
             );
         let statement = self.backend().build(&query);
         AudienceCandidate::find_by_statement(statement)
@@ -359,25 +392,42 @@ impl Store {
             .exec(&transaction)
             .await
             .map_err(database_error)?;
+        // Plain multi-row INSERTs: at 200k targets, building an ActiveModel per row costs
+        // more than the database's work.
         for chunk in record.targets.chunks(INSERT_BATCH_ROWS) {
-            campaign_targets::Entity::insert_many(chunk.iter().map(|target| {
-                campaign_targets::ActiveModel {
-                    campaign_id: Set(record.campaign_id.0),
-                    user_id: Set(target.user_id.clone()),
-                    group_name: Set(target.group_name.to_owned()),
-                    cluster_id: Set(Some(target.cluster_id)),
-                    status: Set(if target.group_name == "treatment" {
-                        "pending".to_owned()
-                    } else {
-                        "held_back".to_owned()
-                    }),
-                    created_at: Set(record.launched_at),
-                    sent_at: Set(None),
-                }
-            }))
-            .exec(&transaction)
-            .await
-            .map_err(database_error)?;
+            let mut insert = Query::insert();
+            insert.into_table(campaign_targets::Entity).columns([
+                campaign_targets::Column::CampaignId,
+                campaign_targets::Column::UserId,
+                campaign_targets::Column::GroupName,
+                campaign_targets::Column::ClusterId,
+                campaign_targets::Column::Status,
+                campaign_targets::Column::CreatedAt,
+            ]);
+            for target in chunk {
+                let status = if target.group_name == "treatment" {
+                    "pending"
+                } else {
+                    "held_back"
+                };
+                insert
+                    .values([
+                        record.campaign_id.0.into(),
+                        target.user_id.as_str().into(),
+                        target.group_name.into(),
+                        target.cluster_id.into(),
+                        status.into(),
+                        record.launched_at.into(),
+                    ])
+                    .map_err(|error| {
+                        Error::Internal(format!("building a target insert: {error}"))
+                    })?;
+            }
+            let statement = self.backend().build(&insert);
+            transaction
+                .execute_raw(statement)
+                .await
+                .map_err(database_error)?;
         }
         for chunk in record.messages.chunks(INSERT_BATCH_ROWS) {
             outbox::Entity::insert_many(chunk.iter().map(|message| outbox::ActiveModel {

@@ -22,7 +22,8 @@ mod webhook_events;
 
 pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
 pub use campaigns::{
-    AudienceCandidate, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign, NewOutboxMessage,
+    AudienceCandidate, AudienceDetail, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign,
+    NewOutboxMessage,
 };
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, Store, TABLES};
