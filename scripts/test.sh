@@ -45,6 +45,8 @@ source "$REPO/scripts/lib/services.sh"
 source "$REPO/scripts/lib/tools.sh"
 # shellcheck source=scripts/lib/dashboard.sh
 source "$REPO/scripts/lib/dashboard.sh"
+# shellcheck source=scripts/lib/schemathesis.sh
+source "$REPO/scripts/lib/schemathesis.sh"
 
 section "services: PostgreSQL, Redis, RabbitMQ"
 ensure_services
@@ -52,11 +54,12 @@ export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres
 export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools: Python venvs (grpcio, moto_server, peer), buf (cached in $TOOLS)"
+section "tools: Python venvs (grpcio, moto_server, peer, statsmodels, schemathesis), buf (cached in $TOOLS)"
 install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
 echo "  CRMBET_PEER_PYTHON=$CRMBET_PEER_PYTHON"
+echo "  CRMBET_STATS_PYTHON=$CRMBET_STATS_PYTHON"
 install_chromium
 
 section "the Python peer (lake generator and reference pipeline)"
@@ -111,6 +114,11 @@ read -r passed failed ignored < <(
        END { printf "%d %d %d\n", passed, failed, ignored }' "$test_log"
 )
 
+if [ "$test_status" -eq 0 ]; then
+  section "schemathesis against /api-docs/openapi.json"
+  run_schemathesis
+fi
+
 section "dashboard: browser test (Chromium, axe-core, screenshots in web-client/e2e/screenshots/)"
 browser_status=0
 if [ -x "$CARGO_TARGET_DIR/debug/crmbet" ]; then
@@ -133,5 +141,5 @@ if [ "$browser_status" -ne 0 ]; then
   fail "the dashboard's browser test exited with status $browser_status" \
     "see its 'not ok' lines above; the screenshots in web-client/e2e/screenshots/ show where it stopped"
 fi
-echo "all checks passed in $((SECONDS - started))s (services, buf lint, dashboard, fmt, clippy, tests, browser)"
+echo "all checks passed in $((SECONDS - started))s (services, buf lint, dashboard, fmt, clippy, tests, schemathesis, browser)"
 echo "tests: $passed passed, $failed failed, $ignored skipped"

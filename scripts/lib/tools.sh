@@ -2,7 +2,9 @@
 # Installs the test tools into a cache outside the clone ($TOOLS), once per version of
 # their pins: Python virtualenvs for grpcio (tests/python/requirements.txt), moto_server
 # (s3-requirements.txt, the S3-compatible server of the S3 lake tests) and the Python peer
-# (peer-requirements.txt: pandas, DuckDB, scikit-learn), and buf from npm.
+# (peer-requirements.txt: pandas, DuckDB, scikit-learn), statsmodels (stats-requirements.txt,
+# the reference of the campaign results' statistics), schemathesis
+# (schemathesis-requirements.txt, fuzzing the OpenAPI document), and buf from npm.
 # A stamp file written last marks a finished install, so an interrupted one is redone.
 # Sourced by scripts/test.sh, which provides REPO, TOOLS and `fail`.
 
@@ -18,6 +20,14 @@ grpc_venv_works() { # grpc_venv_works DIRECTORY
 
 s3_venv_works() { # s3_venv_works DIRECTORY
   [ -x "$1/bin/moto_server" ] && "$1/bin/python" -c 'import moto.server, flask' >/dev/null 2>&1
+}
+
+schemathesis_venv_works() { # schemathesis_venv_works DIRECTORY
+  [ -x "$1/bin/schemathesis" ] && "$1/bin/schemathesis" --version >/dev/null 2>&1
+}
+
+stats_venv_works() { # stats_venv_works DIRECTORY
+  "$1/bin/python" -c 'import statsmodels.stats.proportion, statsmodels.stats.weightstats' >/dev/null 2>&1
 }
 
 peer_venv_works() { # peer_venv_works DIRECTORY
@@ -79,10 +89,14 @@ install_tools() {
   install_venv grpcio "$TOOLS/grpc-venv" "$REPO/tests/python/requirements.txt" grpc_venv_works
   install_venv moto_server "$TOOLS/s3-venv" "$REPO/tests/python/s3-requirements.txt" s3_venv_works
   install_venv peer "$TOOLS/peer-venv" "$REPO/tests/python/peer-requirements.txt" peer_venv_works
+  install_venv statsmodels "$TOOLS/stats-venv" "$REPO/tests/python/stats-requirements.txt" stats_venv_works
+  install_venv schemathesis "$TOOLS/schemathesis-venv" "$REPO/tests/python/schemathesis-requirements.txt" schemathesis_venv_works
   install_buf "$TOOLS/npm"
   exec {lock_descriptor}>&-
   export CRMBET_PYTHON="$TOOLS/grpc-venv/bin/python"
   export CRMBET_MOTO_SERVER="$TOOLS/s3-venv/bin/moto_server"
   export CRMBET_PEER_PYTHON="$TOOLS/peer-venv/bin/python"
+  export CRMBET_STATS_PYTHON="$TOOLS/stats-venv/bin/python"
+  export SCHEMATHESIS="$TOOLS/schemathesis-venv/bin/schemathesis"
   export BUF="$TOOLS/npm/node_modules/.bin/buf"
 }

@@ -1,18 +1,26 @@
 //! The use cases of crmbet that the server and the command line both call: loading a lake,
-//! training runs, accounts and their passwords (and, as they land, campaigns and live
-//! ingestion).
+//! training runs, accounts and their passwords, campaigns (audiences, launches through the
+//! outbox, results) and players' restrictions.
 //!
 //! Invariant: this crate knows no protocol (no tonic, no HTTP types): it takes and returns
 //! domain values and [`crmbet_core::Error`], which the server maps to status codes and the
 //! command line prints.
 
 mod accounts;
+pub mod audience;
+pub mod campaigns;
 mod features;
 mod lake_loading;
 mod passwords;
 pub mod training;
+pub mod uplift;
 
 pub use accounts::{MAX_USERNAME_CHARS, check_username, create_account};
+pub use audience::{ExclusionCounts, TargetFilter};
+pub use campaigns::{
+    CampaignDraft, CampaignEvent, CampaignResults, CampaignSettings, Campaigns, Comparison, Funnel,
+    RestrictionFlags,
+};
 pub use features::feature_row;
 pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule};
 pub use passwords::{

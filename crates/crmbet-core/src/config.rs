@@ -47,6 +47,9 @@ pub struct Config {
     pub redis_key_prefix: String,
     /// `AMQP_URL`: RabbitMQ for campaign dispatch; unset means in-process.
     pub amqp_url: Option<String>,
+    /// `CRMBET_AMQP_QUEUE`: the durable quorum queue of campaign messages; dead letters go
+    /// to `<queue>.dead`.
+    pub amqp_queue: String,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
     /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
@@ -101,6 +104,47 @@ pub struct Config {
     pub smartico_brand: Option<String>,
     /// `CRMBET_WEBHOOK_SECRET`: HMAC secret Smartico signs webhooks with.
     pub webhook_secret: Option<String>,
+    /// `CRMBET_WEBHOOK_ALLOWED_IPS`: comma-separated addresses webhooks may come from;
+    /// empty for any address (the secret or signature is checked either way).
+    pub webhook_allowed_ips: Vec<std::net::IpAddr>,
+    /// `CRMBET_SMARTICO_EVENTS_PATH`: path of Smartico's server-to-server event API under
+    /// [`Config::smartico_url`].
+    pub smartico_events_path: String,
+    /// `CRMBET_SMARTICO_CAMPAIGN_EVENT`: the `event_type` of a campaign message.
+    pub smartico_campaign_event: String,
+    /// `CRMBET_SMARTICO_PROFILE_EVENT`: the `event_type` of the profile updates sent after
+    /// a model activation for players whose segment changed.
+    pub smartico_profile_event: String,
+    /// `CRMBET_SMARTICO_MAX_IN_FLIGHT`: most requests to Smartico at once.
+    pub smartico_max_in_flight: usize,
+    /// `CRMBET_SMARTICO_REQUESTS_PER_MINUTE`: most requests to Smartico per minute.
+    pub smartico_requests_per_minute: u32,
+    /// `CRMBET_SMARTICO_MAX_REQUEST_BYTES`: largest request body sent to Smartico.
+    pub smartico_max_request_bytes: usize,
+    /// `CRMBET_SMARTICO_BATCH_EVENTS`: events per outbox message (and so per request).
+    pub smartico_batch_events: usize,
+    /// `CRMBET_SMARTICO_TIMEOUT_MS`: how long one request to Smartico may take.
+    pub smartico_timeout_ms: u64,
+    /// `CRMBET_CIRCUIT_BREAKER_FAILURES`: failed requests in a row that open the circuit
+    /// breaker in front of Smartico.
+    pub circuit_breaker_failures: u32,
+    /// `CRMBET_CIRCUIT_BREAKER_OPEN_SECONDS`: how long an open breaker waits before a trial
+    /// request.
+    pub circuit_breaker_open_seconds: u64,
+    /// `CRMBET_OUTBOX_LEASE_SECONDS`: how long a claimed outbox message stays hidden from
+    /// other claims; a process killed mid-delivery leaves it due again after this.
+    pub outbox_lease_seconds: u64,
+    /// `CRMBET_DELIVERY_MAX_ATTEMPTS`: deliveries of one broker message before RabbitMQ
+    /// moves it to the dead-letter queue.
+    pub delivery_max_attempts: u32,
+    /// `CRMBET_FREQUENCY_CAP`: most campaigns one player receives within the window below;
+    /// 0 for no cap.
+    pub frequency_cap: u32,
+    /// `CRMBET_FREQUENCY_CAP_WINDOW_HOURS`: the window of the frequency cap.
+    pub frequency_cap_window_hours: u32,
+    /// `CRMBET_HOLDOUT_SEED`: seed of the hash that splits audiences into treatment and
+    /// control; changing it changes every future split.
+    pub holdout_seed: String,
     /// `CRMBET_MAX_BODY_BYTES`: largest accepted request body or message.
     pub max_body_bytes: usize,
     /// `CRMBET_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish on shutdown.
@@ -135,6 +179,7 @@ impl Default for Config {
             redis_url: None,
             redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
+            amqp_queue: "crmbet.smartico.campaign".to_owned(),
             rate_limit_per_hour: 1000,
             rate_limit_per_principal_per_hour: 1000,
             rate_limit_classes: RateLimitClasses::default(),
@@ -154,6 +199,22 @@ impl Default for Config {
             smartico_api_key: None,
             smartico_brand: None,
             webhook_secret: None,
+            webhook_allowed_ips: Vec::new(),
+            smartico_events_path: "/api/external/events/v2".to_owned(),
+            smartico_campaign_event: "crmbet_campaign".to_owned(),
+            smartico_profile_event: "update_profile".to_owned(),
+            smartico_max_in_flight: 12,
+            smartico_requests_per_minute: 6000,
+            smartico_max_request_bytes: 10 * 1024 * 1024,
+            smartico_batch_events: 500,
+            smartico_timeout_ms: 10_000,
+            circuit_breaker_failures: 5,
+            circuit_breaker_open_seconds: 30,
+            outbox_lease_seconds: 30,
+            delivery_max_attempts: 10,
+            frequency_cap: 3,
+            frequency_cap_window_hours: 168,
+            holdout_seed: "crmbet-holdout".to_owned(),
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 30,
             log: "info".to_owned(),
@@ -173,6 +234,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "REDIS_URL",
     "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
+    "CRMBET_AMQP_QUEUE",
     "CRMBET_RATE_LIMIT_PER_HOUR",
     "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
     "CRMBET_RATE_LIMIT_CLASSES",
@@ -185,6 +247,22 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_SMARTICO_API_KEY",
     "CRMBET_SMARTICO_BRAND",
     "CRMBET_WEBHOOK_SECRET",
+    "CRMBET_WEBHOOK_ALLOWED_IPS",
+    "CRMBET_SMARTICO_EVENTS_PATH",
+    "CRMBET_SMARTICO_CAMPAIGN_EVENT",
+    "CRMBET_SMARTICO_PROFILE_EVENT",
+    "CRMBET_SMARTICO_MAX_IN_FLIGHT",
+    "CRMBET_SMARTICO_REQUESTS_PER_MINUTE",
+    "CRMBET_SMARTICO_MAX_REQUEST_BYTES",
+    "CRMBET_SMARTICO_BATCH_EVENTS",
+    "CRMBET_SMARTICO_TIMEOUT_MS",
+    "CRMBET_CIRCUIT_BREAKER_FAILURES",
+    "CRMBET_CIRCUIT_BREAKER_OPEN_SECONDS",
+    "CRMBET_OUTBOX_LEASE_SECONDS",
+    "CRMBET_DELIVERY_MAX_ATTEMPTS",
+    "CRMBET_FREQUENCY_CAP",
+    "CRMBET_FREQUENCY_CAP_WINDOW_HOURS",
+    "CRMBET_HOLDOUT_SEED",
     "CRMBET_MAX_BODY_BYTES",
     "CRMBET_MAX_CONNECTIONS",
     "CRMBET_FIRST_REQUEST_TIMEOUT_SECONDS",
@@ -336,6 +414,9 @@ impl Config {
             self.redis_key_prefix = value;
         }
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
+        if let Some(value) = text("CRMBET_AMQP_QUEUE") {
+            self.amqp_queue = value;
+        }
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;
         }
@@ -359,19 +440,56 @@ impl Config {
             self.public_origins = comma_separated(&value);
         }
         if let Some(value) = text("CRMBET_TRUSTED_PROXIES") {
-            self.trusted_proxies = value
-                .split(',')
-                .map(str::trim)
-                .filter(|address| !address.is_empty())
-                .map(|address| {
-                    address.parse().map_err(|_| {
-                        Error::invalid_argument(
-                            "CRMBET_TRUSTED_PROXIES",
-                            format!("{address:?} is not an IP address"),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
+            self.trusted_proxies = parse_addresses("CRMBET_TRUSTED_PROXIES", &value)?;
+        }
+        if let Some(value) = text("CRMBET_WEBHOOK_ALLOWED_IPS") {
+            self.webhook_allowed_ips = parse_addresses("CRMBET_WEBHOOK_ALLOWED_IPS", &value)?;
+        }
+        if let Some(value) = text("CRMBET_SMARTICO_EVENTS_PATH") {
+            self.smartico_events_path = value;
+        }
+        if let Some(value) = text("CRMBET_SMARTICO_CAMPAIGN_EVENT") {
+            self.smartico_campaign_event = value;
+        }
+        if let Some(value) = text("CRMBET_SMARTICO_PROFILE_EVENT") {
+            self.smartico_profile_event = value;
+        }
+        if let Some(value) = text("CRMBET_HOLDOUT_SEED") {
+            self.holdout_seed = value;
+        }
+        let number = |name: &str| text(name).map(|value| (name.to_owned(), value));
+        if let Some((name, value)) = number("CRMBET_SMARTICO_MAX_IN_FLIGHT") {
+            self.smartico_max_in_flight = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_SMARTICO_REQUESTS_PER_MINUTE") {
+            self.smartico_requests_per_minute = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_SMARTICO_MAX_REQUEST_BYTES") {
+            self.smartico_max_request_bytes = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_SMARTICO_BATCH_EVENTS") {
+            self.smartico_batch_events = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_SMARTICO_TIMEOUT_MS") {
+            self.smartico_timeout_ms = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_CIRCUIT_BREAKER_FAILURES") {
+            self.circuit_breaker_failures = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_CIRCUIT_BREAKER_OPEN_SECONDS") {
+            self.circuit_breaker_open_seconds = parse_number(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_OUTBOX_LEASE_SECONDS") {
+            self.outbox_lease_seconds = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_DELIVERY_MAX_ATTEMPTS") {
+            self.delivery_max_attempts = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_FREQUENCY_CAP") {
+            self.frequency_cap = parse_number(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_FREQUENCY_CAP_WINDOW_HOURS") {
+            self.frequency_cap_window_hours = parse_positive(&name, &value)?;
         }
         self.smartico_url = text("CRMBET_SMARTICO_URL").or(self.smartico_url.take());
         self.smartico_api_key = text("CRMBET_SMARTICO_API_KEY").or(self.smartico_api_key.take());
@@ -436,6 +554,34 @@ fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Erro
             format!("must be a non-negative integer, got {value:?}"),
         )
     })
+}
+
+/// A number that must be at least 1.
+fn parse_positive<T: std::str::FromStr + Default + PartialEq>(
+    name: &str,
+    value: &str,
+) -> Result<T, Error> {
+    let number: T = parse_number(name, value)?;
+    if number == T::default() {
+        return Err(Error::invalid_argument(
+            name,
+            format!("must be at least 1, got {value:?}"),
+        ));
+    }
+    Ok(number)
+}
+
+fn parse_addresses(name: &str, value: &str) -> Result<Vec<std::net::IpAddr>, Error> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|address| !address.is_empty())
+        .map(|address| {
+            address.parse().map_err(|_| {
+                Error::invalid_argument(name, format!("{address:?} is not an IP address"))
+            })
+        })
+        .collect()
 }
 
 fn parse_bool(name: &str, value: &str) -> Result<bool, Error> {

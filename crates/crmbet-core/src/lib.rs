@@ -5,6 +5,7 @@
 //! accounts or the API builds on it; `crmbet-ml` stands alone (plain matrices).
 
 pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod features;
 pub mod fingerprint;

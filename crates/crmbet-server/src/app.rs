@@ -5,6 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use crmbet_core::{Config, Error, Result};
 use crmbet_proto::FILE_DESCRIPTOR_SET;
@@ -25,12 +28,15 @@ use crate::connections::{ConnectionLimits, Connections};
 use crate::gateway::Gateway;
 use crate::health::{DatabaseProbe, health};
 use crate::heavy_reads::HeavyReads;
+use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document, ui_response};
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
 use crate::web_security::{WebSecurity, default_public_origins};
-use crmbet_app::Trainer;
+use crate::webhook_auth::{WebhookAuth, verify_rest_webhook};
+use crmbet_app::{CampaignSettings, Campaigns, Trainer};
+use crmbet_integrations::CircuitBreaker;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
 const REDIS_STARTUP_WAIT: Duration = Duration::from_secs(2);
@@ -58,6 +64,12 @@ pub struct AppState {
     pub(crate) database_probe: Arc<DatabaseProbe>,
     /// Whether the broker of `AMQP_URL` answers, when one is configured.
     pub(crate) broker_probe: Option<Arc<BrokerProbe>>,
+    /// The campaign use cases (campaigns, restrictions, Smartico's events).
+    pub campaigns: Campaigns,
+    /// The credentials Smartico webhooks must carry.
+    pub webhook_auth: WebhookAuth,
+    /// The circuit breaker in front of Smartico, when this process delivers to it.
+    pub delivery_breaker: Option<CircuitBreaker>,
 }
 
 impl AppState {
@@ -77,12 +89,21 @@ impl AppState {
         let rate_limiter = RateLimiter::from_config(&config)?;
         let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
         let connections = Arc::new(Connections::new(ConnectionLimits::from_config(&config)));
+        let webhook_auth = WebhookAuth::new(
+            config.webhook_secret.clone(),
+            config.webhook_allowed_ips.clone(),
+            config.trusted_proxies.clone(),
+            config.max_body_bytes,
+        );
         Ok(Self {
             read_cache,
             connections,
             heavy_reads: Arc::new(HeavyReads::from_config(&config)),
             database_probe: Arc::new(DatabaseProbe::new(store.clone())),
             broker_probe: config.amqp_url.as_deref().map(BrokerProbe::new),
+            campaigns: Campaigns::new(store.clone(), CampaignSettings::from_config(&config)),
+            webhook_auth,
+            delivery_breaker: None,
             revoked_sessions: Arc::new(RevokedSessions::new(store.clone())),
             trainer: Trainer::new(store.clone()),
             rate_limiter,
@@ -90,6 +111,13 @@ impl AppState {
             config: Arc::new(config),
             token_keys: Arc::new(token_keys),
         })
+    }
+
+    /// The state with the circuit breaker of this process's Smartico delivery, for
+    /// `/health`.
+    pub fn with_delivery_breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.delivery_breaker = Some(breaker);
+        self
     }
 }
 
@@ -138,11 +166,16 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            UserServiceServer::new(UserApi::new(state.store.clone(), state.read_cache.clone()))
-                .max_decoding_message_size(max_message_bytes),
+            UserServiceServer::new(UserApi::new(
+                state.store.clone(),
+                state.read_cache.clone(),
+                state.campaigns.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            CampaignServiceServer::new(CampaignApi).max_decoding_message_size(max_message_bytes),
+            CampaignServiceServer::new(CampaignApi::new(state.campaigns.clone()))
+                .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
             TrainingServiceServer::new(TrainingApi::new(state.trainer.clone()))
@@ -157,8 +190,11 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            SmarticoWebhookServiceServer::new(SmarticoWebhookApi)
-                .max_decoding_message_size(max_message_bytes),
+            SmarticoWebhookServiceServer::new(SmarticoWebhookApi::new(
+                state.campaigns.clone(),
+                state.webhook_auth.clone(),
+            ))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -215,10 +251,25 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         .wait_for_redis(REDIS_STARTUP_WAIT)
         .await;
     let connections = Arc::clone(&state.connections);
+    // Webhook credentials are checked over the raw body, before transcoding.
+    let webhook_check = from_fn_with_state(state.webhook_auth.clone(), verify_rest_webhook);
+    let document = bytes::Bytes::from(openapi_document(&rest_routes).to_string());
+    let api_docs = |request: axum::extract::Request| async move {
+        ui_response(request.uri().path()).unwrap_or_else(|| StatusCode::NOT_FOUND.into_response())
+    };
     let http_router = Router::new()
         .route("/health", get(health))
+        .route(
+            DOCUMENT_PATH,
+            get(move || {
+                let document = document.clone();
+                async move { document_response(document) }
+            }),
+        )
+        .route(UI_PATH, get(api_docs))
+        .route("/api-docs/{file}", get(api_docs))
         .with_state(state)
-        .merge(rest_router(rest_routes, routes.clone(), rest_config))
+        .merge(rest_router(rest_routes, routes.clone(), rest_config).layer(webhook_check))
         // Last: the dashboard takes only what no route above takes.
         .fallback(crate::dashboard::serve);
     Ok(Gateway::new(

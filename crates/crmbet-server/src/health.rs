@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 
 use crate::app::AppState;
 use crate::rate_limit::LimiterHealth;
+use crmbet_integrations::BreakerState;
 
 /// How long the database may take to answer the health check's ping.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -118,10 +119,12 @@ pub async fn health(State(state): State<AppState>) -> Response {
         },
     };
     let broker_degraded = broker["status"] == "degraded";
+    let smartico = smartico_health(&state);
+    let smartico_degraded = smartico["status"] == "degraded";
     let overall = match (database_up, &limiter_health) {
         (false, _) => "unavailable",
         (true, LimiterHealth::Degraded { .. }) => "degraded",
-        (true, _) if saturated || broker_degraded => "degraded",
+        (true, _) if saturated || broker_degraded || smartico_degraded => "degraded",
         (true, _) => "ok",
     };
     let body = json!({
@@ -131,6 +134,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "cache": cache,
         "broker": broker,
         "load": load,
+        "smartico": smartico,
     });
     let status = if database_up {
         StatusCode::OK
@@ -138,4 +142,26 @@ pub async fn health(State(state): State<AppState>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(body)).into_response()
+}
+
+/// The circuit breaker in front of Smartico: open means Smartico kept failing and campaign
+/// messages wait in the outbox (or the queue) until it answers again.
+fn smartico_health(state: &AppState) -> serde_json::Value {
+    let Some(breaker) = &state.delivery_breaker else {
+        return json!({ "status": "off", "detail": "no CRMBET_SMARTICO_URL: campaign messages wait in the outbox" });
+    };
+    match breaker.state() {
+        BreakerState::Closed { failures } => json!({
+            "status": "up", "circuit": "closed", "recent_failures": failures,
+        }),
+        BreakerState::HalfOpen => json!({
+            "status": "degraded", "circuit": "half-open",
+            "detail": "smartico kept failing; a trial request decides whether delivery resumes",
+        }),
+        BreakerState::Open { reason, retry_in } => json!({
+            "status": "degraded", "circuit": "open", "reason": reason,
+            "retry_in_ms": retry_in.as_millis() as u64,
+            "detail": "smartico keeps failing: campaign messages wait until it answers",
+        }),
+    }
 }

@@ -20,6 +20,7 @@ mod health;
 mod health_lane;
 pub mod heavy_reads;
 pub mod listener;
+pub mod openapi;
 pub mod rate_limit;
 pub mod read_cache;
 mod refusal_body;
@@ -29,6 +30,7 @@ mod service;
 pub mod status;
 pub mod tls;
 pub mod web_security;
+pub mod webhook_auth;
 
 pub use app::{AppState, application};
 pub use gateway::Gateway;

@@ -13,8 +13,3 @@ pub use cluster::ClusterApi;
 pub use training::TrainingApi;
 pub use user::UserApi;
 pub use webhook::SmarticoWebhookApi;
-
-/// UNIMPLEMENTED for an RPC whose capability a later release brings.
-fn not_available(capability: &'static str) -> tonic::Status {
-    crate::status::status_from_error(crmbet_core::Error::Unimplemented { capability })
-}

@@ -36,6 +36,7 @@ pub const TABLES: &[&str] = &[
     "refresh_tokens",
     "audit_log",
     "database_identity",
+    "player_restrictions",
 ];
 
 /// Connections of the pool [`Store::connect`] opens.

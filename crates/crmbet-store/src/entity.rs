@@ -16,5 +16,6 @@ pub mod audit_log;
 pub mod campaign_targets;
 pub mod campaigns;
 pub mod outbox;
+pub mod player_restrictions;
 pub mod refresh_tokens;
 pub mod webhook_events;

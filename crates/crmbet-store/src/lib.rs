@@ -4,24 +4,34 @@
 //! are built with sea-query so placeholders and quoting follow the connected engine.
 
 mod accounts;
+mod campaigns;
 mod clusters;
 mod database;
 pub mod entity;
 mod etl_runs;
 mod failure;
+mod outbox;
 mod players;
+mod restrictions;
 #[cfg(feature = "test-support")]
 pub mod sample;
 #[cfg(feature = "test-support")]
 pub mod throwaway_postgres;
 mod training;
+mod webhook_events;
 
 pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
+pub use campaigns::{
+    AudienceCandidate, AudienceDetail, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign,
+    NewOutboxMessage,
+};
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
+pub use restrictions::NewRestrictions;
 pub use training::{
     FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, SavedModel, StoredModel,
     TrainingStatus,
 };
+pub use webhook_events::{NewWebhookEvent, PlayerOutcome};

@@ -5,18 +5,22 @@
 //! player's segment are written in one transaction, so a reader sees all of a model or none.
 
 use chrono::Utc;
+use crmbet_core::delivery::{
+    CAMPAIGN_DELIVERY_TOPIC, OutboxMessage, PROFILE_BATCH_PLAYERS, ProfileUpdates, SegmentChange,
+};
 use crmbet_core::{Error, EtlRunId, ModelId, Result, TrainingRunId};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Order, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    QuerySelect, Statement,
 };
 use serde_json::Value as Json;
 
 use crate::database::Store;
 use crate::entity::{
-    active_model, clusters, etl_runs, models, player_features, player_segments, training_runs,
+    active_model, clusters, etl_runs, models, outbox, player_features, player_segments,
+    training_runs,
 };
 use crate::failure::database_error;
 use crmbet_core::NUMERIC_FEATURES;
@@ -431,7 +435,9 @@ impl Store {
         activated_by: Option<String>,
     ) -> Result<StoredModel> {
         let model = self.model(model_id).await?;
-        set_active_model(self.connection(), model_id.0, activated_by).await?;
+        let transaction = self.begin_write().await?;
+        set_active_model(&transaction, model_id.0, activated_by).await?;
+        transaction.commit().await.map_err(database_error)?;
         self.count_activation();
         Ok(StoredModel {
             model,
@@ -461,11 +467,22 @@ impl Store {
     }
 }
 
+/// Makes `model_id` active and, in the same transaction, queues the profile updates of
+/// every player whose segment (cluster name) differs from the one under the model active
+/// before (all players when none was), so Smartico's segments follow.
 async fn set_active_model<C: ConnectionTrait>(
     connection: &C,
     model_id: i64,
     activated_by: Option<String>,
 ) -> Result<()> {
+    let previous = active_model::Entity::find_by_id(active_model::SEGMENTATION_SLOT.to_owned())
+        .one(connection)
+        .await
+        .map_err(database_error)?
+        .map(|row| row.model_id);
+    if previous != Some(model_id) {
+        queue_profile_updates(connection, previous, model_id).await?;
+    }
     active_model::Entity::insert(active_model::ActiveModel {
         slot: Set(active_model::SEGMENTATION_SLOT.to_owned()),
         model_id: Set(model_id),
@@ -484,5 +501,74 @@ async fn set_active_model<C: ConnectionTrait>(
     .exec(connection)
     .await
     .map_err(database_error)?;
+    Ok(())
+}
+
+/// Writes the outbox messages of the segment changes from `previous` to `next`.
+async fn queue_profile_updates<C: ConnectionTrait>(
+    connection: &C,
+    previous: Option<i64>,
+    next: i64,
+) -> Result<()> {
+    // Both ids are integers from the database, so inlining them is safe and portable.
+    let previous = previous.unwrap_or(0);
+    let sql = format!(
+        "SELECT n.user_id AS user_id, c.name AS segment \
+         FROM player_segments n \
+         JOIN clusters c ON c.id = n.cluster_id \
+         LEFT JOIN player_segments p ON p.user_id = n.user_id AND p.model_id = {previous} \
+         LEFT JOIN clusters pc ON pc.id = p.cluster_id \
+         WHERE n.model_id = {next} AND (pc.name IS NULL OR pc.name <> c.name) \
+         ORDER BY n.user_id"
+    );
+    let rows = connection
+        .query_all_raw(Statement::from_string(
+            connection.get_database_backend(),
+            sql,
+        ))
+        .await
+        .map_err(database_error)?;
+    let changes: Vec<SegmentChange> = rows
+        .iter()
+        .map(|row| {
+            Ok(SegmentChange {
+                user_id: row.try_get("", "user_id").map_err(database_error)?,
+                segment: row.try_get("", "segment").map_err(database_error)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let now = Utc::now();
+    let mut messages = Vec::new();
+    for (index, players) in changes.chunks(PROFILE_BATCH_PLAYERS).enumerate() {
+        let payload = serde_json::to_value(OutboxMessage::Profiles(ProfileUpdates {
+            model_id: next,
+            players: players.to_vec(),
+        }))
+        .map_err(|error| Error::Internal(format!("encoding profile updates: {error}")))?;
+        messages.push(outbox::ActiveModel {
+            topic: Set(CAMPAIGN_DELIVERY_TOPIC.to_owned()),
+            message_key: Set(format!("profiles-model-{next}-batch-{index}")),
+            payload: Set(payload),
+            created_at: Set(now),
+            available_at: Set(now),
+            attempts: Set(0),
+            published_at: Set(None),
+            last_error: Set(None),
+            ..Default::default()
+        });
+    }
+    for chunk in messages.chunks(500) {
+        outbox::Entity::insert_many(chunk.to_vec())
+            .exec(connection)
+            .await
+            .map_err(database_error)?;
+    }
+    if !changes.is_empty() {
+        tracing::info!(
+            model_id = next,
+            players = changes.len(),
+            "queued profile updates of changed segments"
+        );
+    }
     Ok(())
 }

@@ -5,6 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use chrono::Utc;
+use crmbet_core::delivery::{
+    CAMPAIGN_DELIVERY_TOPIC, OutboxMessage, ProfileUpdates, SegmentChange,
+};
 use crmbet_core::{ClusterId, NUMERIC_FEATURES, PlayerId};
 use crmbet_store::entity::player_features;
 use crmbet_store::throwaway_postgres::ThrowawayPostgres;
@@ -476,6 +479,60 @@ async fn check_training_records(store: &Store) {
     assert!(listed[1..].iter().all(|stored| !stored.active));
     let page = store.list_models(Some(model_id.0), 100).await.unwrap();
     assert_eq!(page.len(), listed.len() - 1);
+
+    // An activation queues, in its transaction, the profile updates of the players whose
+    // segment (cluster name) changed: here only etl-b, from "Cluster 1" to "Cluster 0".
+    let drain = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let claimed = store
+                .claim_outbox(
+                    CAMPAIGN_DELIVERY_TOPIC,
+                    chrono::Utc::now(),
+                    chrono::Duration::seconds(60),
+                    10_000,
+                )
+                .await
+                .unwrap();
+            for message in &claimed {
+                store.mark_outbox_published(message.id).await.unwrap();
+            }
+            claimed
+        }
+    };
+    let initial = drain(store).await;
+    assert!(
+        !initial.is_empty(),
+        "the first activations push every player"
+    );
+    let changed = store
+        .save_model(
+            model("kmeans"),
+            clusters(),
+            vec![segment("etl-a", 0), segment("etl-b", 0)],
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    let queued = drain(store).await;
+    assert_eq!(queued.len(), 1);
+    let message: OutboxMessage = serde_json::from_value(queued[0].payload.clone()).unwrap();
+    assert_eq!(
+        message,
+        OutboxMessage::Profiles(ProfileUpdates {
+            model_id: changed.model_id.0,
+            players: vec![SegmentChange {
+                user_id: "etl-b".to_owned(),
+                segment: "Cluster 0".to_owned(),
+            }],
+        })
+    );
+    store.activate_model(changed.model_id, None).await.unwrap();
+    assert!(
+        drain(store).await.is_empty(),
+        "the active model again: no change"
+    );
 
     let reactivated = store.activate_model(previous, None).await.unwrap();
     assert_eq!(reactivated.model.id, previous.0);

@@ -164,6 +164,29 @@ pub enum BenchTarget {
     Train(BenchTrainArgs),
     /// GetUserSegment through the whole server against an empty tonic handler, in one run.
     Serve(BenchServeArgs),
+    /// A campaign launch to a large audience and its delivery to a local Smartico stand-in,
+    /// against the bound Smartico's published request rate sets.
+    Campaign(BenchCampaignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchCampaignArgs {
+    /// Players in the target clusters (a seeded sample model over this many players).
+    #[arg(long, default_value_t = 200_000)]
+    pub players: usize,
+    /// Seed of the sample.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Share of the audience held back as the control group.
+    #[arg(long, default_value_t = 0.1)]
+    pub holdout_share: f64,
+    /// Also measure on PostgreSQL: a throwaway database on the server of
+    /// CRMBET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long)]
+    pub postgres: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,9 +9,10 @@
 //! - `admin` may call everything.
 //! - `analyst` reads clusters, players, campaigns and training, and runs the training
 //!   workflow (start a run, activate a model): analysts own the segmentation model.
-//! - `marketer` reads clusters and players, and creates and launches campaigns.
+//! - `marketer` reads clusters and players, and creates, launches and cancels campaigns.
 //! - `service` (internal services) reads a player's segment at bet time and the clusters,
-//!   and launches campaigns (the bonus engine triggers them), as DESIGN.md lists.
+//!   launches campaigns (the bonus engine triggers them), as DESIGN.md lists, and sets
+//!   players' restrictions (self-exclusion, blocks, opt-outs), which only admins may too.
 //! - `service` may list a cluster's members (ListClusterUsers), monetary values included,
 //!   but may not call SearchUsers. On purpose: DESIGN.md names "cluster members" among what
 //!   internal services need (the bonus engine targets a segment and sizes its offers by the
@@ -87,6 +88,9 @@ const READERS: &[Role] = &[Admin, Analyst, Marketer];
 const TRAINERS: &[Role] = &[Admin, Analyst];
 const CAMPAIGNERS: &[Role] = &[Admin, Marketer];
 const LAUNCHERS: &[Role] = &[Admin, Marketer, Service];
+/// Responsible-gambling flags: the operator's platform (a service) and admins set them; a
+/// marketer must never be able to lift a self-exclusion.
+const RESTRICTORS: &[Role] = &[Admin, Service];
 
 const fn rule(path: &'static str, access: Access, effect: Effect, class: Class) -> MethodRule {
     MethodRule {
@@ -154,6 +158,12 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Class::Read,
     )),
     rule(
+        "/crmbet.v1.UserService/SetPlayerRestrictions",
+        Roles(RESTRICTORS),
+        Write,
+        Class::Write,
+    ),
+    rule(
         "/crmbet.v1.CampaignService/CreateCampaign",
         Roles(CAMPAIGNERS),
         Write,
@@ -183,6 +193,12 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Read,
         Class::Read,
     )),
+    rule(
+        "/crmbet.v1.CampaignService/CancelCampaign",
+        Roles(CAMPAIGNERS),
+        Write,
+        Class::Write,
+    ),
     rule(
         "/crmbet.v1.TrainingService/StartTraining",
         Roles(TRAINERS),
@@ -394,5 +410,6 @@ mod tests {
         assert!(!access("/crmbet.v1.UserService/GetUserBehavior").allows(Role::Service));
         assert!(!access("/crmbet.v1.TrainingService/StartTraining").allows(Role::Marketer));
         assert!(!access("/crmbet.v1.CampaignService/CreateCampaign").allows(Role::Analyst));
+        assert!(!access("/crmbet.v1.UserService/SetPlayerRestrictions").allows(Role::Marketer));
     }
 }

@@ -1,5 +1,6 @@
 //! UserService: a player's segment, search and behaviour.
 
+use crmbet_app::{Campaigns, RestrictionFlags};
 use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::ids::is_player_id_char;
 use crmbet_core::money::parse_amount;
@@ -7,28 +8,64 @@ use crmbet_core::{ClusterId, Error, ModelId, PageSize, PageToken, PlayerId, Resu
 use crmbet_proto::v1::user_service_server::UserService;
 use crmbet_proto::v1::{
     BehaviouralFeatures, FinancialFeatures, GetUserBehaviorRequest, GetUserBehaviorResponse,
-    GetUserSegmentRequest, GetUserSegmentResponse, RfmFeatures, SearchUsersRequest,
-    SearchUsersResponse, TemporalFeatures, UserSummary,
+    GetUserSegmentRequest, GetUserSegmentResponse, PlayerRestrictions, RfmFeatures,
+    SearchUsersRequest, SearchUsersResponse, SetPlayerRestrictionsRequest,
+    SetPlayerRestrictionsResponse, TemporalFeatures, UserSummary,
 };
 use crmbet_store::{PlayerSearch, Store};
 use tonic::{Request, Response, Status};
 
+use crate::auth::{Principal, note_audit_target};
 use crate::convert::{campaign_type, game_type, instant, money, timestamp};
 use crate::read_cache::ReadCache;
 use crate::service::cluster::split_page;
 use crate::status::status_from_error;
 
-/// Serves UserService from the store, segments through the read cache.
+/// Serves UserService from the store, segments through the read cache, restrictions
+/// through the campaign use cases.
 #[derive(Debug, Clone)]
 pub struct UserApi {
     store: Store,
     cache: ReadCache,
+    campaigns: Campaigns,
 }
 
 impl UserApi {
-    /// A service reading from `store`, segments through `cache`.
-    pub fn new(store: Store, cache: ReadCache) -> Self {
-        Self { store, cache }
+    /// A service reading from `store`, segments through `cache`, setting restrictions
+    /// through `campaigns`.
+    pub fn new(store: Store, cache: ReadCache, campaigns: Campaigns) -> Self {
+        Self {
+            store,
+            cache,
+            campaigns,
+        }
+    }
+
+    async fn set_restrictions(
+        &self,
+        request: SetPlayerRestrictionsRequest,
+        updated_by: Option<String>,
+    ) -> Result<SetPlayerRestrictionsResponse> {
+        let player_id = PlayerId::parse("user_id", &request.user_id)?;
+        let flags = RestrictionFlags {
+            self_excluded: request.self_excluded,
+            blocked: request.blocked,
+            marketing_opt_out: request.marketing_opt_out,
+        };
+        let row = self
+            .campaigns
+            .set_restrictions(&player_id, flags, updated_by)
+            .await?;
+        Ok(SetPlayerRestrictionsResponse {
+            restrictions: Some(PlayerRestrictions {
+                user_id: row.user_id,
+                self_excluded: row.self_excluded,
+                blocked: row.blocked,
+                marketing_opt_out: row.marketing_opt_out,
+                source: row.source,
+                updated_at: Some(timestamp(row.updated_at)),
+            }),
+        })
     }
 
     /// [`Self::get_user_segment`] through the cache, keyed by the active model and player.
@@ -273,6 +310,30 @@ impl UserService for UserApi {
         request: Request<GetUserBehaviorRequest>,
     ) -> Result<Response<GetUserBehaviorResponse>, Status> {
         self.get_user_behavior(request.into_inner())
+            .await
+            .map(Response::new)
+            .map_err(status_from_error)
+    }
+
+    async fn set_player_restrictions(
+        &self,
+        request: Request<SetPlayerRestrictionsRequest>,
+    ) -> Result<Response<SetPlayerRestrictionsResponse>, Status> {
+        note_audit_target(
+            request.extensions(),
+            format!(
+                "player {} restrictions self_excluded={} blocked={} marketing_opt_out={}",
+                request.get_ref().user_id,
+                request.get_ref().self_excluded,
+                request.get_ref().blocked,
+                request.get_ref().marketing_opt_out
+            ),
+        );
+        let updated_by = request
+            .extensions()
+            .get::<Principal>()
+            .map(|principal| principal.username.clone());
+        self.set_restrictions(request.into_inner(), updated_by)
             .await
             .map(Response::new)
             .map_err(status_from_error)

@@ -11,7 +11,7 @@ pub struct Model {
     pub name: String,
     #[sea_orm(column_type = "Text")]
     pub description: String,
-    /// `draft`, `launched`, `completed` or `cancelled`.
+    /// `draft`, `scheduled`, `launched`, `completed` or `cancelled`.
     pub status: String,
     pub campaign_type: String,
     pub channel: String,
@@ -31,6 +31,11 @@ pub struct Model {
     pub launched_at: Option<DateTimeUtc>,
     pub treatment_count: i64,
     pub control_count: i64,
+    /// When a scheduled campaign launches itself; `None` for a launch by hand.
+    pub start_at: Option<DateTimeUtc>,
+    pub cancelled_at: Option<DateTimeUtc>,
+    /// Players the launch left out, by reason (a JSON object of counts).
+    pub exclusions: Option<Json>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

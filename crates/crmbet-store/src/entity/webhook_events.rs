@@ -19,6 +19,8 @@ pub struct Model {
     pub occurred_at: Option<DateTimeUtc>,
     pub payload: Json,
     pub received_at: DateTimeUtc,
+    /// The amount of a `converted` event, in the reporting currency.
+    pub amount: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,6 +1,7 @@
 //! `crmbet bench`: our pipeline against its baseline, in one run, as ratios (the machine is
 //! noisy, so only same-run ratios mean anything).
 
+mod campaign;
 mod etl;
 mod serve;
 mod train;
@@ -21,6 +22,7 @@ pub async fn run(config: Config, target: BenchTarget) -> anyhow::Result<ExitCode
         BenchTarget::Etl(arguments) => etl::bench_etl(arguments)?,
         BenchTarget::Train(arguments) => train::bench_train(arguments).await?,
         BenchTarget::Serve(arguments) => serve::bench_serve(config, arguments).await?,
+        BenchTarget::Campaign(arguments) => campaign::bench_campaign(config, arguments).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

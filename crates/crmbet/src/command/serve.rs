@@ -3,10 +3,13 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use crmbet_app::Campaigns;
 use crmbet_core::Config;
+use crmbet_integrations::{Delivery, stopped};
 use crmbet_server::{AppState, Transport, application, serve, shutdown_signal};
 use crmbet_store::Store;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 use crate::command::open_store;
@@ -54,13 +57,43 @@ pub async fn serve_store(
             "marked training runs of a stopped process as failed"
         );
     }
-    let state = AppState::new(store, config).context("loading the access-token key")?;
+    let (stop_workers, workers_stopped) = watch::channel(false);
+    let delivery = Delivery::start(store.clone(), &config, workers_stopped.clone())
+        .context("starting campaign delivery")?;
+    let mut state = AppState::new(store, config).context("loading the access-token key")?;
+    if let Some(breaker) = delivery.breaker() {
+        state = state.with_delivery_breaker(breaker);
+    }
+    let scheduler = tokio::spawn(launch_scheduled(state.campaigns.clone(), workers_stopped));
     let gateway = application(state).await.context("building the server")?;
     println!(
         "crmbet listening on {}://{address} (gRPC, grpc-web, REST)",
         transport.scheme()
     );
     serve(listener, transport, gateway, shutdown_signal(), grace).await;
+    // The listener has drained: let delivery finish its round, then stop.
+    let _ = stop_workers.send(true);
+    delivery.stopped(grace).await;
+    let _ = scheduler.await;
     println!("crmbet stopped");
     Ok(())
+}
+
+/// How often the scheduler looks for scheduled campaigns whose start has come.
+const SCHEDULER_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Launches scheduled campaigns when their start comes, until shutdown. A launch is one
+/// transaction and idempotent, so a restart neither loses nor repeats one.
+async fn launch_scheduled(campaigns: Campaigns, shutdown: watch::Receiver<bool>) {
+    let stop = stopped(shutdown);
+    tokio::pin!(stop);
+    loop {
+        if let Err(error) = campaigns.launch_due().await {
+            tracing::warn!(%error, "launching scheduled campaigns failed; retrying");
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(SCHEDULER_INTERVAL) => {}
+        }
+    }
 }

@@ -175,9 +175,9 @@ const REST_CASES: &[RestCase] = &[
         path: "/api/v1/campaigns",
         content_type: Some("application/json"),
         body: "{\"name\": \"Welcome back\", \"cluster_ids\": [1]}",
-        http_status: 501,
-        code: "UNIMPLEMENTED",
-        message_mentions: "campaigns",
+        http_status: 400,
+        code: "INVALID_ARGUMENT",
+        message_mentions: "campaign_type",
     },
     RestCase {
         method: "DELETE",
@@ -352,7 +352,12 @@ async fn grpc_refuses_bad_input_with_precise_codes() {
         .create_campaign(CreateCampaignRequest::default())
         .await
         .map(drop);
-    answers.push(("create_campaign", answer, Code::Unimplemented, "campaigns"));
+    answers.push((
+        "create_campaign",
+        answer,
+        Code::InvalidArgument,
+        "campaign_type",
+    ));
 
     let failures: Vec<String> = answers
         .into_iter()

@@ -102,6 +102,35 @@ impl RunningServer {
         Self::spawn(&arguments, environment, database_url, directory, None)
     }
 
+    /// Kills the server at once (SIGKILL, no shutdown) and returns what a restart needs:
+    /// the database, the admin, and the folder the database lives in.
+    pub fn kill(mut self) -> (String, (String, String), tempfile::TempDir) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let directory = std::mem::replace(
+            &mut self._directory,
+            tempfile::tempdir().expect("creating a temporary folder"),
+        );
+        (self.database_url.clone(), self.admin.clone(), directory)
+    }
+
+    /// Starts `crmbet serve` again on a database whose admin exists already.
+    pub fn restart(
+        database_url: String,
+        admin: (String, String),
+        directory: tempfile::TempDir,
+        environment: &[(&str, String)],
+    ) -> Self {
+        let arguments = ["serve", "--listen", "127.0.0.1:0"];
+        Self::spawn(
+            &arguments,
+            environment,
+            database_url,
+            directory,
+            Some(admin),
+        )
+    }
+
     /// Creates an admin account with `crmbet account create`, then starts `crmbet serve` on
     /// a free port against `database_url`.
     pub fn serve(database_url: &str) -> Self {

@@ -8,7 +8,8 @@ use anyhow::Context;
 use crmbet_proto::v1::user_service_server::{UserService, UserServiceServer};
 use crmbet_proto::v1::{
     GetUserBehaviorRequest, GetUserBehaviorResponse, GetUserSegmentRequest, GetUserSegmentResponse,
-    SearchUsersRequest, SearchUsersResponse,
+    SearchUsersRequest, SearchUsersResponse, SetPlayerRestrictionsRequest,
+    SetPlayerRestrictionsResponse,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -53,6 +54,15 @@ impl UserService for EmptyUserService {
         &self,
         _request: Request<GetUserBehaviorRequest>,
     ) -> Result<Response<GetUserBehaviorResponse>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler serves GetUserSegment only",
+        ))
+    }
+
+    async fn set_player_restrictions(
+        &self,
+        _request: Request<SetPlayerRestrictionsRequest>,
+    ) -> Result<Response<SetPlayerRestrictionsResponse>, Status> {
         Err(Status::unimplemented(
             "the empty handler serves GetUserSegment only",
         ))

@@ -1,0 +1,30 @@
+//! Delivery of campaign messages to Smartico: its server-to-server event API client (rate
+//! limited, retried with backoff, behind a circuit breaker), and the relay and dispatcher
+//! that move outbox messages to it: in process over the outbox table, or over RabbitMQ
+//! (publisher confirms, persistent messages, a quorum queue with a dead-letter queue).
+//!
+//! Invariant: an outbox message is marked published only after Smartico accepted every
+//! event in it (a duplicate event id counts as accepted); until then it stays in the
+//! outbox and is claimed again, so a crash, a broker or a Smartico outage delays delivery
+//! and never loses it. Event ids derive from the campaign and the player, so a repeated
+//! delivery is recognised downstream.
+
+mod backoff;
+mod breaker;
+mod dispatcher;
+mod error;
+mod outbox_queue;
+mod rabbitmq;
+mod smartico;
+mod throttle;
+mod workers;
+
+pub use backoff::Backoff;
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use dispatcher::Dispatcher;
+pub use error::{DeliveryError, Result};
+pub use outbox_queue::{OutboxQueue, QueueSettings};
+pub use rabbitmq::{BrokerSettings, run_consumer, run_relay};
+pub use smartico::{DUPLICATE_EVENT, Sent, SmarticoClient, SmarticoEvent, SmarticoSettings};
+pub use throttle::Throttle;
+pub use workers::{Delivery, stopped};
