@@ -7,6 +7,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:http";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,13 +36,55 @@ let adminPassword;
 const accessTokensSeen = new Set();
 const pageErrors = [];
 const axeReport = [];
-/** How the campaign step went: "launched", or "unimplemented" while campaigns are not on main. */
+/** How the campaign step went: "not run", or how many players reached the stand-in. */
 let campaignOutcome = "not run";
 
+const SMARTICO_KEY = "browser-test-private-key";
+/** Every event the Smartico stand-in accepted, with the Authorization it came with. */
+const smarticoEvents = [];
+let smartico;
+
+/** A local HTTP server standing in for Smartico's event API: records and accepts every event. */
+function startSmarticoStandIn() {
+  smartico = createServer((request, response) => {
+    const chunks = [];
+    request.on("data", (chunk) => chunks.push(chunk));
+    request.on("end", () => {
+      let events;
+      try {
+        events = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      } catch {
+        response.writeHead(400, { "content-type": "application/json" }).end('{"err_code": 1}');
+        return;
+      }
+      for (const event of Array.isArray(events) ? events : []) {
+        smarticoEvents.push({ authorization: request.headers.authorization, path: request.url, event });
+      }
+      response.writeHead(200, { "content-type": "application/json" }).end('{"err_code": 0}');
+    });
+  });
+  return new Promise((resolve) => smartico.listen(0, "127.0.0.1", () => resolve(`http://127.0.0.1:${smartico.address().port}`)));
+}
+
+/** Waits until `check` returns a truthy value, polling; fails with `what` at the deadline. */
+async function eventually(what, deadlineMs, check) {
+  const deadline = Date.now() + deadlineMs;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${deadlineMs / 1000} s`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
 /** Starts `crmbet demo` and resolves with its address and admin password from its output. */
-function startServer() {
+async function startServer() {
+  const smarticoUrl = await startSmarticoStandIn();
   workDirectory = mkdtempSync(join(tmpdir(), "crmbet-dashboard-e2e-"));
   const environment = { ...process.env };
+  for (const name of Object.keys(environment)) {
+    if (name.startsWith("CRMBET_SMARTICO_")) delete environment[name];
+  }
   for (const name of ["DATABASE_URL", "REDIS_URL", "AMQP_URL", "CRMBET_CONFIG", "CRMBET_LISTEN"]) delete environment[name];
   Object.assign(environment, {
     DATABASE_URL: `sqlite://${join(workDirectory, "crmbet.db")}?mode=rwc`,
@@ -49,6 +92,9 @@ function startServer() {
     CRMBET_LOG: "warn",
     CRMBET_RATE_LIMIT_PER_HOUR: "100000",
     CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR: "100000",
+    CRMBET_SMARTICO_URL: smarticoUrl,
+    CRMBET_SMARTICO_API_KEY: SMARTICO_KEY,
+    CRMBET_SMARTICO_BRAND: "browser-test",
   });
   serverEnvironment = environment;
   server = spawn(
@@ -162,6 +208,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close();
+  smartico?.close();
   if (server && server.exitCode === null) {
     const exited = new Promise((resolve) => server.once("exit", resolve));
     server.kill("SIGTERM");
@@ -265,24 +312,33 @@ test("an operator works through the dashboard", { timeout: 600_000 }, async (t) 
     assert.match(await preview.textContent(), /Up to [1-9][\d,]* players/);
     await visit("campaign-new");
     await page.getByRole("button", { name: "Create draft campaign" }).click();
-    const created = page.waitForURL(/\/campaigns\/\d+$/).then(() => "created");
-    const refused = page.getByRole("alert").waitFor().then(() => "refused");
-    const outcome = await Promise.race([created, refused]);
-    if (outcome === "refused") {
-      // Tolerated only while CampaignService answers UNIMPLEMENTED on main; any other
-      // error fails, and once campaigns land this step launches for real.
-      const alert = await page.getByRole("alert").textContent();
-      assert.match(alert, /UNIMPLEMENTED/, `creating the campaign failed: ${alert}`);
-      assert.match(alert, /Request id: web-/, "the error shows no request id");
-      campaignOutcome = "UNIMPLEMENTED on this server (tolerated until the campaigns branch lands)";
-      await capture("campaign-unimplemented");
-      return;
-    }
+    await page.waitForURL(/\/campaigns\/\d+$/);
+    const campaignId = new URL(page.url()).pathname.split("/").pop();
     await page.getByRole("button", { name: "Launch campaign" }).click();
     await page.getByRole("button", { name: "Confirm launch" }).click();
     await page.getByRole("heading", { name: "Results" }).waitFor();
     await visit("campaign");
-    campaignOutcome = "launched";
+    // Every treatment player reaches the stand-in exactly once, with the private key as the
+    // whole Authorization value; the results count them as sent.
+    const token = [...accessTokensSeen].pop();
+    const results = await eventually("every treatment player sent", 60_000, async () => {
+      const response = await fetch(`${baseUrl}/api/v1/campaigns/${campaignId}/results`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(response.status, 200, `results answered ${response.status}`);
+      const body = await response.json();
+      const treatment = body.treatment ?? {};
+      const players = Number(treatment.players ?? 0);
+      return players > 0 && Number(treatment.sent ?? 0) === players ? body : undefined;
+    });
+    const campaignEvents = smarticoEvents.filter((entry) => String(entry.event.payload?.campaign_id) === campaignId);
+    const treatmentPlayers = Number(results.treatment.players);
+    assert.equal(campaignEvents.length, treatmentPlayers, "events at the stand-in differ from treatment players");
+    assert.equal(new Set(campaignEvents.map((entry) => entry.event.eid)).size, treatmentPlayers, "an event id repeated");
+    assert.equal(new Set(campaignEvents.map((entry) => entry.event.user_ext_id)).size, treatmentPlayers, "a player reached twice");
+    assert.ok(campaignEvents.every((entry) => entry.authorization === SMARTICO_KEY), "a request without the private key");
+    assert.ok(Number(results.control.players) > 0, "the launch kept no control group");
+    campaignOutcome = `launched; ${treatmentPlayers} treatment players reached the Smartico stand-in once each, ${results.control.players} kept as control`;
   });
 
   await t.test("train a model, watch it reach 100% and activate it", async () => {

@@ -15,7 +15,53 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crmbet/v1/campaign.proto.
  */
 export const file_crmbet_v1_campaign: GenFile = /*@__PURE__*/
-  fileDesc("Chhjcm1iZXQvdjEvY2FtcGFpZ24ucHJvdG8SCWNybWJldC52MSKBAQoMVGFyZ2V0RmlsdGVyEhQKDG1pbl9tb25ldGFyeRgBIAEoCRIUCgxtYXhfbW9uZXRhcnkYAiABKAkSGAoQbWluX3JlY2VuY3lfZGF5cxgDIAEoBRIYChBtYXhfcmVjZW5jeV9kYXlzGAQgASgFEhEKCWNvdW50cmllcxgFIAMoCSLWAwoIQ2FtcGFpZ24SEwoLY2FtcGFpZ25faWQYASABKAMSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIpCgZzdGF0dXMYBCABKA4yGS5jcm1iZXQudjEuQ2FtcGFpZ25TdGF0dXMSLgoNY2FtcGFpZ25fdHlwZRgFIAEoDjIXLmNybWJldC52MS5DYW1wYWlnblR5cGUSIwoHY2hhbm5lbBgGIAEoDjISLmNybWJldC52MS5DaGFubmVsEhMKC2NsdXN0ZXJfaWRzGAcgAygDEicKBmZpbHRlchgIIAEoCzIXLmNybWJldC52MS5UYXJnZXRGaWx0ZXISFQoNaG9sZG91dF9zaGFyZRgJIAEoARIYChBtZXNzYWdlX3RlbXBsYXRlGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhdW5jaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GA0gASgJEhcKD3RyZWF0bWVudF9jb3VudBgOIAEoAxIVCg1jb250cm9sX2NvdW50GA8gASgDIpICChVDcmVhdGVDYW1wYWlnblJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIuCg1jYW1wYWlnbl90eXBlGAMgASgOMhcuY3JtYmV0LnYxLkNhbXBhaWduVHlwZRIjCgdjaGFubmVsGAQgASgOMhIuY3JtYmV0LnYxLkNoYW5uZWwSEwoLY2x1c3Rlcl9pZHMYBSADKAMSJwoGZmlsdGVyGAYgASgLMhcuY3JtYmV0LnYxLlRhcmdldEZpbHRlchIVCg1ob2xkb3V0X3NoYXJlGAcgASgBEhgKEG1lc3NhZ2VfdGVtcGxhdGUYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCSI/ChZDcmVhdGVDYW1wYWlnblJlc3BvbnNlEiUKCGNhbXBhaWduGAEgASgLMhMuY3JtYmV0LnYxLkNhbXBhaWduIikKEkdldENhbXBhaWduUmVxdWVzdBITCgtjYW1wYWlnbl9pZBgBIAEoAyI8ChNHZXRDYW1wYWlnblJlc3BvbnNlEiUKCGNhbXBhaWduGAEgASgLMhMuY3JtYmV0LnYxLkNhbXBhaWduImgKFExpc3RDYW1wYWlnbnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEikKBnN0YXR1cxgDIAEoDjIZLmNybWJldC52MS5DYW1wYWlnblN0YXR1cyJYChVMaXN0Q2FtcGFpZ25zUmVzcG9uc2USJgoJY2FtcGFpZ25zGAEgAygLMhMuY3JtYmV0LnYxLkNhbXBhaWduEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIsChVMYXVuY2hDYW1wYWlnblJlcXVlc3QSEwoLY2FtcGFpZ25faWQYASABKAMiPwoWTGF1bmNoQ2FtcGFpZ25SZXNwb25zZRIlCghjYW1wYWlnbhgBIAEoCzITLmNybWJldC52MS5DYW1wYWlnbiIwChlHZXRDYW1wYWlnblJlc3VsdHNSZXF1ZXN0EhMKC2NhbXBhaWduX2lkGAEgASgDIrMBCg5DYW1wYWlnbkZ1bm5lbBIPCgdwbGF5ZXJzGAEgASgDEgwKBHNlbnQYAiABKAMSEQoJZGVsaXZlcmVkGAMgASgDEg4KBm9wZW5lZBgEIAEoAxIPCgdjbGlja2VkGAUgASgDEhEKCWNvbnZlcnRlZBgGIAEoAxIXCg9jb252ZXJzaW9uX3JhdGUYByABKAESIgoIZGVwb3NpdHMYCCABKAsyEC5jcm1iZXQudjEuTW9uZXki1gEKGkdldENhbXBhaWduUmVzdWx0c1Jlc3BvbnNlEhMKC2NhbXBhaWduX2lkGAEgASgDEiwKCXRyZWF0bWVudBgCIAEoCzIZLmNybWJldC52MS5DYW1wYWlnbkZ1bm5lbBIqCgdjb250cm9sGAMgASgLMhkuY3JtYmV0LnYxLkNhbXBhaWduRnVubmVsEhkKEWNvbnZlcnNpb25fdXBsaWZ0GAQgASgBEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKmsKB0NoYW5uZWwSFwoTQ0hBTk5FTF9VTlNQRUNJRklFRBAAEhEKDUNIQU5ORUxfRU1BSUwQARIPCgtDSEFOTkVMX1NNUxACEhAKDENIQU5ORUxfUFVTSBADEhEKDUNIQU5ORUxfUE9QVVAQBCqoAQoOQ2FtcGFpZ25TdGF0dXMSHwobQ0FNUEFJR05fU1RBVFVTX1VOU1BFQ0lGSUVEEAASGQoVQ0FNUEFJR05fU1RBVFVTX0RSQUZUEAESHAoYQ0FNUEFJR05fU1RBVFVTX0xBVU5DSEVEEAISHQoZQ0FNUEFJR05fU1RBVFVTX0NPTVBMRVRFRBADEh0KGUNBTVBBSUdOX1NUQVRVU19DQU5DRUxMRUQQBDKMBQoPQ2FtcGFpZ25TZXJ2aWNlEnMKDkNyZWF0ZUNhbXBhaWduEiAuY3JtYmV0LnYxLkNyZWF0ZUNhbXBhaWduUmVxdWVzdBohLmNybWJldC52MS5DcmVhdGVDYW1wYWlnblJlc3BvbnNlIhyC0+STAhY6ASoiES9hcGkvdjEvY2FtcGFpZ25zEnUKC0dldENhbXBhaWduEh0uY3JtYmV0LnYxLkdldENhbXBhaWduUmVxdWVzdBoeLmNybWJldC52MS5HZXRDYW1wYWlnblJlc3BvbnNlIieC0+STAiESHy9hcGkvdjEvY2FtcGFpZ25zL3tjYW1wYWlnbl9pZH0SbQoNTGlzdENhbXBhaWducxIfLmNybWJldC52MS5MaXN0Q2FtcGFpZ25zUmVxdWVzdBogLmNybWJldC52MS5MaXN0Q2FtcGFpZ25zUmVzcG9uc2UiGYLT5JMCExIRL2FwaS92MS9jYW1wYWlnbnMSiAEKDkxhdW5jaENhbXBhaWduEiAuY3JtYmV0LnYxLkxhdW5jaENhbXBhaWduUmVxdWVzdBohLmNybWJldC52MS5MYXVuY2hDYW1wYWlnblJlc3BvbnNlIjGC0+STAis6ASoiJi9hcGkvdjEvY2FtcGFpZ25zL3tjYW1wYWlnbl9pZH0vbGF1bmNoEpIBChJHZXRDYW1wYWlnblJlc3VsdHMSJC5jcm1iZXQudjEuR2V0Q2FtcGFpZ25SZXN1bHRzUmVxdWVzdBolLmNybWJldC52MS5HZXRDYW1wYWlnblJlc3VsdHNSZXNwb25zZSIvgtPkkwIpEicvYXBpL3YxL2NhbXBhaWducy97Y2FtcGFpZ25faWR9L3Jlc3VsdHNiBnByb3RvMw", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("Chhjcm1iZXQvdjEvY2FtcGFpZ24ucHJvdG8SCWNybWJldC52MSJ8Cg9FeGNsdXNpb25Db3VudHMSFQoNc2VsZl9leGNsdWRlZBgBIAEoAxIPCgdibG9ja2VkGAIgASgDEhEKCW9wdGVkX291dBgDIAEoAxIYChBmcmVxdWVuY3lfY2FwcGVkGAQgASgDEhQKDGZpbHRlcmVkX291dBgFIAEoAyKBAQoMVGFyZ2V0RmlsdGVyEhQKDG1pbl9tb25ldGFyeRgBIAEoCRIUCgxtYXhfbW9uZXRhcnkYAiABKAkSGAoQbWluX3JlY2VuY3lfZGF5cxgDIAEoBRIYChBtYXhfcmVjZW5jeV9kYXlzGAQgASgFEhEKCWNvdW50cmllcxgFIAMoCSLmBAoIQ2FtcGFpZ24SEwoLY2FtcGFpZ25faWQYASABKAMSDAoEbmFtZRgCIAEoCRITCgtkZXNjcmlwdGlvbhgDIAEoCRIpCgZzdGF0dXMYBCABKA4yGS5jcm1iZXQudjEuQ2FtcGFpZ25TdGF0dXMSLgoNY2FtcGFpZ25fdHlwZRgFIAEoDjIXLmNybWJldC52MS5DYW1wYWlnblR5cGUSIwoHY2hhbm5lbBgGIAEoDjISLmNybWJldC52MS5DaGFubmVsEhMKC2NsdXN0ZXJfaWRzGAcgAygDEicKBmZpbHRlchgIIAEoCzIXLmNybWJldC52MS5UYXJnZXRGaWx0ZXISFQoNaG9sZG91dF9zaGFyZRgJIAEoARIYChBtZXNzYWdlX3RlbXBsYXRlGAogASgJEi4KCmNyZWF0ZWRfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2xhdW5jaGVkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GA0gASgJEhcKD3RyZWF0bWVudF9jb3VudBgOIAEoAxIVCg1jb250cm9sX2NvdW50GA8gASgDEiwKCHN0YXJ0X2F0GBAgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleGNsdXNpb25zGBEgASgLMhouY3JtYmV0LnYxLkV4Y2x1c2lvbkNvdW50cxIwCgxjYW5jZWxsZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsACChVDcmVhdGVDYW1wYWlnblJlcXVlc3QSDAoEbmFtZRgBIAEoCRITCgtkZXNjcmlwdGlvbhgCIAEoCRIuCg1jYW1wYWlnbl90eXBlGAMgASgOMhcuY3JtYmV0LnYxLkNhbXBhaWduVHlwZRIjCgdjaGFubmVsGAQgASgOMhIuY3JtYmV0LnYxLkNoYW5uZWwSEwoLY2x1c3Rlcl9pZHMYBSADKAMSJwoGZmlsdGVyGAYgASgLMhcuY3JtYmV0LnYxLlRhcmdldEZpbHRlchIVCg1ob2xkb3V0X3NoYXJlGAcgASgBEhgKEG1lc3NhZ2VfdGVtcGxhdGUYCCABKAkSEgoKcmVxdWVzdF9pZBgJIAEoCRIsCghzdGFydF9hdBgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPwoWQ3JlYXRlQ2FtcGFpZ25SZXNwb25zZRIlCghjYW1wYWlnbhgBIAEoCzITLmNybWJldC52MS5DYW1wYWlnbiIpChJHZXRDYW1wYWlnblJlcXVlc3QSEwoLY2FtcGFpZ25faWQYASABKAMiPAoTR2V0Q2FtcGFpZ25SZXNwb25zZRIlCghjYW1wYWlnbhgBIAEoCzITLmNybWJldC52MS5DYW1wYWlnbiJoChRMaXN0Q2FtcGFpZ25zUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIpCgZzdGF0dXMYAyABKA4yGS5jcm1iZXQudjEuQ2FtcGFpZ25TdGF0dXMiWAoVTGlzdENhbXBhaWduc1Jlc3BvbnNlEiYKCWNhbXBhaWducxgBIAMoCzITLmNybWJldC52MS5DYW1wYWlnbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLAoVTGF1bmNoQ2FtcGFpZ25SZXF1ZXN0EhMKC2NhbXBhaWduX2lkGAEgASgDIj8KFkxhdW5jaENhbXBhaWduUmVzcG9uc2USJQoIY2FtcGFpZ24YASABKAsyEy5jcm1iZXQudjEuQ2FtcGFpZ24iMAoZR2V0Q2FtcGFpZ25SZXN1bHRzUmVxdWVzdBITCgtjYW1wYWlnbl9pZBgBIAEoAyKzAQoOQ2FtcGFpZ25GdW5uZWwSDwoHcGxheWVycxgBIAEoAxIMCgRzZW50GAIgASgDEhEKCWRlbGl2ZXJlZBgDIAEoAxIOCgZvcGVuZWQYBCABKAMSDwoHY2xpY2tlZBgFIAEoAxIRCgljb252ZXJ0ZWQYBiABKAMSFwoPY29udmVyc2lvbl9yYXRlGAcgASgBEiIKCGRlcG9zaXRzGAggASgLMhAuY3JtYmV0LnYxLk1vbmV5IlAKCEVzdGltYXRlEhIKCmRpZmZlcmVuY2UYASABKAESDgoGY2lfbG93GAIgASgBEg8KB2NpX2hpZ2gYAyABKAESDwoHcF92YWx1ZRgEIAEoASLfAQoOQ2x1c3RlclJlc3VsdHMSEgoKY2x1c3Rlcl9pZBgBIAEoAxIsCgl0cmVhdG1lbnQYAiABKAsyGS5jcm1iZXQudjEuQ2FtcGFpZ25GdW5uZWwSKgoHY29udHJvbBgDIAEoCzIZLmNybWJldC52MS5DYW1wYWlnbkZ1bm5lbBIuChFjb252ZXJzaW9uX3VwbGlmdBgEIAEoCzITLmNybWJldC52MS5Fc3RpbWF0ZRIvChJyZXZlbnVlX3Blcl9wbGF5ZXIYBSABKAsyEy5jcm1iZXQudjEuRXN0aW1hdGUi7QIKGkdldENhbXBhaWduUmVzdWx0c1Jlc3BvbnNlEhMKC2NhbXBhaWduX2lkGAEgASgDEiwKCXRyZWF0bWVudBgCIAEoCzIZLmNybWJldC52MS5DYW1wYWlnbkZ1bm5lbBIqCgdjb250cm9sGAMgASgLMhkuY3JtYmV0LnYxLkNhbXBhaWduRnVubmVsEhkKEWNvbnZlcnNpb25fdXBsaWZ0GAQgASgBEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjcKGmNvbnZlcnNpb25fdXBsaWZ0X2VzdGltYXRlGAYgASgLMhMuY3JtYmV0LnYxLkVzdGltYXRlEi8KEnJldmVudWVfcGVyX3BsYXllchgHIAEoCzITLmNybWJldC52MS5Fc3RpbWF0ZRIrCghjbHVzdGVycxgIIAMoCzIZLmNybWJldC52MS5DbHVzdGVyUmVzdWx0cyIsChVDYW5jZWxDYW1wYWlnblJlcXVlc3QSEwoLY2FtcGFpZ25faWQYASABKAMiPwoWQ2FuY2VsQ2FtcGFpZ25SZXNwb25zZRIlCghjYW1wYWlnbhgBIAEoCzITLmNybWJldC52MS5DYW1wYWlnbiprCgdDaGFubmVsEhcKE0NIQU5ORUxfVU5TUEVDSUZJRUQQABIRCg1DSEFOTkVMX0VNQUlMEAESDwoLQ0hBTk5FTF9TTVMQAhIQCgxDSEFOTkVMX1BVU0gQAxIRCg1DSEFOTkVMX1BPUFVQEAQqxwEKDkNhbXBhaWduU3RhdHVzEh8KG0NBTVBBSUdOX1NUQVRVU19VTlNQRUNJRklFRBAAEhkKFUNBTVBBSUdOX1NUQVRVU19EUkFGVBABEhwKGENBTVBBSUdOX1NUQVRVU19MQVVOQ0hFRBACEh0KGUNBTVBBSUdOX1NUQVRVU19DT01QTEVURUQQAxIdChlDQU1QQUlHTl9TVEFUVVNfQ0FOQ0VMTEVEEAQSHQoZQ0FNUEFJR05fU1RBVFVTX1NDSEVEVUxFRBAFMpcGCg9DYW1wYWlnblNlcnZpY2UScwoOQ3JlYXRlQ2FtcGFpZ24SIC5jcm1iZXQudjEuQ3JlYXRlQ2FtcGFpZ25SZXF1ZXN0GiEuY3JtYmV0LnYxLkNyZWF0ZUNhbXBhaWduUmVzcG9uc2UiHILT5JMCFjoBKiIRL2FwaS92MS9jYW1wYWlnbnMSdQoLR2V0Q2FtcGFpZ24SHS5jcm1iZXQudjEuR2V0Q2FtcGFpZ25SZXF1ZXN0Gh4uY3JtYmV0LnYxLkdldENhbXBhaWduUmVzcG9uc2UiJ4LT5JMCIRIfL2FwaS92MS9jYW1wYWlnbnMve2NhbXBhaWduX2lkfRJtCg1MaXN0Q2FtcGFpZ25zEh8uY3JtYmV0LnYxLkxpc3RDYW1wYWlnbnNSZXF1ZXN0GiAuY3JtYmV0LnYxLkxpc3RDYW1wYWlnbnNSZXNwb25zZSIZgtPkkwITEhEvYXBpL3YxL2NhbXBhaWducxKIAQoOTGF1bmNoQ2FtcGFpZ24SIC5jcm1iZXQudjEuTGF1bmNoQ2FtcGFpZ25SZXF1ZXN0GiEuY3JtYmV0LnYxLkxhdW5jaENhbXBhaWduUmVzcG9uc2UiMYLT5JMCKzoBKiImL2FwaS92MS9jYW1wYWlnbnMve2NhbXBhaWduX2lkfS9sYXVuY2gSkgEKEkdldENhbXBhaWduUmVzdWx0cxIkLmNybWJldC52MS5HZXRDYW1wYWlnblJlc3VsdHNSZXF1ZXN0GiUuY3JtYmV0LnYxLkdldENhbXBhaWduUmVzdWx0c1Jlc3BvbnNlIi+C0+STAikSJy9hcGkvdjEvY2FtcGFpZ25zL3tjYW1wYWlnbl9pZH0vcmVzdWx0cxKIAQoOQ2FuY2VsQ2FtcGFpZ24SIC5jcm1iZXQudjEuQ2FuY2VsQ2FtcGFpZ25SZXF1ZXN0GiEuY3JtYmV0LnYxLkNhbmNlbENhbXBhaWduUmVzcG9uc2UiMYLT5JMCKzoBKiImL2FwaS92MS9jYW1wYWlnbnMve2NhbXBhaWduX2lkfS9jYW5jZWxiBnByb3RvMw", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+
+/**
+ * Players of the target clusters a launch left out, by reason. A player with several
+ * reasons is counted under the first: self-excluded, blocked, opted out, frequency cap.
+ *
+ * @generated from message crmbet.v1.ExclusionCounts
+ */
+export type ExclusionCounts = Message<"crmbet.v1.ExclusionCounts"> & {
+  /**
+   * @generated from field: int64 self_excluded = 1;
+   */
+  selfExcluded: bigint;
+
+  /**
+   * @generated from field: int64 blocked = 2;
+   */
+  blocked: bigint;
+
+  /**
+   * Opted out of marketing, through the API or an unsubscribe event.
+   *
+   * @generated from field: int64 opted_out = 3;
+   */
+  optedOut: bigint;
+
+  /**
+   * Over the frequency cap (campaigns per player within the configured window).
+   *
+   * @generated from field: int64 frequency_capped = 4;
+   */
+  frequencyCapped: bigint;
+
+  /**
+   * Left out by the target filter.
+   *
+   * @generated from field: int64 filtered_out = 5;
+   */
+  filteredOut: bigint;
+};
+
+/**
+ * Describes the message crmbet.v1.ExclusionCounts.
+ * Use `create(ExclusionCountsSchema)` to create a new message.
+ */
+export const ExclusionCountsSchema: GenMessage<ExclusionCounts> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_campaign, 0);
 
 /**
  * Narrows a campaign's clusters to the players that match every set field.
@@ -64,7 +110,7 @@ export type TargetFilter = Message<"crmbet.v1.TargetFilter"> & {
  * Use `create(TargetFilterSchema)` to create a new message.
  */
 export const TargetFilterSchema: GenMessage<TargetFilter> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 0);
+  messageDesc(file_crmbet_v1_campaign, 1);
 
 /**
  * @generated from message crmbet.v1.Campaign
@@ -156,6 +202,25 @@ export type Campaign = Message<"crmbet.v1.Campaign"> & {
    * @generated from field: int64 control_count = 15;
    */
   controlCount: bigint;
+
+  /**
+   * When a scheduled campaign launches itself; unset for a launch by hand.
+   *
+   * @generated from field: google.protobuf.Timestamp start_at = 16;
+   */
+  startAt?: Timestamp | undefined;
+
+  /**
+   * Players the launch left out, by reason (set at launch).
+   *
+   * @generated from field: crmbet.v1.ExclusionCounts exclusions = 17;
+   */
+  exclusions?: ExclusionCounts | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp cancelled_at = 18;
+   */
+  cancelledAt?: Timestamp | undefined;
 };
 
 /**
@@ -163,7 +228,7 @@ export type Campaign = Message<"crmbet.v1.Campaign"> & {
  * Use `create(CampaignSchema)` to create a new message.
  */
 export const CampaignSchema: GenMessage<Campaign> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 1);
+  messageDesc(file_crmbet_v1_campaign, 2);
 
 /**
  * @generated from message crmbet.v1.CreateCampaignRequest
@@ -215,6 +280,13 @@ export type CreateCampaignRequest = Message<"crmbet.v1.CreateCampaignRequest"> &
    * @generated from field: string request_id = 9;
    */
   requestId: string;
+
+  /**
+   * Launch at this time by itself (status SCHEDULED until then); unset for a draft.
+   *
+   * @generated from field: google.protobuf.Timestamp start_at = 10;
+   */
+  startAt?: Timestamp | undefined;
 };
 
 /**
@@ -222,7 +294,7 @@ export type CreateCampaignRequest = Message<"crmbet.v1.CreateCampaignRequest"> &
  * Use `create(CreateCampaignRequestSchema)` to create a new message.
  */
 export const CreateCampaignRequestSchema: GenMessage<CreateCampaignRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 2);
+  messageDesc(file_crmbet_v1_campaign, 3);
 
 /**
  * @generated from message crmbet.v1.CreateCampaignResponse
@@ -239,7 +311,7 @@ export type CreateCampaignResponse = Message<"crmbet.v1.CreateCampaignResponse">
  * Use `create(CreateCampaignResponseSchema)` to create a new message.
  */
 export const CreateCampaignResponseSchema: GenMessage<CreateCampaignResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 3);
+  messageDesc(file_crmbet_v1_campaign, 4);
 
 /**
  * @generated from message crmbet.v1.GetCampaignRequest
@@ -256,7 +328,7 @@ export type GetCampaignRequest = Message<"crmbet.v1.GetCampaignRequest"> & {
  * Use `create(GetCampaignRequestSchema)` to create a new message.
  */
 export const GetCampaignRequestSchema: GenMessage<GetCampaignRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 4);
+  messageDesc(file_crmbet_v1_campaign, 5);
 
 /**
  * @generated from message crmbet.v1.GetCampaignResponse
@@ -273,7 +345,7 @@ export type GetCampaignResponse = Message<"crmbet.v1.GetCampaignResponse"> & {
  * Use `create(GetCampaignResponseSchema)` to create a new message.
  */
 export const GetCampaignResponseSchema: GenMessage<GetCampaignResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 5);
+  messageDesc(file_crmbet_v1_campaign, 6);
 
 /**
  * @generated from message crmbet.v1.ListCampaignsRequest
@@ -306,7 +378,7 @@ export type ListCampaignsRequest = Message<"crmbet.v1.ListCampaignsRequest"> & {
  * Use `create(ListCampaignsRequestSchema)` to create a new message.
  */
 export const ListCampaignsRequestSchema: GenMessage<ListCampaignsRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 6);
+  messageDesc(file_crmbet_v1_campaign, 7);
 
 /**
  * @generated from message crmbet.v1.ListCampaignsResponse
@@ -330,7 +402,7 @@ export type ListCampaignsResponse = Message<"crmbet.v1.ListCampaignsResponse"> &
  * Use `create(ListCampaignsResponseSchema)` to create a new message.
  */
 export const ListCampaignsResponseSchema: GenMessage<ListCampaignsResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 7);
+  messageDesc(file_crmbet_v1_campaign, 8);
 
 /**
  * @generated from message crmbet.v1.LaunchCampaignRequest
@@ -347,7 +419,7 @@ export type LaunchCampaignRequest = Message<"crmbet.v1.LaunchCampaignRequest"> &
  * Use `create(LaunchCampaignRequestSchema)` to create a new message.
  */
 export const LaunchCampaignRequestSchema: GenMessage<LaunchCampaignRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 8);
+  messageDesc(file_crmbet_v1_campaign, 9);
 
 /**
  * @generated from message crmbet.v1.LaunchCampaignResponse
@@ -364,7 +436,7 @@ export type LaunchCampaignResponse = Message<"crmbet.v1.LaunchCampaignResponse">
  * Use `create(LaunchCampaignResponseSchema)` to create a new message.
  */
 export const LaunchCampaignResponseSchema: GenMessage<LaunchCampaignResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 9);
+  messageDesc(file_crmbet_v1_campaign, 10);
 
 /**
  * @generated from message crmbet.v1.GetCampaignResultsRequest
@@ -381,7 +453,7 @@ export type GetCampaignResultsRequest = Message<"crmbet.v1.GetCampaignResultsReq
  * Use `create(GetCampaignResultsRequestSchema)` to create a new message.
  */
 export const GetCampaignResultsRequestSchema: GenMessage<GetCampaignResultsRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 10);
+  messageDesc(file_crmbet_v1_campaign, 11);
 
 /**
  * Funnel counts of one group of a campaign.
@@ -439,7 +511,82 @@ export type CampaignFunnel = Message<"crmbet.v1.CampaignFunnel"> & {
  * Use `create(CampaignFunnelSchema)` to create a new message.
  */
 export const CampaignFunnelSchema: GenMessage<CampaignFunnel> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 11);
+  messageDesc(file_crmbet_v1_campaign, 12);
+
+/**
+ * A difference of treatment over control with its 95% confidence interval.
+ *
+ * @generated from message crmbet.v1.Estimate
+ */
+export type Estimate = Message<"crmbet.v1.Estimate"> & {
+  /**
+   * @generated from field: double difference = 1;
+   */
+  difference: number;
+
+  /**
+   * @generated from field: double ci_low = 2;
+   */
+  ciLow: number;
+
+  /**
+   * @generated from field: double ci_high = 3;
+   */
+  ciHigh: number;
+
+  /**
+   * Two-sided p-value of "no difference".
+   *
+   * @generated from field: double p_value = 4;
+   */
+  pValue: number;
+};
+
+/**
+ * Describes the message crmbet.v1.Estimate.
+ * Use `create(EstimateSchema)` to create a new message.
+ */
+export const EstimateSchema: GenMessage<Estimate> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_campaign, 13);
+
+/**
+ * Treatment against control among the players of one target cluster.
+ *
+ * @generated from message crmbet.v1.ClusterResults
+ */
+export type ClusterResults = Message<"crmbet.v1.ClusterResults"> & {
+  /**
+   * @generated from field: int64 cluster_id = 1;
+   */
+  clusterId: bigint;
+
+  /**
+   * @generated from field: crmbet.v1.CampaignFunnel treatment = 2;
+   */
+  treatment?: CampaignFunnel | undefined;
+
+  /**
+   * @generated from field: crmbet.v1.CampaignFunnel control = 3;
+   */
+  control?: CampaignFunnel | undefined;
+
+  /**
+   * @generated from field: crmbet.v1.Estimate conversion_uplift = 4;
+   */
+  conversionUplift?: Estimate | undefined;
+
+  /**
+   * @generated from field: crmbet.v1.Estimate revenue_per_player = 5;
+   */
+  revenuePerPlayer?: Estimate | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.ClusterResults.
+ * Use `create(ClusterResultsSchema)` to create a new message.
+ */
+export const ClusterResultsSchema: GenMessage<ClusterResults> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_campaign, 14);
 
 /**
  * @generated from message crmbet.v1.GetCampaignResultsResponse
@@ -471,6 +618,26 @@ export type GetCampaignResultsResponse = Message<"crmbet.v1.GetCampaignResultsRe
    * @generated from field: google.protobuf.Timestamp updated_at = 5;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * The uplift with its interval (Wald, unpooled standard error) and p-value (two-sided
+   * z-test, pooled standard error).
+   *
+   * @generated from field: crmbet.v1.Estimate conversion_uplift_estimate = 6;
+   */
+  conversionUpliftEstimate?: Estimate | undefined;
+
+  /**
+   * Deposits per player, treatment minus control (Welch interval and test).
+   *
+   * @generated from field: crmbet.v1.Estimate revenue_per_player = 7;
+   */
+  revenuePerPlayer?: Estimate | undefined;
+
+  /**
+   * @generated from field: repeated crmbet.v1.ClusterResults clusters = 8;
+   */
+  clusters: ClusterResults[];
 };
 
 /**
@@ -478,7 +645,41 @@ export type GetCampaignResultsResponse = Message<"crmbet.v1.GetCampaignResultsRe
  * Use `create(GetCampaignResultsResponseSchema)` to create a new message.
  */
 export const GetCampaignResultsResponseSchema: GenMessage<GetCampaignResultsResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_campaign, 12);
+  messageDesc(file_crmbet_v1_campaign, 15);
+
+/**
+ * @generated from message crmbet.v1.CancelCampaignRequest
+ */
+export type CancelCampaignRequest = Message<"crmbet.v1.CancelCampaignRequest"> & {
+  /**
+   * @generated from field: int64 campaign_id = 1;
+   */
+  campaignId: bigint;
+};
+
+/**
+ * Describes the message crmbet.v1.CancelCampaignRequest.
+ * Use `create(CancelCampaignRequestSchema)` to create a new message.
+ */
+export const CancelCampaignRequestSchema: GenMessage<CancelCampaignRequest> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_campaign, 16);
+
+/**
+ * @generated from message crmbet.v1.CancelCampaignResponse
+ */
+export type CancelCampaignResponse = Message<"crmbet.v1.CancelCampaignResponse"> & {
+  /**
+   * @generated from field: crmbet.v1.Campaign campaign = 1;
+   */
+  campaign?: Campaign | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.CancelCampaignResponse.
+ * Use `create(CancelCampaignResponseSchema)` to create a new message.
+ */
+export const CancelCampaignResponseSchema: GenMessage<CancelCampaignResponse> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_campaign, 17);
 
 /**
  * Where a campaign's messages go.
@@ -548,6 +749,13 @@ export enum CampaignStatus {
    * @generated from enum value: CAMPAIGN_STATUS_CANCELLED = 4;
    */
   CANCELLED = 4,
+
+  /**
+   * Waiting for its start time, when it launches itself.
+   *
+   * @generated from enum value: CAMPAIGN_STATUS_SCHEDULED = 5;
+   */
+  SCHEDULED = 5,
 }
 
 /**
@@ -607,6 +815,17 @@ export const CampaignService: GenService<{
     methodKind: "unary";
     input: typeof GetCampaignResultsRequestSchema;
     output: typeof GetCampaignResultsResponseSchema;
+  },
+  /**
+   * Cancels a campaign: a draft or scheduled one never launches; a launched one stops
+   * sending the messages not delivered yet.
+   *
+   * @generated from rpc crmbet.v1.CampaignService.CancelCampaign
+   */
+  cancelCampaign: {
+    methodKind: "unary";
+    input: typeof CancelCampaignRequestSchema;
+    output: typeof CancelCampaignResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_crmbet_v1_campaign, 0);

@@ -15,7 +15,110 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crmbet/v1/user.proto.
  */
 export const file_crmbet_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChRjcm1iZXQvdjEvdXNlci5wcm90bxIJY3JtYmV0LnYxIigKFUdldFVzZXJTZWdtZW50UmVxdWVzdBIPCgd1c2VyX2lkGAEgASgJIvABChZHZXRVc2VyU2VnbWVudFJlc3BvbnNlEg8KB3VzZXJfaWQYASABKAkSEgoKY2x1c3Rlcl9pZBgCIAEoAxIUCgxjbHVzdGVyX25hbWUYAyABKAkSEAoIbW9kZWxfaWQYBCABKAMSEgoKY29uZmlkZW5jZRgFIAEoARIPCgdvdXRsaWVyGAYgASgIEjMKEnN1Z2dlc3RlZF9jYW1wYWlnbhgHIAEoDjIXLmNybWJldC52MS5DYW1wYWlnblR5cGUSLwoLYXNzaWduZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpMCChJTZWFyY2hVc2Vyc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEgoKY2x1c3Rlcl9pZBgDIAEoAxIUCgxtaW5fbW9uZXRhcnkYBCABKAkSFAoMbWF4X21vbmV0YXJ5GAUgASgJEjUKEWxhc3RfYWN0aXZlX2FmdGVyGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI2ChJsYXN0X2FjdGl2ZV9iZWZvcmUYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NvdW50cnkYCCABKAkSFgoOdXNlcl9pZF9wcmVmaXgYCSABKAki9wEKC1VzZXJTdW1tYXJ5Eg8KB3VzZXJfaWQYASABKAkSDwoHY291bnRyeRgCIAEoCRISCgpjbHVzdGVyX2lkGAMgASgDEhQKDGNsdXN0ZXJfbmFtZRgEIAEoCRIiCghtb25ldGFyeRgFIAEoCzIQLmNybWJldC52MS5Nb25leRIRCglmcmVxdWVuY3kYBiABKAMSMQoNZmlyc3Rfc2Vlbl9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF9hY3RpdmVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIlUKE1NlYXJjaFVzZXJzUmVzcG9uc2USJQoFdXNlcnMYASADKAsyFi5jcm1iZXQudjEuVXNlclN1bW1hcnkSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIikKFkdldFVzZXJCZWhhdmlvclJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSKSAgoTQmVoYXZpb3VyYWxGZWF0dXJlcxIrCg5mYXZvdXJpdGVfZ2FtZRgBIAEoDjITLmNybWJldC52MS5HYW1lVHlwZRITCgtzaGFyZV9jcmFzaBgCIAEoARITCgtzaGFyZV9zbG90cxgDIAEoARIZChFzaGFyZV9saXZlX2Nhc2lubxgEIAEoARIUCgxzaGFyZV9zcG9ydHMYBSABKAESEwoLc2hhcmVfdGFibGUYBiABKAESEQoJYmV0X2NvdW50GAcgASgDEg8KB2JldF9zdGQYCCABKAESDgoGYmV0X2N2GAkgASgBEhAKCHNlc3Npb25zGAogASgDEhgKEGJldHNfcGVyX3Nlc3Npb24YCyABKAEikAMKEUZpbmFuY2lhbEZlYXR1cmVzEigKDmF2ZXJhZ2VfdGlja2V0GAEgASgLMhAuY3JtYmV0LnYxLk1vbmV5EiYKDHRvdGFsX3N0YWtlZBgCIAEoCzIQLmNybWJldC52MS5Nb25leRIlCgtuZXRfcmV2ZW51ZRgDIAEoCzIQLmNybWJldC52MS5Nb25leRIVCg1kZXBvc2l0X2NvdW50GAQgASgDEiUKC2RlcG9zaXRfc3VtGAUgASgLMhAuY3JtYmV0LnYxLk1vbmV5EikKD2F2ZXJhZ2VfZGVwb3NpdBgGIAEoCzIQLmNybWJldC52MS5Nb25leRIYChB3aXRoZHJhd2FsX2NvdW50GAcgASgDEigKDndpdGhkcmF3YWxfc3VtGAggASgLMhAuY3JtYmV0LnYxLk1vbmV5EhgKEHdpdGhkcmF3YWxfcmF0aW8YCSABKAESEwoLYm9udXNfc2hhcmUYCiABKAESJgoMY2x2X2VzdGltYXRlGAsgASgLMhAuY3JtYmV0LnYxLk1vbmV5IpsBChBUZW1wb3JhbEZlYXR1cmVzEhMKC25pZ2h0X3NoYXJlGAEgASgBEhUKDXdlZWtlbmRfc2hhcmUYAiABKAESFgoOcHJlZmVycmVkX2hvdXIYAyABKAUSGQoRcHJlZmVycmVkX3dlZWtkYXkYBCABKAUSEwoLYWN0aXZlX2RheXMYBSABKAMSEwoLdGVudXJlX2RheXMYBiABKAEiogEKC1JmbUZlYXR1cmVzEhQKDHJlY2VuY3lfZGF5cxgBIAEoARIRCglmcmVxdWVuY3kYAiABKAMSIgoIbW9uZXRhcnkYAyABKAsyEC5jcm1iZXQudjEuTW9uZXkSFQoNcmVjZW5jeV9zY29yZRgEIAEoBRIXCg9mcmVxdWVuY3lfc2NvcmUYBSABKAUSFgoObW9uZXRhcnlfc2NvcmUYBiABKAUi8AIKF0dldFVzZXJCZWhhdmlvclJlc3BvbnNlEg8KB3VzZXJfaWQYASABKAkSEgoKZXRsX3J1bl9pZBgCIAEoAxIzCgtiZWhhdmlvdXJhbBgDIAEoCzIeLmNybWJldC52MS5CZWhhdmlvdXJhbEZlYXR1cmVzEi8KCWZpbmFuY2lhbBgEIAEoCzIcLmNybWJldC52MS5GaW5hbmNpYWxGZWF0dXJlcxItCgh0ZW1wb3JhbBgFIAEoCzIbLmNybWJldC52MS5UZW1wb3JhbEZlYXR1cmVzEiMKA3JmbRgGIAEoCzIWLmNybWJldC52MS5SZm1GZWF0dXJlcxIxCg1maXJzdF9zZWVuX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5sYXN0X2FjdGl2ZV9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDwoHY291bnRyeRgJIAEoCTL9AgoLVXNlclNlcnZpY2USfQoOR2V0VXNlclNlZ21lbnQSIC5jcm1iZXQudjEuR2V0VXNlclNlZ21lbnRSZXF1ZXN0GiEuY3JtYmV0LnYxLkdldFVzZXJTZWdtZW50UmVzcG9uc2UiJoLT5JMCIBIeL2FwaS92MS91c2VyL3t1c2VyX2lkfS9zZWdtZW50EmoKC1NlYXJjaFVzZXJzEh0uY3JtYmV0LnYxLlNlYXJjaFVzZXJzUmVxdWVzdBoeLmNybWJldC52MS5TZWFyY2hVc2Vyc1Jlc3BvbnNlIhyC0+STAhYSFC9hcGkvdjEvdXNlcnMvc2VhcmNoEoIBCg9HZXRVc2VyQmVoYXZpb3ISIS5jcm1iZXQudjEuR2V0VXNlckJlaGF2aW9yUmVxdWVzdBoiLmNybWJldC52MS5HZXRVc2VyQmVoYXZpb3JSZXNwb25zZSIogtPkkwIiEiAvYXBpL3YxL3VzZXJzL3t1c2VyX2lkfS9iZWhhdmlvcmIGcHJvdG8z", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChRjcm1iZXQvdjEvdXNlci5wcm90bxIJY3JtYmV0LnYxIqgBChJQbGF5ZXJSZXN0cmljdGlvbnMSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgSDgoGc291cmNlGAUgASgJEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKHFNldFBsYXllclJlc3RyaWN0aW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgiVAodU2V0UGxheWVyUmVzdHJpY3Rpb25zUmVzcG9uc2USMwoMcmVzdHJpY3Rpb25zGAEgASgLMh0uY3JtYmV0LnYxLlBsYXllclJlc3RyaWN0aW9ucyIoChVHZXRVc2VyU2VnbWVudFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSLwAQoWR2V0VXNlclNlZ21lbnRSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmNsdXN0ZXJfaWQYAiABKAMSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEhAKCG1vZGVsX2lkGAQgASgDEhIKCmNvbmZpZGVuY2UYBSABKAESDwoHb3V0bGllchgGIAEoCBIzChJzdWdnZXN0ZWRfY2FtcGFpZ24YByABKA4yFy5jcm1iZXQudjEuQ2FtcGFpZ25UeXBlEi8KC2Fzc2lnbmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAgoSU2VhcmNoVXNlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhIKCmNsdXN0ZXJfaWQYAyABKAMSFAoMbWluX21vbmV0YXJ5GAQgASgJEhQKDG1heF9tb25ldGFyeRgFIAEoCRI1ChFsYXN0X2FjdGl2ZV9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9hY3RpdmVfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjb3VudHJ5GAggASgJEhYKDnVzZXJfaWRfcHJlZml4GAkgASgJIvcBCgtVc2VyU3VtbWFyeRIPCgd1c2VyX2lkGAEgASgJEg8KB2NvdW50cnkYAiABKAkSEgoKY2x1c3Rlcl9pZBgDIAEoAxIUCgxjbHVzdGVyX25hbWUYBCABKAkSIgoIbW9uZXRhcnkYBSABKAsyEC5jcm1iZXQudjEuTW9uZXkSEQoJZnJlcXVlbmN5GAYgASgDEjEKDWZpcnN0X3NlZW5fYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChNTZWFyY2hVc2Vyc1Jlc3BvbnNlEiUKBXVzZXJzGAEgAygLMhYuY3JtYmV0LnYxLlVzZXJTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChZHZXRVc2VyQmVoYXZpb3JSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkikgIKE0JlaGF2aW91cmFsRmVhdHVyZXMSKwoOZmF2b3VyaXRlX2dhbWUYASABKA4yEy5jcm1iZXQudjEuR2FtZVR5cGUSEwoLc2hhcmVfY3Jhc2gYAiABKAESEwoLc2hhcmVfc2xvdHMYAyABKAESGQoRc2hhcmVfbGl2ZV9jYXNpbm8YBCABKAESFAoMc2hhcmVfc3BvcnRzGAUgASgBEhMKC3NoYXJlX3RhYmxlGAYgASgBEhEKCWJldF9jb3VudBgHIAEoAxIPCgdiZXRfc3RkGAggASgBEg4KBmJldF9jdhgJIAEoARIQCghzZXNzaW9ucxgKIAEoAxIYChBiZXRzX3Blcl9zZXNzaW9uGAsgASgBIpADChFGaW5hbmNpYWxGZWF0dXJlcxIoCg5hdmVyYWdlX3RpY2tldBgBIAEoCzIQLmNybWJldC52MS5Nb25leRImCgx0b3RhbF9zdGFrZWQYAiABKAsyEC5jcm1iZXQudjEuTW9uZXkSJQoLbmV0X3JldmVudWUYAyABKAsyEC5jcm1iZXQudjEuTW9uZXkSFQoNZGVwb3NpdF9jb3VudBgEIAEoAxIlCgtkZXBvc2l0X3N1bRgFIAEoCzIQLmNybWJldC52MS5Nb25leRIpCg9hdmVyYWdlX2RlcG9zaXQYBiABKAsyEC5jcm1iZXQudjEuTW9uZXkSGAoQd2l0aGRyYXdhbF9jb3VudBgHIAEoAxIoCg53aXRoZHJhd2FsX3N1bRgIIAEoCzIQLmNybWJldC52MS5Nb25leRIYChB3aXRoZHJhd2FsX3JhdGlvGAkgASgBEhMKC2JvbnVzX3NoYXJlGAogASgBEiYKDGNsdl9lc3RpbWF0ZRgLIAEoCzIQLmNybWJldC52MS5Nb25leSKbAQoQVGVtcG9yYWxGZWF0dXJlcxITCgtuaWdodF9zaGFyZRgBIAEoARIVCg13ZWVrZW5kX3NoYXJlGAIgASgBEhYKDnByZWZlcnJlZF9ob3VyGAMgASgFEhkKEXByZWZlcnJlZF93ZWVrZGF5GAQgASgFEhMKC2FjdGl2ZV9kYXlzGAUgASgDEhMKC3RlbnVyZV9kYXlzGAYgASgBIqIBCgtSZm1GZWF0dXJlcxIUCgxyZWNlbmN5X2RheXMYASABKAESEQoJZnJlcXVlbmN5GAIgASgDEiIKCG1vbmV0YXJ5GAMgASgLMhAuY3JtYmV0LnYxLk1vbmV5EhUKDXJlY2VuY3lfc2NvcmUYBCABKAUSFwoPZnJlcXVlbmN5X3Njb3JlGAUgASgFEhYKDm1vbmV0YXJ5X3Njb3JlGAYgASgFIvACChdHZXRVc2VyQmVoYXZpb3JSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmV0bF9ydW5faWQYAiABKAMSMwoLYmVoYXZpb3VyYWwYAyABKAsyHi5jcm1iZXQudjEuQmVoYXZpb3VyYWxGZWF0dXJlcxIvCglmaW5hbmNpYWwYBCABKAsyHC5jcm1iZXQudjEuRmluYW5jaWFsRmVhdHVyZXMSLQoIdGVtcG9yYWwYBSABKAsyGy5jcm1iZXQudjEuVGVtcG9yYWxGZWF0dXJlcxIjCgNyZm0YBiABKAsyFi5jcm1iZXQudjEuUmZtRmVhdHVyZXMSMQoNZmlyc3Rfc2Vlbl9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF9hY3RpdmVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NvdW50cnkYCSABKAkymwQKC1VzZXJTZXJ2aWNlEn0KDkdldFVzZXJTZWdtZW50EiAuY3JtYmV0LnYxLkdldFVzZXJTZWdtZW50UmVxdWVzdBohLmNybWJldC52MS5HZXRVc2VyU2VnbWVudFJlc3BvbnNlIiaC0+STAiASHi9hcGkvdjEvdXNlci97dXNlcl9pZH0vc2VnbWVudBJqCgtTZWFyY2hVc2VycxIdLmNybWJldC52MS5TZWFyY2hVc2Vyc1JlcXVlc3QaHi5jcm1iZXQudjEuU2VhcmNoVXNlcnNSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL3VzZXJzL3NlYXJjaBKCAQoPR2V0VXNlckJlaGF2aW9yEiEuY3JtYmV0LnYxLkdldFVzZXJCZWhhdmlvclJlcXVlc3QaIi5jcm1iZXQudjEuR2V0VXNlckJlaGF2aW9yUmVzcG9uc2UiKILT5JMCIhIgL2FwaS92MS91c2Vycy97dXNlcl9pZH0vYmVoYXZpb3ISmwEKFVNldFBsYXllclJlc3RyaWN0aW9ucxInLmNybWJldC52MS5TZXRQbGF5ZXJSZXN0cmljdGlvbnNSZXF1ZXN0GiguY3JtYmV0LnYxLlNldFBsYXllclJlc3RyaWN0aW9uc1Jlc3BvbnNlIi+C0+STAik6ASoaJC9hcGkvdjEvdXNlcnMve3VzZXJfaWR9L3Jlc3RyaWN0aW9uc2IGcHJvdG8z", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+
+/**
+ * What may never happen to a player.
+ *
+ * @generated from message crmbet.v1.PlayerRestrictions
+ */
+export type PlayerRestrictions = Message<"crmbet.v1.PlayerRestrictions"> & {
+  /**
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * Self-excluded from gambling: never contacted.
+   *
+   * @generated from field: bool self_excluded = 2;
+   */
+  selfExcluded: boolean;
+
+  /**
+   * Blocked by the operator: never contacted.
+   *
+   * @generated from field: bool blocked = 3;
+   */
+  blocked: boolean;
+
+  /**
+   * Opted out of marketing (or unsubscribed at Smartico): never contacted.
+   *
+   * @generated from field: bool marketing_opt_out = 4;
+   */
+  marketingOptOut: boolean;
+
+  /**
+   * Who set them last: api, lake or webhook.
+   *
+   * @generated from field: string source = 5;
+   */
+  source: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp updated_at = 6;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.PlayerRestrictions.
+ * Use `create(PlayerRestrictionsSchema)` to create a new message.
+ */
+export const PlayerRestrictionsSchema: GenMessage<PlayerRestrictions> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 0);
+
+/**
+ * @generated from message crmbet.v1.SetPlayerRestrictionsRequest
+ */
+export type SetPlayerRestrictionsRequest = Message<"crmbet.v1.SetPlayerRestrictionsRequest"> & {
+  /**
+   * The player's id at the operator: 1..128 characters of letters, digits and `_-.:@`.
+   *
+   * @generated from field: string user_id = 1;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: bool self_excluded = 2;
+   */
+  selfExcluded: boolean;
+
+  /**
+   * @generated from field: bool blocked = 3;
+   */
+  blocked: boolean;
+
+  /**
+   * @generated from field: bool marketing_opt_out = 4;
+   */
+  marketingOptOut: boolean;
+};
+
+/**
+ * Describes the message crmbet.v1.SetPlayerRestrictionsRequest.
+ * Use `create(SetPlayerRestrictionsRequestSchema)` to create a new message.
+ */
+export const SetPlayerRestrictionsRequestSchema: GenMessage<SetPlayerRestrictionsRequest> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 1);
+
+/**
+ * @generated from message crmbet.v1.SetPlayerRestrictionsResponse
+ */
+export type SetPlayerRestrictionsResponse = Message<"crmbet.v1.SetPlayerRestrictionsResponse"> & {
+  /**
+   * @generated from field: crmbet.v1.PlayerRestrictions restrictions = 1;
+   */
+  restrictions?: PlayerRestrictions | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.SetPlayerRestrictionsResponse.
+ * Use `create(SetPlayerRestrictionsResponseSchema)` to create a new message.
+ */
+export const SetPlayerRestrictionsResponseSchema: GenMessage<SetPlayerRestrictionsResponse> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 2);
 
 /**
  * @generated from message crmbet.v1.GetUserSegmentRequest
@@ -34,7 +137,7 @@ export type GetUserSegmentRequest = Message<"crmbet.v1.GetUserSegmentRequest"> &
  * Use `create(GetUserSegmentRequestSchema)` to create a new message.
  */
 export const GetUserSegmentRequestSchema: GenMessage<GetUserSegmentRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 0);
+  messageDesc(file_crmbet_v1_user, 3);
 
 /**
  * @generated from message crmbet.v1.GetUserSegmentResponse
@@ -90,7 +193,7 @@ export type GetUserSegmentResponse = Message<"crmbet.v1.GetUserSegmentResponse">
  * Use `create(GetUserSegmentResponseSchema)` to create a new message.
  */
 export const GetUserSegmentResponseSchema: GenMessage<GetUserSegmentResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 1);
+  messageDesc(file_crmbet_v1_user, 4);
 
 /**
  * @generated from message crmbet.v1.SearchUsersRequest
@@ -165,7 +268,7 @@ export type SearchUsersRequest = Message<"crmbet.v1.SearchUsersRequest"> & {
  * Use `create(SearchUsersRequestSchema)` to create a new message.
  */
 export const SearchUsersRequestSchema: GenMessage<SearchUsersRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 2);
+  messageDesc(file_crmbet_v1_user, 5);
 
 /**
  * One line of a search result.
@@ -223,7 +326,7 @@ export type UserSummary = Message<"crmbet.v1.UserSummary"> & {
  * Use `create(UserSummarySchema)` to create a new message.
  */
 export const UserSummarySchema: GenMessage<UserSummary> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 3);
+  messageDesc(file_crmbet_v1_user, 6);
 
 /**
  * @generated from message crmbet.v1.SearchUsersResponse
@@ -247,7 +350,7 @@ export type SearchUsersResponse = Message<"crmbet.v1.SearchUsersResponse"> & {
  * Use `create(SearchUsersResponseSchema)` to create a new message.
  */
 export const SearchUsersResponseSchema: GenMessage<SearchUsersResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 4);
+  messageDesc(file_crmbet_v1_user, 7);
 
 /**
  * @generated from message crmbet.v1.GetUserBehaviorRequest
@@ -266,7 +369,7 @@ export type GetUserBehaviorRequest = Message<"crmbet.v1.GetUserBehaviorRequest">
  * Use `create(GetUserBehaviorRequestSchema)` to create a new message.
  */
 export const GetUserBehaviorRequestSchema: GenMessage<GetUserBehaviorRequest> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 5);
+  messageDesc(file_crmbet_v1_user, 8);
 
 /**
  * What the player plays and how.
@@ -339,7 +442,7 @@ export type BehaviouralFeatures = Message<"crmbet.v1.BehaviouralFeatures"> & {
  * Use `create(BehaviouralFeaturesSchema)` to create a new message.
  */
 export const BehaviouralFeaturesSchema: GenMessage<BehaviouralFeatures> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 6);
+  messageDesc(file_crmbet_v1_user, 9);
 
 /**
  * Money the player moved.
@@ -416,7 +519,7 @@ export type FinancialFeatures = Message<"crmbet.v1.FinancialFeatures"> & {
  * Use `create(FinancialFeaturesSchema)` to create a new message.
  */
 export const FinancialFeaturesSchema: GenMessage<FinancialFeatures> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 7);
+  messageDesc(file_crmbet_v1_user, 10);
 
 /**
  * When the player plays.
@@ -470,7 +573,7 @@ export type TemporalFeatures = Message<"crmbet.v1.TemporalFeatures"> & {
  * Use `create(TemporalFeaturesSchema)` to create a new message.
  */
 export const TemporalFeaturesSchema: GenMessage<TemporalFeatures> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 8);
+  messageDesc(file_crmbet_v1_user, 11);
 
 /**
  * Recency, frequency, monetary and their quintile scores (5 is best).
@@ -514,7 +617,7 @@ export type RfmFeatures = Message<"crmbet.v1.RfmFeatures"> & {
  * Use `create(RfmFeaturesSchema)` to create a new message.
  */
 export const RfmFeaturesSchema: GenMessage<RfmFeatures> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 9);
+  messageDesc(file_crmbet_v1_user, 12);
 
 /**
  * @generated from message crmbet.v1.GetUserBehaviorResponse
@@ -573,7 +676,7 @@ export type GetUserBehaviorResponse = Message<"crmbet.v1.GetUserBehaviorResponse
  * Use `create(GetUserBehaviorResponseSchema)` to create a new message.
  */
 export const GetUserBehaviorResponseSchema: GenMessage<GetUserBehaviorResponse> = /*@__PURE__*/
-  messageDesc(file_crmbet_v1_user, 10);
+  messageDesc(file_crmbet_v1_user, 13);
 
 /**
  * Players: their segment at bet time, search, and behaviour.
@@ -610,6 +713,17 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof GetUserBehaviorRequestSchema;
     output: typeof GetUserBehaviorResponseSchema;
+  },
+  /**
+   * Sets a player's responsible-gambling and marketing restrictions, replacing the ones
+   * they had. A restricted player is never in a campaign audience.
+   *
+   * @generated from rpc crmbet.v1.UserService.SetPlayerRestrictions
+   */
+  setPlayerRestrictions: {
+    methodKind: "unary";
+    input: typeof SetPlayerRestrictionsRequestSchema;
+    output: typeof SetPlayerRestrictionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_crmbet_v1_user, 0);
