@@ -47,6 +47,8 @@ source "$REPO/scripts/lib/tools.sh"
 source "$REPO/scripts/lib/dashboard.sh"
 # shellcheck source=scripts/lib/schemathesis.sh
 source "$REPO/scripts/lib/schemathesis.sh"
+# shellcheck source=scripts/lib/deploy_check.sh
+source "$REPO/scripts/lib/deploy_check.sh"
 
 section "services: PostgreSQL, Redis, RabbitMQ"
 ensure_services
@@ -54,7 +56,7 @@ export CRMBET_TEST_POSTGRES_URL="${CRMBET_TEST_POSTGRES_URL:-postgres://postgres
 export CRMBET_TEST_REDIS_URL="${CRMBET_TEST_REDIS_URL:-redis://127.0.0.1:6379}"
 export CRMBET_TEST_AMQP_URL="${CRMBET_TEST_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 
-section "tools: Python venvs (grpcio, moto_server, peer, statsmodels, schemathesis), buf (cached in $TOOLS)"
+section "tools: Python venvs (grpcio, moto_server, peer, statsmodels, schemathesis, deploy-check), buf (cached in $TOOLS)"
 install_tools
 echo "  CRMBET_PYTHON=$CRMBET_PYTHON"
 echo "  CRMBET_MOTO_SERVER=$CRMBET_MOTO_SERVER"
@@ -77,6 +79,9 @@ fi
     "set CRMBET_PEER_DIR to the folder that holds shared/bench/peer/gen_lake.py"
 export CRMBET_PEER_DIR
 echo "  CRMBET_PEER_DIR=$CRMBET_PEER_DIR"
+
+section "deploy files: compose and Kubernetes schemas"
+deploy_checks
 
 section "buf lint and build (proto/, third_party/)"
 step "fix the proto files named above (run 'buf lint' at the repository root to see them)" \
@@ -141,5 +146,5 @@ if [ "$browser_status" -ne 0 ]; then
   fail "the dashboard's browser test exited with status $browser_status" \
     "see its 'not ok' lines above; the screenshots in web-client/e2e/screenshots/ show where it stopped"
 fi
-echo "all checks passed in $((SECONDS - started))s (services, buf lint, dashboard, fmt, clippy, tests, schemathesis, browser)"
+echo "all checks passed in $((SECONDS - started))s (services, deploy files, buf lint, dashboard, fmt, clippy, tests, schemathesis, browser)"
 echo "tests: $passed passed, $failed failed, $ignored skipped"

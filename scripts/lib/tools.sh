@@ -4,7 +4,8 @@
 # (s3-requirements.txt, the S3-compatible server of the S3 lake tests) and the Python peer
 # (peer-requirements.txt: pandas, DuckDB, scikit-learn), statsmodels (stats-requirements.txt,
 # the reference of the campaign results' statistics), schemathesis
-# (schemathesis-requirements.txt, fuzzing the OpenAPI document), and buf from npm.
+# (schemathesis-requirements.txt, fuzzing the OpenAPI document), the deploy-files validator
+# (tests/deploy/requirements.txt: Compose and Kubernetes schemas), and buf from npm.
 # A stamp file written last marks a finished install, so an interrupted one is redone.
 # Sourced by scripts/test.sh, which provides REPO, TOOLS and `fail`.
 
@@ -28,6 +29,10 @@ schemathesis_venv_works() { # schemathesis_venv_works DIRECTORY
 
 stats_venv_works() { # stats_venv_works DIRECTORY
   "$1/bin/python" -c 'import statsmodels.stats.proportion, statsmodels.stats.weightstats' >/dev/null 2>&1
+}
+
+deploy_venv_works() { # deploy_venv_works DIRECTORY
+  "$1/bin/python" -c 'import kubernetes_validate, check_jsonschema, jsonschema, yaml' >/dev/null 2>&1
 }
 
 peer_venv_works() { # peer_venv_works DIRECTORY
@@ -91,6 +96,7 @@ install_tools() {
   install_venv peer "$TOOLS/peer-venv" "$REPO/tests/python/peer-requirements.txt" peer_venv_works
   install_venv statsmodels "$TOOLS/stats-venv" "$REPO/tests/python/stats-requirements.txt" stats_venv_works
   install_venv schemathesis "$TOOLS/schemathesis-venv" "$REPO/tests/python/schemathesis-requirements.txt" schemathesis_venv_works
+  install_venv deploy-check "$TOOLS/deploy-venv" "$REPO/tests/deploy/requirements.txt" deploy_venv_works
   install_buf "$TOOLS/npm"
   exec {lock_descriptor}>&-
   export CRMBET_PYTHON="$TOOLS/grpc-venv/bin/python"
@@ -98,5 +104,6 @@ install_tools() {
   export CRMBET_PEER_PYTHON="$TOOLS/peer-venv/bin/python"
   export CRMBET_STATS_PYTHON="$TOOLS/stats-venv/bin/python"
   export SCHEMATHESIS="$TOOLS/schemathesis-venv/bin/schemathesis"
+  export CRMBET_DEPLOY_PYTHON="$TOOLS/deploy-venv/bin/python"
   export BUF="$TOOLS/npm/node_modules/.bin/buf"
 }
