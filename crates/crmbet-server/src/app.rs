@@ -28,6 +28,7 @@ use crate::connections::{ConnectionLimits, Connections};
 use crate::gateway::Gateway;
 use crate::health::{DatabaseProbe, health};
 use crate::heavy_reads::HeavyReads;
+use crate::metrics::{Metrics, ProcessSources, RpcMetricsLayer};
 use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document, ui_response};
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
@@ -70,6 +71,8 @@ pub struct AppState {
     pub webhook_auth: WebhookAuth,
     /// The circuit breaker in front of Smartico, when this process delivers to it.
     pub delivery_breaker: Option<CircuitBreaker>,
+    /// What `/metrics` exposes.
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -89,6 +92,12 @@ impl AppState {
         let rate_limiter = RateLimiter::from_config(&config)?;
         let read_cache = ReadCache::new(rate_limiter.redis_client(), &config.redis_key_prefix);
         let connections = Arc::new(Connections::new(ConnectionLimits::from_config(&config)));
+        let heavy_reads = Arc::new(HeavyReads::from_config(&config));
+        let metrics = Arc::new(Metrics::new(ProcessSources {
+            connections: Some(Arc::clone(&connections)),
+            heavy_reads: Some(Arc::clone(&heavy_reads)),
+            read_cache: Some(read_cache.clone()),
+        }));
         let webhook_auth = WebhookAuth::new(
             config.webhook_secret.clone(),
             config.webhook_allowed_ips.clone(),
@@ -98,7 +107,8 @@ impl AppState {
         Ok(Self {
             read_cache,
             connections,
-            heavy_reads: Arc::new(HeavyReads::from_config(&config)),
+            heavy_reads,
+            metrics,
             database_probe: Arc::new(DatabaseProbe::new(store.clone())),
             broker_probe: config.amqp_url.as_deref().map(BrokerProbe::new),
             campaigns: Campaigns::new(store.clone(), CampaignSettings::from_config(&config)),
@@ -210,7 +220,11 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     .with_heavy_reads(Arc::clone(&state.heavy_reads))
     .with_max_body_bytes(max_message_bytes);
     Ok(Routes::from(
-        builder.routes().into_axum_router().layer(access),
+        builder
+            .routes()
+            .into_axum_router()
+            .layer(access)
+            .layer(RpcMetricsLayer::new(Arc::clone(&state.metrics))),
     ))
 }
 
@@ -251,6 +265,7 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         .wait_for_redis(REDIS_STARTUP_WAIT)
         .await;
     let connections = Arc::clone(&state.connections);
+    let metrics = Arc::clone(&state.metrics);
     // Webhook credentials are checked over the raw body, before transcoding.
     let webhook_check = from_fn_with_state(state.webhook_auth.clone(), verify_rest_webhook);
     let document = bytes::Bytes::from(openapi_document(&rest_routes).to_string());
@@ -259,6 +274,7 @@ pub async fn application(state: AppState) -> Result<Gateway> {
     };
     let http_router = Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(crate::metrics::exposition))
         .route(
             DOCUMENT_PATH,
             get(move || {
@@ -278,5 +294,6 @@ pub async fn application(state: AppState) -> Result<Gateway> {
         GrpcWebLayer::new().layer(routes),
         http_router,
         connections,
+        metrics,
     ))
 }

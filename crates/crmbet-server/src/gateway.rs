@@ -21,6 +21,7 @@ use tower::{Service, ServiceExt};
 
 use crate::ambiguity::{answer_grpc_web_text_in_kind, refuse_repeated_headers};
 use crate::connections::Connections;
+use crate::metrics::{Metrics, Protocol, Refusal};
 use crate::rate_limit::{self, Admission, RateLimitState};
 use crate::refusal_body::discard_before_refusal;
 use crate::status::status_from_error;
@@ -39,6 +40,7 @@ struct Parts {
     grpc: GrpcWebService<Routes>,
     http: Router,
     connections: Arc<Connections>,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -50,6 +52,7 @@ impl Gateway {
         grpc: GrpcWebService<Routes>,
         http: Router,
         connections: Arc<Connections>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             parts: Arc::new(Parts {
@@ -58,6 +61,7 @@ impl Gateway {
                 grpc,
                 http,
                 connections,
+                metrics,
             }),
         }
     }
@@ -88,6 +92,7 @@ impl Parts {
     async fn handle(&self, mut request: Request) -> Response {
         // A request two readers could read differently is refused before anyone reads it.
         if let Some(mut refusal) = refuse_repeated_headers(&request) {
+            self.metrics.refused(Refusal::AmbiguousRequest);
             discard_body(request, &mut refusal).await;
             self.web_security
                 .finish(OriginCheck::Absent, refusal.headers_mut());
@@ -99,17 +104,23 @@ impl Parts {
         let origin = self.web_security.check_origin(&request);
         let mut response = match self.web_security.answer_early(&origin, &request) {
             Some(mut answer) => {
+                // Preflights are answered here too; only a refusal counts as one.
+                if answer.status().is_client_error() {
+                    self.metrics.refused(Refusal::Origin);
+                }
                 discard_body(request, &mut answer).await;
                 answer
             }
             None => match rate_limit::admit(&self.rate_limit, &mut request).await {
                 Admission::Exempt => self.dispatch(request).await,
                 Admission::Admitted(decision) => {
+                    self.metrics.rate_limit_admitted();
                     let mut response = self.dispatch(request).await;
                     rate_limit::add_headers(response.headers_mut(), &decision);
                     response
                 }
                 Admission::Refused(mut refusal) => {
+                    self.metrics.refused(Refusal::RateLimit);
                     discard_body(request, &mut refusal).await;
                     refusal
                 }
@@ -121,6 +132,10 @@ impl Parts {
 
     /// gRPC and grpc-web to tonic, the rest to the HTTP router.
     async fn dispatch(&self, mut request: Request) -> Response {
+        // The RPC metrics label each call with the protocol it arrived in; REST passes the
+        // extensions on to its in-process call.
+        let protocol = Protocol::of(request.headers());
+        request.extensions_mut().insert(protocol);
         if !is_grpc(&request) {
             let Ok(response) = self.http.clone().oneshot(request).await;
             return response;

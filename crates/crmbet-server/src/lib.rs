@@ -20,6 +20,7 @@ mod health;
 mod health_lane;
 pub mod heavy_reads;
 pub mod listener;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod read_cache;

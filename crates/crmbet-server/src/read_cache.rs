@@ -80,6 +80,7 @@ struct Inner {
     /// the answers read lately with it.
     local: Mutex<HashMap<String, (Instant, Vec<u8>)>>,
     in_flight: Mutex<HashMap<String, Arc<Flight>>>,
+    hits: AtomicU64,
     loads: AtomicU64,
     active_model: Mutex<Option<ActiveModelMemo>>,
     /// One store read at a time refreshes `active_model`; the others wait for it.
@@ -105,11 +106,17 @@ impl ReadCache {
                 key_prefix: key_prefix.to_owned(),
                 local: Mutex::new(HashMap::new()),
                 in_flight: Mutex::new(HashMap::new()),
+                hits: AtomicU64::new(0),
                 loads: AtomicU64::new(0),
                 active_model: Mutex::new(None),
                 active_model_refresh: tokio::sync::Mutex::new(()),
             }),
         }
+    }
+
+    /// How many reads the cache answered since it was made.
+    pub fn hits(&self) -> u64 {
+        self.inner.hits.load(Ordering::Relaxed)
     }
 
     /// How many times a miss went to the database since this cache was made.
@@ -169,6 +176,7 @@ impl ReadCache {
         if let Lookup::Hit(bytes) = &first_lookup
             && let Ok(message) = M::decode(bytes.as_slice())
         {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
             return Ok(message);
         }
         // While Redis fails, one failed call per read is enough: no second look, no store.

@@ -36,9 +36,10 @@ const RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("ratelimit-limit");
 const RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("ratelimit-remaining");
 const RATELIMIT_RESET: HeaderName = HeaderName::from_static("ratelimit-reset");
 
-/// Health checks stay open: an orchestrator probing a busy instance must not be refused.
+/// Health checks and metrics stay open: an orchestrator probing a busy instance, or its
+/// scraper, must not be refused (a scrape reads the database at most once a second).
 fn is_exempt(path: &str) -> bool {
-    path == "/health" || path.starts_with("/grpc.health.v1.Health/")
+    path == "/health" || path == "/metrics" || path.starts_with("/grpc.health.v1.Health/")
 }
 
 /// The client's address as the access layer sees it: the peer, or behind a trusted proxy
