@@ -10,6 +10,7 @@ mod database;
 pub mod entity;
 mod etl_runs;
 mod failure;
+mod lake_restrictions;
 mod outbox;
 mod players;
 mod restrictions;
@@ -28,6 +29,9 @@ pub use campaigns::{
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
+pub use lake_restrictions::{
+    LAKE_SOURCE, LakeRestrictionRow, LakeRestrictionsApplied, RestrictionFlags, merged_flags,
+};
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 pub use restrictions::NewRestrictions;
 pub use training::{
