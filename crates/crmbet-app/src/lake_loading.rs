@@ -1,6 +1,7 @@
 //! Loading a lake into the database: one ETL run over the lake's new objects, into the
 //! warehouse bound to this database, and its outcome (features, quarantine, watermark)
-//! stored in one write.
+//! stored in one write. The lake's snapshot of players' restrictions (`players/`, read whole
+//! by every run) is applied first, in a transaction of its own, and audited.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,10 +10,12 @@ use chrono::{DateTime, Utc};
 use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::{EtlRunId, Result};
 use crmbet_etl::{
-    EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint, Watermark, run_etl,
+    EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint,
+    RestrictionsSnapshot, Watermark, run_etl,
 };
 use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord, Store,
+    AuditEntry, EtlRunRecord, EtlRunSummary, LakeRestrictionRow, LakeRestrictionsApplied,
+    LoadedObject, PlayerRecord, QuarantineRecord, RestrictionFlags, Store,
 };
 use serde_json::json;
 
@@ -37,6 +40,8 @@ pub struct LakeLoad {
 pub struct LoadedLake {
     pub run_id: EtlRunId,
     pub outcome: EtlOutcome,
+    /// What applying the `players/` snapshot changed in the database.
+    pub restrictions: LakeRestrictionsApplied,
     /// Wall time of storing the outcome.
     pub store_seconds: f64,
 }
@@ -64,13 +69,78 @@ pub async fn load_lake(
         .with_now(started_at);
     let outcome = run_etl(options, progress).await?;
 
-    let record = run_record(&load.source, started_at, Utc::now(), &outcome);
     let stored = Instant::now();
+    // Restrictions first: a failure to store the run must not delay an exclusion.
+    let restrictions = store
+        .apply_lake_restrictions(
+            &restriction_rows(&outcome.restrictions),
+            &format!("lake {}", load.source),
+        )
+        .await?;
+    let record = run_record(
+        &load.source,
+        started_at,
+        Utc::now(),
+        &outcome,
+        &restrictions,
+    );
     let run_id = store.record_etl_run(record).await?;
+    if outcome.restrictions.objects_listed > 0 {
+        store
+            .record_audit(AuditEntry {
+                actor: "etl".to_owned(),
+                role: None,
+                action: "lake.restrictions".to_owned(),
+                target: Some(format!("lake {}", load.source)),
+                client_ip: None,
+                request_id: None,
+                details: Some(json!({
+                    "etl_run_id": run_id.0,
+                    "restrictions": restrictions_summary(&outcome.restrictions, &restrictions),
+                })),
+                occurred_at: Utc::now(),
+            })
+            .await?;
+    }
     Ok(LoadedLake {
         run_id,
         outcome,
+        restrictions,
         store_seconds: stored.elapsed().as_secs_f64(),
+    })
+}
+
+fn restriction_rows(snapshot: &RestrictionsSnapshot) -> Vec<LakeRestrictionRow> {
+    snapshot
+        .players
+        .iter()
+        .map(|player| LakeRestrictionRow {
+            user_id: player.user_id.clone(),
+            flags: RestrictionFlags {
+                self_excluded: player.self_excluded,
+                blocked: player.blocked,
+                marketing_opt_out: player.marketing_opt_out,
+            },
+            updated_at: player.updated_at,
+        })
+        .collect()
+}
+
+/// The `restrictions` object of `crmbet etl --json`, the stored run report and the audit
+/// log: what was read from `players/` and what it changed.
+pub fn restrictions_summary(
+    snapshot: &RestrictionsSnapshot,
+    applied: &LakeRestrictionsApplied,
+) -> serde_json::Value {
+    json!({
+        "objects_read": snapshot.objects_read,
+        "objects_failed": snapshot.failed_objects.len(),
+        "rows_read": snapshot.rows_read,
+        "rows_rejected": snapshot.rows_rejected(),
+        "rejected_by_rule": snapshot.rejected_by_rule(),
+        "duplicates": snapshot.duplicates,
+        "players_restricted": applied.players_restricted,
+        "players_updated": applied.players_updated,
     })
 }
 
@@ -115,6 +185,7 @@ fn run_record(
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
     outcome: &EtlOutcome,
+    restrictions: &LakeRestrictionsApplied,
 ) -> EtlRunRecord {
     let count = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     EtlRunRecord {
@@ -147,6 +218,7 @@ fn run_record(
             "failed_objects": outcome.failed_objects,
             "quarantine_by_rule": quarantine_by_rule(outcome),
             "objects_already_loaded": outcome.objects_already_loaded,
+            "restrictions": restrictions_summary(&outcome.restrictions, restrictions),
         }),
         quarantine: outcome
             .quarantined

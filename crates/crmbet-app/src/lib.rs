@@ -22,7 +22,7 @@ pub use campaigns::{
     RestrictionFlags,
 };
 pub use features::feature_row;
-pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule};
+pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule, restrictions_summary};
 pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,

@@ -1,7 +1,8 @@
 //! Where the lake lives and which objects it holds: listing, formats and the watermark.
 //!
 //! A lake keeps its transactions under `<lake>/transactions/`, optionally partitioned as
-//! `dt=YYYY-MM-DD/` (DESIGN.md, "The lake contract"). A source lists those objects with a
+//! `dt=YYYY-MM-DD/` (DESIGN.md, "The lake contract"), and optionally the operator's snapshot
+//! of players' restrictions under `<lake>/players/`. A source lists those objects with a
 //! fingerprint (key, size, ETag or modification time); the caller keeps the fingerprints of
 //! loaded objects as a [`Watermark`], so the next run reads only what is new or changed.
 //! [`LakeSource`] is an enum: a local folder, or an S3 bucket through aws-sdk-s3 ([`S3Lake`]).
@@ -21,6 +22,9 @@ pub use s3::{S3_SCHEME, S3Lake, S3Settings};
 
 /// The folder under the lake root that holds the transactions.
 pub const TRANSACTIONS_FOLDER: &str = "transactions";
+
+/// The folder under the lake root that holds the players' restrictions snapshot.
+pub const PLAYERS_FOLDER: &str = "players";
 
 /// A lake the ETL can list and read.
 #[derive(Debug, Clone)]
@@ -45,9 +49,15 @@ impl LakeSource {
 
     /// Every object under `transactions/`, sorted by key (the order rows are deduplicated in).
     pub async fn list(&self) -> Result<Vec<LakeObject>> {
+        self.list_folder(TRANSACTIONS_FOLDER).await
+    }
+
+    /// Every object under the lake's `folder` (e.g. [`PLAYERS_FOLDER`]), sorted by key; a
+    /// lake without that folder has none.
+    pub async fn list_folder(&self, folder: &str) -> Result<Vec<LakeObject>> {
         match self {
-            Self::Local(lake) => lake.list().await,
-            Self::S3(lake) => lake.list().await,
+            Self::Local(lake) => lake.list(folder).await,
+            Self::S3(lake) => lake.list(folder).await,
         }
     }
 
@@ -165,15 +175,16 @@ impl LocalLake {
         &self.root
     }
 
-    async fn list(&self) -> Result<Vec<LakeObject>> {
+    async fn list(&self, folder: &str) -> Result<Vec<LakeObject>> {
         let root = self.root.clone();
-        tokio::task::spawn_blocking(move || list_folder(&root))
+        let folder = folder.to_owned();
+        tokio::task::spawn_blocking(move || list_folder(&root, &folder))
             .await
             .map_err(|error| Error::Task(error.to_string()))?
     }
 }
 
-fn list_folder(root: &Path) -> Result<Vec<LakeObject>> {
+fn list_folder(root: &Path, folder: &str) -> Result<Vec<LakeObject>> {
     let metadata = std::fs::metadata(root).map_err(|error| Error::LakeNotFound {
         path: root.to_owned(),
         reason: error.to_string(),
@@ -184,12 +195,12 @@ fn list_folder(root: &Path) -> Result<Vec<LakeObject>> {
             reason: "not a folder".to_owned(),
         });
     }
-    let transactions = root.join(TRANSACTIONS_FOLDER);
-    if !transactions.is_dir() {
+    let listed = root.join(folder);
+    if !listed.is_dir() {
         return Ok(Vec::new());
     }
     let mut objects = Vec::new();
-    let mut pending = vec![transactions];
+    let mut pending = vec![listed];
     while let Some(folder) = pending.pop() {
         let listing_error = |error: std::io::Error| Error::LakeListing {
             location: folder.display().to_string(),

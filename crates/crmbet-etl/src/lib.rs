@@ -3,7 +3,8 @@
 //! A run ([`run_etl`]) lists the lake's objects (a local folder or an S3 prefix), reads the
 //! new ones with DataFusion, quarantines rows that break the lake contract, appends the
 //! valid, deduplicated rows to a local Parquet [`Warehouse`], and computes every player's
-//! features over it in one SQL plan.
+//! features over it in one SQL plan. The same run reads the operator's snapshot of players'
+//! restrictions under `players/` whole ([`RestrictionsSnapshot`]).
 //!
 //! Invariant: `crmbet-etl` never knows about gRPC nor the database; it reads a lake and
 //! hands back plain Rust values for the caller to store.
@@ -15,6 +16,7 @@ mod ingest;
 mod lake;
 mod quality;
 mod read;
+mod restrictions;
 mod run;
 mod scores;
 mod synthetic;
@@ -24,10 +26,14 @@ pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_T
 pub use error::{Error, Result};
 pub use features::PlayerFeatures;
 pub use lake::{
-    Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat, S3_SCHEME,
-    S3Lake, S3Settings, Watermark,
+    Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat,
+    PLAYERS_FOLDER, S3_SCHEME, S3Lake, S3Settings, TRANSACTIONS_FOLDER, Watermark,
 };
 pub use quality::{QuarantinedRow, Rule};
+pub use restrictions::{
+    LakeRestrictions, RESTRICTION_FLAGS, RESTRICTION_UPDATED_AT, RESTRICTION_USER_ID,
+    RejectedRestrictionRow, RestrictionRule, RestrictionsSnapshot, read_restrictions_snapshot,
+};
 pub use run::{EtlMode, EtlOptions, EtlOutcome, EtlProgress, FailedObject, run_etl};
 pub use scores::{Grade, QualityCounts, QualityScores};
 pub use synthetic::{

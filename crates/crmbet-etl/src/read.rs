@@ -41,6 +41,17 @@ pub(crate) async fn read_object(
     object: &LakeObject,
     format: ObjectFormat,
 ) -> Result<DataFrame, ReadFailure> {
+    normalise(open_object(context, lake, object, format).await?)
+}
+
+/// The object as a DataFrame of its columns as written: every column text for CSV, the
+/// file's own types for Parquet and NDJSON. Fails when the object cannot be opened.
+pub(crate) async fn open_object(
+    context: &SessionContext,
+    lake: &LakeSource,
+    object: &LakeObject,
+    format: ObjectFormat,
+) -> Result<DataFrame, ReadFailure> {
     if object.fingerprint.size == 0 {
         return Err(ReadFailure("empty file".to_owned()));
     }
@@ -82,7 +93,7 @@ pub(crate) async fn read_object(
                 })?
         }
     };
-    normalise(frame)
+    Ok(frame)
 }
 
 /// Bytes at the end of a Parquet file: the metadata length (u32, little endian) and `PAR1`.
@@ -174,7 +185,7 @@ pub(crate) fn normalise(frame: DataFrame) -> Result<DataFrame, ReadFailure> {
         .map_err(|error| ReadFailure::from_datafusion("cannot normalise columns", &error))
 }
 
-fn is_text(data_type: &DataType) -> bool {
+pub(crate) fn is_text(data_type: &DataType) -> bool {
     match data_type {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
         DataType::Dictionary(_, value) => is_text(value),

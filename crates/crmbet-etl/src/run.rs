@@ -17,6 +17,7 @@ use crate::ingest::{IngestTask, IngestedObject};
 use crate::lake::{LakeObject, LakeSource, ObjectFingerprint, ObjectFormat, Watermark};
 use crate::quality::{QuarantinedRow, Rule};
 use crate::read::ReadFailure;
+use crate::restrictions::{RestrictionsSnapshot, read_restrictions_snapshot};
 use crate::scores::{QualityCounts, QualityScores};
 use crate::warehouse::{Binding, TRANSACTIONS_TABLE, Warehouse};
 
@@ -124,6 +125,8 @@ pub enum EtlProgress {
     },
     /// Features are being computed over the warehouse.
     ComputingFeatures,
+    /// The players' restrictions snapshot under `players/` is being read.
+    ReadingRestrictions,
 }
 
 /// An object the run could not read.
@@ -148,7 +151,8 @@ pub struct EtlOutcome {
     pub objects_already_loaded: u64,
     /// Objects read to the end this run.
     pub objects_read: u64,
-    /// Objects that could not be read, with the reason.
+    /// Objects that could not be read, with the reason: those of `transactions/`, then
+    /// those of `players/`.
     pub failed_objects: Vec<FailedObject>,
     /// Rows of the objects read.
     pub rows_read: u64,
@@ -172,6 +176,9 @@ pub struct EtlOutcome {
     pub loaded_objects: Vec<ObjectFingerprint>,
     /// Every player's features, by user id.
     pub features: Vec<PlayerFeatures>,
+    /// The players' restrictions snapshot, read whole from `players/` (its failed objects
+    /// are also in [`EtlOutcome::failed_objects`]).
+    pub restrictions: RestrictionsSnapshot,
 }
 
 impl EtlOutcome {
@@ -307,6 +314,10 @@ pub async fn run_etl(
         Vec::new()
     };
 
+    progress(EtlProgress::ReadingRestrictions);
+    let restrictions =
+        read_restrictions_snapshot(&options.lake, &warehouse.staging_folder()).await?;
+
     let rows_quarantined = totals.quarantined.len() as u64;
     let duplicates = commit.rows_staged - commit.rows_loaded;
     let quality = QualityScores::from_counts(&QualityCounts {
@@ -323,12 +334,15 @@ pub async fn run_etl(
     for row in &totals.quarantined {
         *quarantine_by_rule.entry(row.rule).or_insert(0) += 1;
     }
+    // After the quality scores, which measure the transactions only.
+    let mut failed_objects = totals.failed_objects;
+    failed_objects.extend(restrictions.failed_objects.iter().cloned());
     Ok(EtlOutcome {
         full_refresh,
         objects_listed,
         objects_already_loaded,
         objects_read: totals.objects_read,
-        failed_objects: totals.failed_objects,
+        failed_objects,
         rows_read: totals.rows_read,
         rows_loaded: commit.rows_loaded,
         rows_quarantined,
@@ -340,6 +354,7 @@ pub async fn run_etl(
         quarantined: totals.quarantined,
         loaded_objects: totals.loaded_objects,
         features,
+        restrictions,
     })
 }
 

@@ -130,7 +130,8 @@ impl Warehouse {
         self.root.join("transactions")
     }
 
-    fn staging_folder(&self) -> PathBuf {
+    /// The folder emptied at the start of every run, for a run's temporary files.
+    pub(crate) fn staging_folder(&self) -> PathBuf {
         self.root.join("staging")
     }
 

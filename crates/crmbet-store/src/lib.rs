@@ -10,6 +10,7 @@ mod database;
 pub mod entity;
 mod etl_runs;
 mod failure;
+mod lake_restrictions;
 mod operations;
 mod outbox;
 mod players;
@@ -29,6 +30,9 @@ pub use campaigns::{
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABLES};
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
+pub use lake_restrictions::{
+    LAKE_SOURCE, LakeRestrictionRow, LakeRestrictionsApplied, RestrictionFlags, merged_flags,
+};
 pub use operations::OperationalSnapshot;
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 pub use restrictions::NewRestrictions;

@@ -12,8 +12,9 @@ use crmbet_core::{ClusterId, NUMERIC_FEATURES, PlayerId};
 use crmbet_store::entity::player_features;
 use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 use crmbet_store::{
-    EtlRunRecord, EtlRunSummary, LoadedObject, NewAccount, NewCluster, NewModel, NewRefreshToken,
-    NewSegment, NewTrainingRun, PlayerRecord, PlayerSearch, QuarantineRecord, Rotation, Store,
+    EtlRunRecord, EtlRunSummary, LakeRestrictionRow, LakeRestrictionsApplied, LoadedObject,
+    NewAccount, NewCluster, NewModel, NewRefreshToken, NewRestrictions, NewSegment, NewTrainingRun,
+    PlayerRecord, PlayerSearch, QuarantineRecord, RestrictionFlags, Rotation, Store,
     TrainingStatus,
 };
 
@@ -49,6 +50,174 @@ async fn migrations_and_reads_on_postgres() {
     check_etl_records(&store).await;
     check_training_records(&store).await;
     check_accounts_and_refresh_tokens(&store).await;
+}
+
+#[tokio::test]
+async fn lake_restrictions_on_sqlite() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = sqlite_store(&directory).await;
+    store.migrate_up().await.unwrap();
+    check_lake_restrictions(&store).await;
+}
+
+#[tokio::test]
+async fn lake_restrictions_on_postgres() {
+    let database = ThrowawayPostgres::create("crmbet_lake_restrictions").await;
+    let store = Store::connect(&database.url)
+        .await
+        .expect("opening PostgreSQL");
+    store.migrate_up().await.unwrap();
+    check_lake_restrictions(&store).await;
+}
+
+fn lake_row(user_id: &str, flags: RestrictionFlags) -> LakeRestrictionRow {
+    LakeRestrictionRow {
+        user_id: user_id.to_owned(),
+        flags,
+        updated_at: None,
+    }
+}
+
+async fn stored_flags(store: &Store, user_id: &str) -> Option<(RestrictionFlags, String)> {
+    store.restrictions(user_id).await.unwrap().map(|row| {
+        (
+            RestrictionFlags {
+                self_excluded: row.self_excluded,
+                blocked: row.blocked,
+                marketing_opt_out: row.marketing_opt_out,
+            },
+            row.source,
+        )
+    })
+}
+
+/// The lake owns its rows (and may lift them), only adds to rows set by hand, leaves absent
+/// players alone, and writes a snapshot larger than one batch.
+async fn check_lake_restrictions(store: &Store) {
+    let none = RestrictionFlags::default();
+    let excluded = RestrictionFlags {
+        self_excluded: true,
+        ..none
+    };
+    let blocked = RestrictionFlags {
+        blocked: true,
+        ..none
+    };
+    let opted_out = RestrictionFlags {
+        marketing_opt_out: true,
+        ..none
+    };
+    store
+        .set_restrictions(NewRestrictions {
+            user_id: "by_api".to_owned(),
+            self_excluded: true,
+            blocked: false,
+            marketing_opt_out: false,
+            source: "api".to_owned(),
+            updated_by: Some("compliance".to_owned()),
+        })
+        .await
+        .unwrap();
+    store
+        .opt_out_of_marketing("unsubscribed", "webhook")
+        .await
+        .unwrap();
+    let many: Vec<LakeRestrictionRow> = (0..2_500)
+        .map(|index| {
+            let flags = if index % 3 == 0 { blocked } else { none };
+            lake_row(&format!("bulk{index:05}"), flags)
+        })
+        .collect();
+    let mut first = vec![
+        lake_row("by_lake", excluded),
+        lake_row("by_api", none),
+        lake_row("unsubscribed", blocked),
+        lake_row("clean", none),
+    ];
+    first.extend(many.iter().cloned());
+
+    let applied = store
+        .apply_lake_restrictions(&first, "lake ./lake")
+        .await
+        .unwrap();
+
+    let bulk_blocked = many.iter().filter(|row| row.flags.any()).count() as u64;
+    assert_eq!(
+        applied,
+        LakeRestrictionsApplied {
+            players_restricted: 3 + bulk_blocked,
+            players_updated: 2 + bulk_blocked,
+        }
+    );
+    assert_eq!(
+        stored_flags(store, "by_lake").await,
+        Some((excluded, "lake".to_owned()))
+    );
+    assert_eq!(
+        stored_flags(store, "by_api").await,
+        Some((excluded, "api".to_owned())),
+        "the lake never lifts a restriction set through the API"
+    );
+    let by_api = store.restrictions("by_api").await.unwrap().unwrap();
+    assert_eq!(by_api.updated_by.as_deref(), Some("compliance"));
+    assert_eq!(
+        stored_flags(store, "unsubscribed").await,
+        Some((
+            RestrictionFlags {
+                blocked: true,
+                ..opted_out
+            },
+            "webhook".to_owned()
+        )),
+        "a webhook unsubscribe keeps its opt-out and gains the lake's block"
+    );
+    assert_eq!(stored_flags(store, "clean").await, None);
+    assert_eq!(
+        stored_flags(store, "bulk02499").await,
+        Some((blocked, "lake".to_owned()))
+    );
+    assert_eq!(stored_flags(store, "bulk02498").await, None);
+
+    // The same snapshot again changes nothing.
+    let again = store
+        .apply_lake_restrictions(&first, "lake ./lake")
+        .await
+        .unwrap();
+    assert_eq!(again.players_updated, 0);
+    assert_eq!(again.players_restricted, applied.players_restricted);
+
+    // The next snapshot lifts the lake's own exclusion, cannot lift the API's, and leaves
+    // the players it does not list alone; the last row of a player wins.
+    let second = [
+        lake_row("by_lake", blocked),
+        lake_row("by_lake", none),
+        lake_row("by_api", none),
+    ];
+    let applied = store
+        .apply_lake_restrictions(&second, "lake ./lake")
+        .await
+        .unwrap();
+    assert_eq!(
+        applied,
+        LakeRestrictionsApplied {
+            players_restricted: 1,
+            players_updated: 1,
+        }
+    );
+    assert_eq!(
+        stored_flags(store, "by_lake").await,
+        Some((none, "lake".to_owned()))
+    );
+    assert_eq!(
+        stored_flags(store, "by_api").await,
+        Some((excluded, "api".to_owned()))
+    );
+    assert_eq!(
+        stored_flags(store, "bulk00000").await,
+        Some((blocked, "lake".to_owned()))
+    );
+    let restricted = store.restricted_players().await.unwrap();
+    assert!(restricted.iter().all(|row| row.user_id != "by_lake"));
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! A lake in an S3 bucket, or in an S3-compatible store such as MinIO or moto, through
 //! aws-sdk-s3 and the standard AWS configuration chain (environment, profile files).
 //!
-//! Listing is `ListObjectsV2`, paginated, under `<prefix>/transactions/`; an object's
+//! Listing is `ListObjectsV2`, paginated, under `<prefix>/<folder>/`; an object's
 //! fingerprint is its key relative to the prefix, its size and its ETag. To read an object
 //! the ETL downloads it to a scratch file and opens that with the local read path, so
 //! DataFusion needs no object store of its own: [`S3Settings`] configure the one S3 client
@@ -19,7 +19,7 @@ use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Error;
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use tokio::io::AsyncWriteExt;
 
-use super::{LakeObject, TRANSACTIONS_FOLDER, is_hidden};
+use super::{LakeObject, is_hidden};
 use crate::error::{Error, Result};
 
 /// The URL scheme of S3 lakes.
@@ -95,9 +95,9 @@ impl S3Lake {
         &self.prefix
     }
 
-    /// Every object under `<prefix>/transactions/`, sorted by key relative to the prefix.
-    pub(super) async fn list(&self) -> Result<Vec<LakeObject>> {
-        let listing_prefix = self.full_key(&format!("{TRANSACTIONS_FOLDER}/"));
+    /// Every object under `<prefix>/<folder>/`, sorted by key relative to the prefix.
+    pub(super) async fn list(&self, folder: &str) -> Result<Vec<LakeObject>> {
+        let listing_prefix = self.full_key(&format!("{folder}/"));
         let mut pages = self
             .client
             .list_objects_v2()

@@ -8,4 +8,5 @@ mod failures;
 mod fixture;
 mod incremental;
 mod peer;
+mod restrictions;
 mod support;

@@ -8,10 +8,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use anyhow::Context;
-use crmbet_app::{LakeLoad, LoadedLake, quarantine_by_rule};
+use crmbet_app::{LakeLoad, LoadedLake, quarantine_by_rule, restrictions_summary};
 use crmbet_core::Config;
 use crmbet_etl::{EtlOutcome, EtlProgress, LakeSource, S3_SCHEME, S3Settings};
-use crmbet_store::Store;
+use crmbet_store::{LakeRestrictionsApplied, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
@@ -52,6 +52,7 @@ pub async fn load_lake(
     let LoadedLake {
         run_id,
         outcome,
+        restrictions,
         store_seconds,
     } = loaded;
 
@@ -79,10 +80,11 @@ pub async fn load_lake(
             "store_seconds": store_seconds,
             "seconds": outcome.seconds + store_seconds,
             "peak_rss_bytes": peak_rss_bytes(),
+            "restrictions": restrictions_summary(&outcome.restrictions, &restrictions),
         });
         println!("{summary}");
     } else {
-        print_summary(&outcome, run_id.0, store_seconds);
+        print_summary(&outcome, &restrictions, run_id.0, store_seconds);
     }
     Ok(outcome)
 }
@@ -102,7 +104,12 @@ async fn lake_source(lake: &str, config: &Config) -> anyhow::Result<LakeSource> 
         .with_context(|| format!("opening the lake {lake}"))
 }
 
-fn print_summary(outcome: &EtlOutcome, run_id: i64, store_seconds: f64) {
+fn print_summary(
+    outcome: &EtlOutcome,
+    restrictions: &LakeRestrictionsApplied,
+    run_id: i64,
+    store_seconds: f64,
+) {
     println!(
         "etl run {run_id}: {} objects read, {} failed, {} already loaded",
         outcome.objects_read,
@@ -129,6 +136,18 @@ fn print_summary(outcome: &EtlOutcome, run_id: i64, store_seconds: f64) {
         outcome.quality.uniqueness,
         outcome.quality.freshness
     );
+    let snapshot = &outcome.restrictions;
+    println!(
+        "restrictions (players/): {} rows read, {} rejected, {} repeated; {} players restricted, {} updated",
+        snapshot.rows_read,
+        snapshot.rows_rejected(),
+        snapshot.duplicates,
+        restrictions.players_restricted,
+        restrictions.players_updated
+    );
+    for (rule, count) in snapshot.rejected_by_rule() {
+        println!("  rejected  {rule:<26} {count}");
+    }
     println!(
         "took {:.1} s ({:.1} s ETL, {store_seconds:.1} s storing)",
         outcome.seconds + store_seconds,
@@ -211,6 +230,7 @@ impl EtlProgressBar {
             }
             EtlProgress::Committing { .. } => bar.set_message("appending to the warehouse"),
             EtlProgress::ComputingFeatures => bar.set_message("computing features"),
+            EtlProgress::ReadingRestrictions => bar.set_message("reading players' restrictions"),
         }
     }
 

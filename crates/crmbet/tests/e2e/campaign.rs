@@ -1,7 +1,7 @@
 //! Campaigns end to end on the real binary with a local stand-in for Smartico: create on a
-//! trained segment, restrict players, launch, delivery to the stand-in (exactly once per
-//! treatment player, never to control or excluded players), Smartico's webhooks back, and
-//! results whose uplift follows from them. Then the faults: Smartico failing for a while,
+//! trained segment, restrict players (through the API and from the lake's `players/`),
+//! launch, delivery to the stand-in (exactly once per treatment player, never to control or
+//! excluded players), Smartico's webhooks back, and results whose uplift follows from them. Then the faults: Smartico failing for a while,
 //! the process killed mid-delivery, the same webhook three times, bad webhooks.
 
 use std::collections::BTreeSet;
@@ -997,4 +997,137 @@ async fn launch_survives_an_unreachable_broker_smartico_errors_and_a_kill_over_r
         0
     );
     delete_queues(&queue).await;
+}
+
+/// `crmbet etl --lake <lake> --json` into `database_url`: the exit code and the summary.
+fn load_lake(
+    database_url: &str,
+    lake: &std::path::Path,
+    warehouse: &std::path::Path,
+) -> (i32, Value) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crmbet"))
+        .args(["etl", "--lake"])
+        .arg(lake)
+        .arg("--json")
+        .env("DATABASE_URL", database_url)
+        .env("CRMBET_WAREHOUSE_DIR", warehouse)
+        .env("CRMBET_LOG", "warn")
+        .output()
+        .expect("running crmbet etl");
+    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "crmbet etl printed no JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap_or(-1), summary)
+}
+
+#[tokio::test]
+async fn campaign_excludes_players_the_lake_restricts() {
+    let stand_in = SmarticoStandIn::start(Faults::default()).await;
+    let server = RunningServer::start_with_environment(300, &environment(&stand_in, &[]));
+    let url = server.url();
+    let client = server.rest_client().await;
+    let clusters = clusters(&client, &url).await;
+    let (target, _) = clusters[0];
+    let inside = members(&client, &url, target, 10).await;
+    assert!(inside.len() >= 5, "{inside:?}");
+
+    // Excluded by hand: the lake may add to this row but never lift it.
+    let response = client
+        .put(format!("{url}/api/v1/users/{}/restrictions", inside[3]))
+        .json(&json!({"self_excluded": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+
+    let directory = tempfile::tempdir().unwrap();
+    let lake = directory.path().join("lake");
+    let warehouse = directory.path().join("warehouse");
+    std::fs::create_dir_all(lake.join("players")).unwrap();
+    let snapshot = |lifted: &str| {
+        format!(
+            "user_id,self_excluded,blocked,marketing_opt_out\n\
+             {},TRUE,no,0\n{},false,yes,0\n{},0,0,1\n{},false,false,false\n{},{lifted},0,0\n\
+             ,true,0,0\n",
+            inside[0], inside[1], inside[2], inside[3], inside[4]
+        )
+    };
+    std::fs::write(lake.join("players/snapshot.csv"), snapshot("true")).unwrap();
+
+    let (code, summary) = load_lake(&server.database_url, &lake, &warehouse);
+    assert_eq!(code, 0, "{summary}");
+    let restrictions = &summary["restrictions"];
+    assert_eq!(restrictions["rows_read"], 6, "{summary}");
+    assert_eq!(restrictions["rows_rejected"], 1, "{summary}");
+    assert_eq!(
+        restrictions["rejected_by_rule"]["user_id_missing"], 1,
+        "{summary}"
+    );
+    assert_eq!(restrictions["players_restricted"], 5, "{summary}");
+    assert_eq!(restrictions["players_updated"], 4, "{summary}");
+
+    // The next snapshot lifts the lake's own exclusion of inside[4].
+    std::fs::write(lake.join("players/snapshot.csv"), snapshot("false")).unwrap();
+    let (code, summary) = load_lake(&server.database_url, &lake, &warehouse);
+    assert_eq!(code, 0, "{summary}");
+    assert_eq!(
+        summary["restrictions"]["players_restricted"], 4,
+        "{summary}"
+    );
+    assert_eq!(summary["restrictions"]["players_updated"], 1, "{summary}");
+
+    let campaign = create_campaign(
+        &client,
+        &url,
+        json!({
+            "name": "Lake restrictions", "campaign_type": "CAMPAIGN_TYPE_CASHBACK",
+            "channel": "CHANNEL_EMAIL", "cluster_ids": [target], "holdout_share": 0.2,
+            "message_template": "cashback-lake",
+        }),
+    )
+    .await;
+    let campaign_id = number(&campaign["campaign_id"]);
+    let launched = launch(&client, &url, campaign_id).await;
+    let exclusions = &launched["exclusions"];
+    assert_eq!(
+        number(&exclusions["self_excluded"]),
+        2,
+        "the lake's and the API's: {launched}"
+    );
+    assert_eq!(number(&exclusions["blocked"]), 1, "{launched}");
+    assert_eq!(number(&exclusions["opted_out"]), 1, "{launched}");
+
+    let (treatment, control) = groups(&server.database_url, campaign_id).await;
+    for player in &inside[..4] {
+        assert!(
+            !treatment.contains(player) && !control.contains(player),
+            "restricted {player} is in the audience"
+        );
+    }
+    assert!(
+        treatment.contains(&inside[4]) || control.contains(&inside[4]),
+        "the lake lifted its own exclusion of {}",
+        inside[4]
+    );
+    wait_for_delivery(
+        &stand_in,
+        campaign_id,
+        treatment.len(),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_delivered_exactly(&stand_in, campaign_id, &treatment);
+
+    let store = Store::connect(&server.database_url).await.unwrap();
+    let audit = store.recent_audit_entries(50).await.unwrap();
+    let lake_rows: Vec<&Value> = audit
+        .iter()
+        .filter(|row| row.action == "lake.restrictions")
+        .filter_map(|row| row.details.as_ref())
+        .collect();
+    assert_eq!(lake_rows.len(), 2, "{audit:?}");
+    assert_eq!(lake_rows[0]["restrictions"]["players_updated"], 1);
 }

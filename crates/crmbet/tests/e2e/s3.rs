@@ -475,3 +475,72 @@ fn unreachable_endpoint_exits_1_and_names_the_endpoint() {
     );
     assert_fatal(&output, "check AWS_ENDPOINT_URL");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_lake_players_snapshot_restricts_players() {
+    let server = MotoServer::start().await;
+    let client = server.client();
+    client.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let mut files = generate_lake(9, &[("transactions/dt=2026-06-01/part-0.csv", 50)], 10);
+    files.extend([
+        LakeFile {
+            key: "players/part-0.csv".to_owned(),
+            contents: "user_id,self_excluded,blocked\ns3-a,yes,no\ns3-b,0,maybe\n".to_owned(),
+        },
+        LakeFile {
+            key: "players/part-1.ndjson".to_owned(),
+            contents: "{\"user_id\":\"s3-c\",\"marketing_opt_out\":true}\n".to_owned(),
+        },
+        LakeFile {
+            key: "players/_SUCCESS".to_owned(),
+            contents: String::new(),
+        },
+    ]);
+    for file in &files {
+        upload(&client, file).await;
+    }
+    let folder = tempfile::tempdir().unwrap();
+    let database = folder.path().join("crmbet.db");
+    let warehouse = folder.path().join("warehouse");
+
+    let output = etl_command(&server.endpoint, &database, &warehouse, LAKE_URL)
+        .output()
+        .unwrap();
+
+    let summary = summary_of(&output);
+    let restrictions = &summary["restrictions"];
+    assert_eq!(restrictions["objects_read"], 2, "{summary}");
+    assert_eq!(restrictions["rows_read"], 3, "{summary}");
+    assert_eq!(
+        restrictions["rejected_by_rule"]["blocked_invalid"], 1,
+        "{summary}"
+    );
+    assert_eq!(restrictions["players_restricted"], 2, "{summary}");
+    assert_eq!(restrictions["players_updated"], 2, "{summary}");
+    let store = crmbet_store::Store::connect(&sqlite_url(&database))
+        .await
+        .unwrap();
+    let mut restricted: Vec<(String, bool, bool, bool, String)> = store
+        .restricted_players()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|row| {
+            (
+                row.user_id,
+                row.self_excluded,
+                row.blocked,
+                row.marketing_opt_out,
+                row.source,
+            )
+        })
+        .collect();
+    restricted.sort();
+    assert_eq!(
+        restricted,
+        [
+            ("s3-a".to_owned(), true, false, false, "lake".to_owned()),
+            ("s3-c".to_owned(), false, false, true, "lake".to_owned()),
+        ]
+    );
+}
