@@ -49,7 +49,10 @@ impl DatabaseGauges {
         let mut gauge = |name: &str, help: &str| registered(registry, name, help);
         Self {
             read_at: Mutex::new(None),
-            up: gauge("database_up", "1 when the last reading of the database's state worked"),
+            up: gauge(
+                "database_up",
+                "1 when the last reading of the database's state worked",
+            ),
             outbox_pending: gauge(
                 "outbox_pending_messages",
                 "Outbox messages not yet published to the broker or Smartico",

@@ -261,7 +261,10 @@ mod tests {
             rpc_label("/crmbet.v1.UserService/GetUserSegment"),
             "/crmbet.v1.UserService/GetUserSegment"
         );
-        assert_eq!(rpc_label("/grpc.health.v1.Health/Check"), "/grpc.health.v1.Health");
+        assert_eq!(
+            rpc_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health"
+        );
         assert_eq!(rpc_label("/crmbet.v1.UserService/Made-Up-42"), "unknown");
         assert_eq!(rpc_label("/anything/else"), "unknown");
     }
