@@ -20,6 +20,7 @@ use tower::{Layer, Service};
 
 use super::Metrics;
 use crate::auth::permissions::rule_for;
+use crate::rest::code_name;
 
 /// The protocol a call arrived in, put in the request's extensions by the gateway (REST
 /// passes its extensions on to the in-process call).
@@ -68,29 +69,6 @@ fn rpc_label(path: &str) -> &'static str {
         "/grpc.reflection"
     } else {
         "unknown"
-    }
-}
-
-/// The canonical name of a gRPC code, as `grpc-status` dashboards spell it.
-fn code_label(code: Code) -> &'static str {
-    match code {
-        Code::Ok => "OK",
-        Code::Cancelled => "CANCELLED",
-        Code::Unknown => "UNKNOWN",
-        Code::InvalidArgument => "INVALID_ARGUMENT",
-        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
-        Code::NotFound => "NOT_FOUND",
-        Code::AlreadyExists => "ALREADY_EXISTS",
-        Code::PermissionDenied => "PERMISSION_DENIED",
-        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
-        Code::FailedPrecondition => "FAILED_PRECONDITION",
-        Code::Aborted => "ABORTED",
-        Code::OutOfRange => "OUT_OF_RANGE",
-        Code::Unimplemented => "UNIMPLEMENTED",
-        Code::Internal => "INTERNAL",
-        Code::Unavailable => "UNAVAILABLE",
-        Code::DataLoss => "DATA_LOSS",
-        Code::Unauthenticated => "UNAUTHENTICATED",
     }
 }
 
@@ -185,7 +163,7 @@ impl Observation {
         self.metrics.observe_rpc(
             self.rpc,
             self.protocol,
-            code_label(code),
+            code_name(code),
             self.started.elapsed(),
         );
     }

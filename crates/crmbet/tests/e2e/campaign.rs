@@ -999,30 +999,6 @@ async fn launch_survives_an_unreachable_broker_smartico_errors_and_a_kill_over_r
     delete_queues(&queue).await;
 }
 
-/// `crmbet etl --lake <lake> --json` into `database_url`: the exit code and the summary.
-fn load_lake(
-    database_url: &str,
-    lake: &std::path::Path,
-    warehouse: &std::path::Path,
-) -> (i32, Value) {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_crmbet"))
-        .args(["etl", "--lake"])
-        .arg(lake)
-        .arg("--json")
-        .env("DATABASE_URL", database_url)
-        .env("CRMBET_WAREHOUSE_DIR", warehouse)
-        .env("CRMBET_LOG", "warn")
-        .output()
-        .expect("running crmbet etl");
-    let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
-        panic!(
-            "crmbet etl printed no JSON ({error}): {}",
-            String::from_utf8_lossy(&output.stderr)
-        )
-    });
-    (output.status.code().unwrap_or(-1), summary)
-}
-
 #[tokio::test]
 async fn campaign_excludes_players_the_lake_restricts() {
     let stand_in = SmarticoStandIn::start(Faults::default()).await;
@@ -1057,7 +1033,7 @@ async fn campaign_excludes_players_the_lake_restricts() {
     };
     std::fs::write(lake.join("players/snapshot.csv"), snapshot("true")).unwrap();
 
-    let (code, summary) = load_lake(&server.database_url, &lake, &warehouse);
+    let (code, summary) = crate::etl::run_etl(&server.database_url, &lake, &warehouse);
     assert_eq!(code, 0, "{summary}");
     let restrictions = &summary["restrictions"];
     assert_eq!(restrictions["rows_read"], 6, "{summary}");
@@ -1071,7 +1047,7 @@ async fn campaign_excludes_players_the_lake_restricts() {
 
     // The next snapshot lifts the lake's own exclusion of inside[4].
     std::fs::write(lake.join("players/snapshot.csv"), snapshot("false")).unwrap();
-    let (code, summary) = load_lake(&server.database_url, &lake, &warehouse);
+    let (code, summary) = crate::etl::run_etl(&server.database_url, &lake, &warehouse);
     assert_eq!(code, 0, "{summary}");
     assert_eq!(
         summary["restrictions"]["players_restricted"], 4,

@@ -30,7 +30,12 @@ fn write_lake(root: &Path) {
     std::fs::write(day.join("notes.txt"), "not a lake file").unwrap();
 }
 
-fn run_etl(database_url: &str, lake: &Path, warehouse: &Path) -> (i32, serde_json::Value) {
+/// `crmbet etl --lake <lake> --json` into `database_url`: the exit code and the summary.
+pub(crate) fn run_etl(
+    database_url: &str,
+    lake: &Path,
+    warehouse: &Path,
+) -> (i32, serde_json::Value) {
     let output = Command::new(env!("CARGO_BIN_EXE_crmbet"))
         .args(["etl", "--lake"])
         .arg(lake)
