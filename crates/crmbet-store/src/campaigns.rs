@@ -283,12 +283,7 @@ impl Store {
             .join(
                 JoinType::LeftJoin,
                 player_features::Entity,
-                Expr::col((player_features::Entity, player_features::Column::UserId))
-                    .equals((players::Entity, players::Column::UserId))
-                    .and(
-                        Expr::col((player_features::Entity, player_features::Column::EtlRunId))
-                            .equals((players::Entity, players::Column::LatestEtlRunId)),
-                    ),
+                crate::players::latest_features_of_player(),
             );
         let statement = self.backend().build(&query);
         AudienceCandidate::find_by_statement(statement)

@@ -183,12 +183,7 @@ impl Store {
             .join(
                 JoinType::LeftJoin,
                 player_features::Entity,
-                Expr::col((player_features::Entity, player_features::Column::UserId))
-                    .equals((players::Entity, players::Column::UserId))
-                    .and(
-                        Expr::col((player_features::Entity, player_features::Column::EtlRunId))
-                            .equals((players::Entity, players::Column::LatestEtlRunId)),
-                    ),
+                latest_features_of_player(),
             )
             .order_by((players::Entity, players::Column::UserId), Order::Asc)
             .limit(limit);
@@ -260,4 +255,14 @@ impl Store {
             })?;
         Ok(PlayerBehavior { player, features })
     }
+}
+
+/// Joins a player's features from their latest ETL run (`player_features` to `players`).
+pub(crate) fn latest_features_of_player() -> sea_orm::sea_query::SimpleExpr {
+    Expr::col((player_features::Entity, player_features::Column::UserId))
+        .equals((players::Entity, players::Column::UserId))
+        .and(
+            Expr::col((player_features::Entity, player_features::Column::EtlRunId))
+                .equals((players::Entity, players::Column::LatestEtlRunId)),
+        )
 }
