@@ -149,8 +149,24 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// `CRMBET_SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may finish on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// `CRMBET_SHUTDOWN_DRAIN_SECONDS`: how long, after SIGINT/SIGTERM and before it stops
+    /// accepting, the server keeps serving while its health checks say it is draining, so a
+    /// load balancer takes it out of rotation first.
+    pub shutdown_drain_seconds: u64,
     /// `CRMBET_LOG`: tracing filter, e.g. `info` or `crmbet_server=debug,info`.
     pub log: String,
+    /// `CRMBET_LOG_FORMAT`: `text` for people, `json` (one object per line, with the
+    /// request's id and trace id) for a log pipeline.
+    pub log_format: LogFormat,
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: base URL of an OTLP/HTTP collector
+    /// (`http://collector:4318`); traces go to `/v1/traces` under it. Unset (with
+    /// [`Config::otel_exporter_otlp_traces_endpoint`]) means no traces are exported.
+    pub otel_exporter_otlp_endpoint: Option<String>,
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`: the full URL traces are posted to; wins over
+    /// the base URL.
+    pub otel_exporter_otlp_traces_endpoint: Option<String>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` of exported traces.
+    pub otel_service_name: String,
     /// `CRMBET_WAREHOUSE_DIR`: where the ETL keeps accepted transactions between runs.
     pub warehouse_dir: PathBuf,
     /// `CRMBET_S3_FORCE_PATH_STYLE`: path-style S3 addressing (`endpoint/bucket/key`) for
@@ -217,7 +233,12 @@ impl Default for Config {
             holdout_seed: "crmbet-holdout".to_owned(),
             max_body_bytes: 1024 * 1024,
             shutdown_grace_seconds: 30,
+            shutdown_drain_seconds: 0,
             log: "info".to_owned(),
+            log_format: LogFormat::Text,
+            otel_exporter_otlp_endpoint: None,
+            otel_exporter_otlp_traces_endpoint: None,
+            otel_service_name: "crmbet".to_owned(),
             warehouse_dir: PathBuf::from("data/warehouse"),
             s3_force_path_style: None,
         }
@@ -272,7 +293,12 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_HEAVY_READ_CONCURRENCY",
     "CRMBET_HEAVY_READ_QUEUE_MS",
     "CRMBET_SHUTDOWN_GRACE_SECONDS",
+    "CRMBET_SHUTDOWN_DRAIN_SECONDS",
     "CRMBET_LOG",
+    "CRMBET_LOG_FORMAT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_SERVICE_NAME",
     "CRMBET_WAREHOUSE_DIR",
     "CRMBET_S3_FORCE_PATH_STYLE",
 ];
@@ -299,6 +325,17 @@ impl Config {
             per_client_ip: budget.per_client_ip,
             per_principal: budget.per_principal.unwrap_or(defaults.per_principal),
         }
+    }
+
+    /// Where traces are exported (OTLP over HTTP), if anywhere: the traces endpoint, or
+    /// `/v1/traces` under the base endpoint.
+    pub fn otlp_traces_url(&self) -> Option<String> {
+        if let Some(url) = &self.otel_exporter_otlp_traces_endpoint {
+            return Some(url.clone());
+        }
+        self.otel_exporter_otlp_endpoint
+            .as_ref()
+            .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
     }
 
     /// Defaults, then `file` if given, then the process environment.
@@ -525,8 +562,21 @@ impl Config {
         if let Some(value) = text("CRMBET_SHUTDOWN_GRACE_SECONDS") {
             self.shutdown_grace_seconds = parse_number("CRMBET_SHUTDOWN_GRACE_SECONDS", &value)?;
         }
+        if let Some(value) = text("CRMBET_SHUTDOWN_DRAIN_SECONDS") {
+            self.shutdown_drain_seconds = parse_number("CRMBET_SHUTDOWN_DRAIN_SECONDS", &value)?;
+        }
         if let Some(value) = text("CRMBET_LOG") {
             self.log = value;
+        }
+        if let Some(value) = text("CRMBET_LOG_FORMAT") {
+            self.log_format = LogFormat::parse(&value)?;
+        }
+        self.otel_exporter_otlp_endpoint =
+            text("OTEL_EXPORTER_OTLP_ENDPOINT").or(self.otel_exporter_otlp_endpoint.take());
+        self.otel_exporter_otlp_traces_endpoint = text("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .or(self.otel_exporter_otlp_traces_endpoint.take());
+        if let Some(value) = text("OTEL_SERVICE_NAME") {
+            self.otel_service_name = value;
         }
         if let Some(value) = text("CRMBET_WAREHOUSE_DIR") {
             self.warehouse_dir = PathBuf::from(value);
@@ -545,6 +595,30 @@ fn comma_separated(value: &str) -> Vec<String> {
         .filter(|item| !item.is_empty())
         .map(str::to_owned)
         .collect()
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl LogFormat {
+    fn parse(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            _ => Err(Error::invalid_argument(
+                "CRMBET_LOG_FORMAT",
+                format!("must be text or json, got {value:?}"),
+            )),
+        }
+    }
 }
 
 fn parse_number<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, Error> {

@@ -15,7 +15,7 @@ pub mod paging;
 pub mod rate_limit_classes;
 pub mod role;
 
-pub use config::{Config, TlsFiles};
+pub use config::{Config, LogFormat, TlsFiles};
 pub use error::{Error, ErrorCode, Result};
 pub use features::{FAVOURITE_GAME, NUMERIC_FEATURES};
 pub use ids::{CampaignId, ClusterId, EtlRunId, ModelId, PlayerId, TrainingRunId};

@@ -18,6 +18,7 @@ use crmbet_proto::v1::smartico_webhook_service_server::SmarticoWebhookServiceSer
 use crmbet_proto::v1::training_service_server::TrainingServiceServer;
 use crmbet_proto::v1::user_service_server::UserServiceServer;
 use crmbet_store::Store;
+use tonic::server::NamedService;
 use tonic::service::Routes;
 use tonic_web::GrpcWebLayer;
 use tower::Layer;
@@ -26,6 +27,7 @@ use crate::auth::{AccessLayer, KeySource, RevokedSessions, TokenKeys};
 use crate::broker_probe::BrokerProbe;
 use crate::connections::{ConnectionLimits, Connections};
 use crate::gateway::Gateway;
+use crate::draining::Draining;
 use crate::health::{DatabaseProbe, health};
 use crate::heavy_reads::HeavyReads;
 use crate::metrics::{Metrics, ProcessSources, RpcMetricsLayer};
@@ -73,6 +75,8 @@ pub struct AppState {
     pub delivery_breaker: Option<CircuitBreaker>,
     /// What `/metrics` exposes.
     pub metrics: Arc<Metrics>,
+    /// Whether a shutdown has begun draining this server (health checks say so).
+    pub draining: Arc<Draining>,
 }
 
 impl AppState {
@@ -109,6 +113,7 @@ impl AppState {
             connections,
             heavy_reads,
             metrics,
+            draining: Arc::new(Draining::default()),
             database_probe: Arc::new(DatabaseProbe::new(store.clone())),
             broker_probe: config.amqp_url.as_deref().map(BrokerProbe::new),
             campaigns: Campaigns::new(store.clone(), CampaignSettings::from_config(&config)),
@@ -154,6 +159,17 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     health_reporter
         .set_serving::<SmarticoWebhookServiceServer<SmarticoWebhookApi>>()
         .await;
+    state.draining.report_through(
+        health_reporter.clone(),
+        vec![
+            <ClusterServiceServer<ClusterApi> as NamedService>::NAME,
+            <UserServiceServer<UserApi> as NamedService>::NAME,
+            <CampaignServiceServer<CampaignApi> as NamedService>::NAME,
+            <TrainingServiceServer<TrainingApi> as NamedService>::NAME,
+            <AuthServiceServer<AuthApi> as NamedService>::NAME,
+            <SmarticoWebhookServiceServer<SmarticoWebhookApi> as NamedService>::NAME,
+        ],
+    );
 
     let reflection_error =
         |error: tonic_reflection::server::Error| Error::Internal(format!("reflection: {error}"));

@@ -8,6 +8,7 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -18,12 +19,14 @@ use futures::future::BoxFuture;
 use tonic::service::Routes;
 use tonic_web::GrpcWebService;
 use tower::{Service, ServiceExt};
+use tracing::Instrument;
 
 use crate::ambiguity::{answer_grpc_web_text_in_kind, refuse_repeated_headers};
 use crate::connections::Connections;
 use crate::metrics::{Metrics, Protocol, Refusal};
 use crate::rate_limit::{self, Admission, RateLimitState};
 use crate::refusal_body::discard_before_refusal;
+use crate::request_span::{record_response, request_span};
 use crate::status::status_from_error;
 use crate::web_security::{OriginCheck, WebSecurity};
 
@@ -84,7 +87,16 @@ impl Service<Request> for Gateway {
 
     fn call(&mut self, request: Request) -> Self::Future {
         let parts = Arc::clone(&self.parts);
-        Box::pin(async move { Ok(parts.handle(request).await) })
+        let span = request_span(&request);
+        if span.is_disabled() {
+            return Box::pin(async move { Ok(parts.handle(request).await) });
+        }
+        let started = Instant::now();
+        Box::pin(async move {
+            let response = parts.handle(request).instrument(span.clone()).await;
+            record_response(&span, &response, started);
+            Ok(response)
+        })
     }
 }
 

@@ -1,4 +1,5 @@
-//! `GET /health`: the state of each dependency as JSON; 503 when the database is down,
+//! `GET /health`: the state of each dependency as JSON; 503 when the database is down or
+//! the server is draining before a shutdown (`"status": "draining"`),
 //! `"degraded"` (still 200: the server keeps serving) when Redis or RabbitMQ is configured
 //! but failing, or the server is saturated (heavy reads queued or refused, the database
 //! pool exhausted).
@@ -121,7 +122,9 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let broker_degraded = broker["status"] == "degraded";
     let smartico = smartico_health(&state);
     let smartico_degraded = smartico["status"] == "degraded";
+    let draining = state.draining.has_begun();
     let overall = match (database_up, &limiter_health) {
+        _ if draining => "draining",
         (false, _) => "unavailable",
         (true, LimiterHealth::Degraded { .. }) => "degraded",
         (true, _) if saturated || broker_degraded || smartico_degraded => "degraded",
@@ -136,7 +139,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
         "load": load,
         "smartico": smartico,
     });
-    let status = if database_up {
+    let status = if database_up && !draining {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

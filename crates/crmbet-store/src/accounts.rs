@@ -218,14 +218,33 @@ impl Store {
     }
 
     /// Revokes every live token of a family; returns how many were live.
+    ///
+    /// The family's rows are locked first, in a statement of their own: a rotation of the
+    /// family that is committing holds its used token's row, so the lock waits for it, and
+    /// the update that follows (a new statement, a new snapshot under PostgreSQL's READ
+    /// COMMITTED) then sees the replacement that rotation inserted. A single UPDATE would
+    /// re-check only the rows it had already found and leave the replacement alive.
+    /// SQLite serializes writers, so there the lock is not needed (and not written).
     pub async fn revoke_refresh_family(&self, family_id: &str) -> Result<u64> {
+        let transaction = self.begin_write().await?;
+        refresh_tokens::Entity::find()
+            .select_only()
+            .column(refresh_tokens::Column::Id)
+            .filter(refresh_tokens::Column::FamilyId.eq(family_id))
+            .order_by_asc(refresh_tokens::Column::Id)
+            .lock_exclusive()
+            .into_tuple::<i64>()
+            .all(&transaction)
+            .await
+            .map_err(database_error)?;
         let result = refresh_tokens::Entity::update_many()
             .col_expr(refresh_tokens::Column::RevokedAt, Expr::value(Utc::now()))
             .filter(refresh_tokens::Column::FamilyId.eq(family_id))
             .filter(refresh_tokens::Column::RevokedAt.is_null())
-            .exec(self.connection())
+            .exec(&transaction)
             .await
             .map_err(database_error)?;
+        transaction.commit().await.map_err(database_error)?;
         Ok(result.rows_affected)
     }
 

@@ -793,3 +793,85 @@ async fn check_accounts_and_refresh_tokens(store: &Store) {
     let audit = store.recent_audit_entries(1).await.unwrap();
     assert_eq!(audit[0].client_ip.as_deref(), Some("203.0.113.5"));
 }
+
+/// The race of a logout (or a reuse) revoking a family while a rotation of that family is
+/// committing: the rotation's statements run on a connection of their own and hold their
+/// commit; the revocation must wait for it and then revoke the replacement too.
+#[tokio::test]
+async fn a_revocation_racing_a_rotation_leaves_no_token_alive_on_postgres() {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait};
+
+    let database = ThrowawayPostgres::create("crmbet_refresh_race").await;
+    let store = Store::connect(&database.url)
+        .await
+        .expect("opening PostgreSQL");
+    store.migrate_up().await.unwrap();
+    let account = store
+        .create_account(NewAccount {
+            username: "racer".to_owned(),
+            password_hash: "$argon2id$stand-in".to_owned(),
+            role: "analyst".to_owned(),
+        })
+        .await
+        .unwrap();
+    let used = store
+        .insert_refresh_token(refresh_row(account.id, "digest-old", "family-race"))
+        .await
+        .unwrap();
+
+    // The rotation, as Store::rotate_refresh_token writes it, left uncommitted.
+    let rotation_connection = sea_orm::Database::connect(&database.url).await.unwrap();
+    let rotation = rotation_connection.begin().await.unwrap();
+    let claimed = crmbet_store::entity::refresh_tokens::Entity::update_many()
+        .col_expr(
+            crmbet_store::entity::refresh_tokens::Column::UsedAt,
+            sea_orm::sea_query::Expr::value(Utc::now()),
+        )
+        .filter(crmbet_store::entity::refresh_tokens::Column::Id.eq(used))
+        .exec(&rotation)
+        .await
+        .unwrap();
+    assert_eq!(claimed.rows_affected, 1);
+    let replacement = refresh_row(account.id, "digest-new", "family-race");
+    crmbet_store::entity::refresh_tokens::Entity::insert(
+        crmbet_store::entity::refresh_tokens::ActiveModel {
+            account_id: Set(replacement.account_id),
+            token_hash: Set(replacement.token_hash),
+            family_id: Set(replacement.family_id),
+            issued_at: Set(replacement.issued_at),
+            expires_at: Set(replacement.expires_at),
+            ..Default::default()
+        },
+    )
+    .exec(&rotation)
+    .await
+    .unwrap();
+
+    let revoking = tokio::spawn({
+        let store = store.clone();
+        async move { store.revoke_refresh_family("family-race").await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !revoking.is_finished(),
+        "the revocation must wait for the rotation holding the family's row"
+    );
+    rotation.commit().await.unwrap();
+    let revoked = revoking.await.unwrap().unwrap();
+
+    let newest = store
+        .refresh_token_by_hash("digest-new")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        newest.revoked_at.is_some(),
+        "the token the racing rotation issued must end revoked ({revoked} revoked)"
+    );
+    let oldest = store
+        .refresh_token_by_hash("digest-old")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(oldest.revoked_at.is_some());
+}

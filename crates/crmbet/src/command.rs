@@ -16,13 +16,18 @@ use crmbet_store::Store;
 
 use crate::cli::{Cli, Command};
 
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// The configuration the command line asks for: defaults, `--config`, the environment,
+/// then `--database`.
+pub fn configuration(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref()).context("reading the configuration")?;
-    if let Some(database) = cli.database {
-        config.database_url = database;
+    if let Some(database) = &cli.database {
+        config.database_url = database.clone();
     }
-    init_tracing(&config.log);
+    Ok(config)
+}
+
+/// Runs the parsed command line with its configuration.
+pub async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(arguments) => serve::run(config, arguments).await?,
         Command::Demo(arguments) => demo::run(config, arguments).await?,
@@ -44,11 +49,3 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Ok(store)
 }
 
-fn init_tracing(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
-}

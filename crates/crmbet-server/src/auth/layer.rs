@@ -22,6 +22,7 @@ use rand::Rng;
 use serde_json::json;
 use tonic::{Code, Status};
 use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
 
 use crate::auth::caller::{AuditNote, ClientAddress, Principal, RequestId};
 use crate::auth::permissions::{Access, Effect, Load, MethodRule, rule_for};
@@ -126,7 +127,9 @@ where
         }
         // A task of its own: a client that hangs up must not cancel a call between its
         // commit and its audit row.
-        let handled = tokio::spawn(async move { guard.handle(ready_inner, request).await });
+        let handled = tokio::spawn(
+            async move { guard.handle(ready_inner, request).await }.in_current_span(),
+        );
         Box::pin(async move {
             Ok(handled.await.unwrap_or_else(|error| {
                 status_from_error(Error::Internal(format!("a call's task failed: {error}")))
@@ -162,6 +165,7 @@ impl AccessGuard {
         let rule = rule_for(&path);
         let client_address = client_address(&request, &self.trusted_proxies);
         let request_id = request_id(request.headers());
+        crate::request_span::record_request_id(&request_id);
         let note = AuditNote::default();
         let extensions = request.extensions_mut();
         if let Some(address) = client_address {

@@ -1,6 +1,7 @@
 //! The Redis counter several instances share: one atomic Lua script counts, for every
 //! budget a request spends, the tokens an instance takes (one, or a lease of several).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use fred::prelude::{
@@ -35,7 +36,7 @@ return results
 /// How long to wait between reconnection attempts after Redis went away.
 const RECONNECT_DELAY_MS: u32 = 500;
 
-/// Windows kept in Redis under `{prefix}ratelimit:{class}:{subject}`.
+/// Windows kept in Redis, one key per budget (see [`redis_key`]).
 #[derive(Debug)]
 pub(super) struct SharedWindows {
     client: Client,
@@ -69,9 +70,10 @@ impl SharedWindows {
         &self.client
     }
 
-    /// Adds `tokens[i]` to `budget_keys[i]` (`{class}:{subject}`) in one call; returns the
-    /// count after the addition and the time until the window ends per key, or why Redis
-    /// could not answer.
+    /// Adds `tokens[i]` to `budget_keys[i]` (`{class}:{subject}`); returns the count after
+    /// the addition and the time until the window ends per key, or why Redis could not
+    /// answer. One script call on a single server; on a Redis Cluster one per hash slot,
+    /// since a script may only touch keys of one slot.
     pub(super) async fn take(
         &self,
         budget_keys: &[String],
@@ -80,8 +82,41 @@ impl SharedWindows {
     ) -> Result<Vec<(u64, Duration)>, String> {
         let keys: Vec<String> = budget_keys
             .iter()
-            .map(|budget_key| format!("{}ratelimit:{budget_key}", self.key_prefix))
+            .map(|budget_key| redis_key(&self.key_prefix, budget_key))
             .collect();
+        if !self.client.is_clustered() || keys.len() < 2 {
+            return self.hit(keys, tokens, window).await;
+        }
+        let mut by_slot: BTreeMap<u16, Vec<usize>> = BTreeMap::new();
+        for (index, key) in keys.iter().enumerate() {
+            by_slot
+                .entry(fred::util::redis_keyslot(key.as_bytes()))
+                .or_default()
+                .push(index);
+        }
+        let calls = by_slot.values().map(|indices| {
+            let slot_keys = indices.iter().map(|index| keys[*index].clone()).collect();
+            let slot_tokens: Vec<u64> = indices.iter().map(|index| tokens[*index]).collect();
+            async move { self.hit(slot_keys, &slot_tokens, window).await }
+        });
+        let answers = futures::future::try_join_all(calls).await?;
+        let mut results = vec![(0, Duration::ZERO); keys.len()];
+        for (indices, answer) in by_slot.values().zip(answers) {
+            for (index, result) in indices.iter().zip(answer) {
+                results[*index] = result;
+            }
+        }
+        Ok(results)
+    }
+
+    /// One call of [`HIT_SCRIPT`] over `keys`, all of one hash slot on a cluster.
+    async fn hit(
+        &self,
+        keys: Vec<String>,
+        tokens: &[u64],
+        window: Duration,
+    ) -> Result<Vec<(u64, Duration)>, String> {
+        let key_count = keys.len();
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let mut arguments = Vec::with_capacity(tokens.len() + 1);
         arguments.push(window_ms);
@@ -93,11 +128,10 @@ impl SharedWindows {
         let client = self.client.with_options(&call_options());
         let call = client.eval::<Vec<i64>, _, _, _>(HIT_SCRIPT, keys, arguments);
         let flattened = within_timeout(call).await?;
-        if flattened.len() != budget_keys.len() * 2 {
+        if flattened.len() != key_count * 2 {
             return Err(format!(
-                "redis returned {} numbers for {} keys",
-                flattened.len(),
-                budget_keys.len()
+                "redis returned {} numbers for {key_count} keys",
+                flattened.len()
             ));
         }
         flattened
@@ -126,6 +160,14 @@ impl SharedWindows {
         let call = client.ping::<String>(None);
         within_timeout(call).await.map(drop)
     }
+}
+
+/// The Redis key of a budget, e.g. `crmbet:ratelimit:{segment:ip:10.0.0.7}`: the budget
+/// (`<class>:<kind>:<subject>`, in braces) is the key's hash tag, so on a Redis
+/// Cluster a budget's key lives in one slot whatever the prefix, and keys of different
+/// budgets spread over the nodes.
+fn redis_key(key_prefix: &str, budget_key: &str) -> String {
+    format!("{key_prefix}ratelimit:{{{budget_key}}}")
 }
 
 /// Options for every Redis call of the shared state (limits and cache): no queueing while

@@ -2,4 +2,5 @@
 
 pub mod grpc_call;
 pub mod private_redis;
+pub mod private_redis_cluster;
 pub mod scratch_database;

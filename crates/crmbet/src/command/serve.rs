@@ -1,5 +1,6 @@
 //! `crmbet serve`: one listener for gRPC, grpc-web and REST, plain or TLS.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -47,6 +48,7 @@ pub async fn serve_store(
     // The address actually bound (port 0 picks one): the default public origin.
     config.listen = address.to_string();
     let grace = Duration::from_secs(config.shutdown_grace_seconds);
+    let drain = Duration::from_secs(config.shutdown_drain_seconds);
     let abandoned = store
         .fail_abandoned_training_runs()
         .await
@@ -65,12 +67,26 @@ pub async fn serve_store(
         state = state.with_delivery_breaker(breaker);
     }
     let scheduler = tokio::spawn(launch_scheduled(state.campaigns.clone(), workers_stopped));
+    let draining = Arc::clone(&state.draining);
     let gateway = application(state).await.context("building the server")?;
     println!(
         "crmbet listening on {}://{address} (gRPC, grpc-web, REST)",
         transport.scheme()
     );
-    serve(listener, transport, gateway, shutdown_signal(), grace).await;
+    let shutdown = async move {
+        shutdown_signal().await;
+        // Health checks say "draining" while the server still answers, so a load balancer
+        // takes it out of rotation before the listener closes.
+        draining.begin();
+        if !drain.is_zero() {
+            tracing::info!(
+                seconds = drain.as_secs(),
+                "stop asked for: draining before the listener closes"
+            );
+            tokio::time::sleep(drain).await;
+        }
+    };
+    serve(listener, transport, gateway, shutdown, grace).await;
     // The listener has drained: let delivery finish its round, then stop.
     let _ = stop_workers.send(true);
     delivery.stopped(grace).await;

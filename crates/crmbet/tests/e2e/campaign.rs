@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::server::RunningServer;
 use crate::smartico_stand_in::{Faults, SmarticoStandIn};
 
-const WEBHOOK_SECRET: &str = "the e2e webhook secret, long enough";
+pub(crate) const WEBHOOK_SECRET: &str = "the e2e webhook secret, long enough";
 const PLAYERS: usize = 1500;
 
 /// The environment of a server that delivers to `stand_in` with `extra` settings.
@@ -39,7 +39,7 @@ fn environment(
 }
 
 /// The clusters of the active model, largest first: (id, size).
-async fn clusters(client: &reqwest::Client, url: &str) -> Vec<(i64, i64)> {
+pub(crate) async fn clusters(client: &reqwest::Client, url: &str) -> Vec<(i64, i64)> {
     let body: Value = client
         .get(format!("{url}/api/v1/clusters"))
         .send()
@@ -69,7 +69,7 @@ async fn clusters(client: &reqwest::Client, url: &str) -> Vec<(i64, i64)> {
 }
 
 /// Some members of a cluster.
-async fn members(
+pub(crate) async fn members(
     client: &reqwest::Client,
     url: &str,
     cluster_id: i64,
@@ -94,19 +94,19 @@ async fn members(
 }
 
 /// POSTs JSON and returns the status and the JSON answer.
-async fn post(client: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn post(client: &reqwest::Client, url: &str, body: Value) -> (u16, Value) {
     let response = client.post(url).json(&body).send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn create_campaign(client: &reqwest::Client, url: &str, body: Value) -> Value {
+pub(crate) async fn create_campaign(client: &reqwest::Client, url: &str, body: Value) -> Value {
     let (status, answer) = post(client, &format!("{url}/api/v1/campaigns"), body).await;
     assert_eq!(status, 200, "{answer}");
     answer["campaign"].clone()
 }
 
-async fn launch(client: &reqwest::Client, url: &str, campaign_id: i64) -> Value {
+pub(crate) async fn launch(client: &reqwest::Client, url: &str, campaign_id: i64) -> Value {
     let started = Instant::now();
     let (status, answer) = post(
         client,
@@ -122,7 +122,7 @@ async fn launch(client: &reqwest::Client, url: &str, campaign_id: i64) -> Value 
     answer["campaign"].clone()
 }
 
-fn number(value: &Value) -> i64 {
+pub(crate) fn number(value: &Value) -> i64 {
     value
         .as_i64()
         .or_else(|| value.as_str().and_then(|text| text.parse().ok()))
@@ -130,7 +130,7 @@ fn number(value: &Value) -> i64 {
 }
 
 /// The treatment and control players of a campaign, from the database.
-async fn groups(database_url: &str, campaign_id: i64) -> (BTreeSet<String>, BTreeSet<String>) {
+pub(crate) async fn groups(database_url: &str, campaign_id: i64) -> (BTreeSet<String>, BTreeSet<String>) {
     let store = Store::connect(database_url).await.unwrap();
     let targets = store
         .campaign_targets(CampaignId(campaign_id))
@@ -149,7 +149,7 @@ async fn groups(database_url: &str, campaign_id: i64) -> (BTreeSet<String>, BTre
 }
 
 /// Waits until the stand-in has accepted `expected` events of the campaign.
-async fn wait_for_delivery(
+pub(crate) async fn wait_for_delivery(
     stand_in: &SmarticoStandIn,
     campaign_id: i64,
     expected: usize,
@@ -173,7 +173,7 @@ async fn wait_for_delivery(
 }
 
 /// Every treatment player exactly once, nobody else, for the campaign.
-fn assert_delivered_exactly(
+pub(crate) fn assert_delivered_exactly(
     stand_in: &SmarticoStandIn,
     campaign_id: i64,
     treatment: &BTreeSet<String>,
@@ -192,7 +192,7 @@ fn assert_delivered_exactly(
 }
 
 /// Sends a webhook with the shared secret, or signed when `signed`.
-async fn webhook(url: &str, body: &Value, signed: bool) -> (u16, Value) {
+pub(crate) async fn webhook(url: &str, body: &Value, signed: bool) -> (u16, Value) {
     let raw = serde_json::to_vec(body).unwrap();
     let request = reqwest::Client::new()
         .post(format!("{url}/api/v1/webhooks/smartico"))
@@ -211,7 +211,7 @@ async fn webhook(url: &str, body: &Value, signed: bool) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn event(
+pub(crate) fn event(
     event_id: &str,
     event_type: &str,
     campaign_id: i64,

@@ -17,5 +17,7 @@ mod s3;
 mod segmentation;
 mod server;
 mod smartico_stand_in;
+mod telemetry;
 mod tls;
 mod training;
+mod two_instances;

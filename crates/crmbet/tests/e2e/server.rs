@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use tonic::metadata::{Ascii, MetadataValue};
@@ -24,6 +24,8 @@ pub struct RunningServer {
     pub database_url: String,
     /// An admin account of this server: username and password.
     pub admin: (String, String),
+    /// The lines the server wrote to stderr so far (its log).
+    pub stderr: Arc<Mutex<Vec<String>>>,
     _directory: tempfile::TempDir,
 }
 
@@ -88,6 +90,26 @@ impl RunningServer {
             "sqlite://{}?mode=rwc",
             directory.path().join("crmbet.db").display()
         );
+        Self::demo(players, environment, database_url, directory)
+    }
+
+    /// [`RunningServer::start_with_environment`] on an empty database of the caller's
+    /// (PostgreSQL, say).
+    pub fn start_on_database(
+        players: usize,
+        database_url: &str,
+        environment: &[(&str, String)],
+    ) -> Self {
+        let directory = tempfile::tempdir().expect("creating a temporary folder");
+        Self::demo(players, environment, database_url.to_owned(), directory)
+    }
+
+    fn demo(
+        players: usize,
+        environment: &[(&str, String)],
+        database_url: String,
+        directory: tempfile::TempDir,
+    ) -> Self {
         let transactions = (players * 40).to_string();
         let players = players.to_string();
         let arguments = [
@@ -178,9 +200,24 @@ impl RunningServer {
             .env("CRMBET_LOG", "warn")
             .envs(environment.iter().map(|(name, value)| (*name, value)))
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("starting the crmbet binary");
+        // The server's log lines, echoed as they come and kept for tests that read them.
+        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+        let server_stderr = child.stderr.take().expect("child stderr");
+        std::thread::spawn({
+            let stderr_lines = Arc::clone(&stderr_lines);
+            move || {
+                for line in BufReader::new(server_stderr).lines().map_while(Result::ok) {
+                    eprintln!("{line}");
+                    stderr_lines
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(line);
+                }
+            }
+        });
         let stdout = child.stdout.take().expect("child stdout");
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || {
@@ -213,6 +250,7 @@ impl RunningServer {
             address,
             database_url,
             admin,
+            stderr: stderr_lines,
             _directory: directory,
         }
     }
