@@ -56,21 +56,46 @@ mod tests {
 
     #[tokio::test]
     async fn beginning_turns_the_grpc_health_service_to_not_serving() {
-        let (reporter, _service) = tonic_health::server::health_reporter();
+        use tonic_health::pb::HealthCheckRequest;
+        use tonic_health::pb::health_server::Health;
+        use tonic_health::server::{HealthReporter, HealthService};
+
+        let reporter = HealthReporter::new();
         reporter
             .set_service_status("crmbet.v1.UserService", ServingStatus::Serving)
             .await;
+        let service = HealthService::from_health_reporter(reporter.clone());
+        let status = |name: &'static str| {
+            let service = &service;
+            async move {
+                let request = tonic::Request::new(HealthCheckRequest {
+                    service: name.to_owned(),
+                });
+                service
+                    .check(request)
+                    .await
+                    .map(|answer| answer.into_inner().status)
+                    .ok()
+            }
+        };
+        let serving = Some(i32::from(
+            tonic_health::pb::health_check_response::ServingStatus::Serving,
+        ));
+        let not_serving = Some(i32::from(
+            tonic_health::pb::health_check_response::ServingStatus::NotServing,
+        ));
+        assert_eq!(status("").await, serving);
+
         let draining = Draining::default();
-        draining.report_through(reporter.clone(), vec!["crmbet.v1.UserService"]);
+        draining.report_through(reporter, vec!["crmbet.v1.UserService"]);
         assert!(!draining.has_begun());
+        assert_eq!(status("crmbet.v1.UserService").await, serving);
         draining.begin();
         assert!(draining.has_begun());
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            let whole = reporter.get_service_status("").await;
-            let user = reporter.get_service_status("crmbet.v1.UserService").await;
-            if whole == Some(ServingStatus::NotServing) && user == Some(ServingStatus::NotServing)
-            {
+            let (whole, user) = (status("").await, status("crmbet.v1.UserService").await);
+            if whole == not_serving && user == not_serving {
                 break;
             }
             assert!(

@@ -48,4 +48,3 @@ async fn open_store(config: &Config) -> anyhow::Result<Store> {
     store.migrate_up().await.context("applying migrations")?;
     Ok(store)
 }
-

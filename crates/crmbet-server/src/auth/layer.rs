@@ -127,9 +127,8 @@ where
         }
         // A task of its own: a client that hangs up must not cancel a call between its
         // commit and its audit row.
-        let handled = tokio::spawn(
-            async move { guard.handle(ready_inner, request).await }.in_current_span(),
-        );
+        let handled =
+            tokio::spawn(async move { guard.handle(ready_inner, request).await }.in_current_span());
         Box::pin(async move {
             Ok(handled.await.unwrap_or_else(|error| {
                 status_from_error(Error::Internal(format!("a call's task failed: {error}")))

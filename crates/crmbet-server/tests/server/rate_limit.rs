@@ -541,11 +541,15 @@ async fn check_class_budget_shared_in_redis(redis_url: &str) {
     fred::prelude::ClientLike::init(&redis).await.unwrap();
     let mut counts = Vec::new();
     for budget in ["segment:ip:10.0.0.7", "segment:principal:mia"] {
-        let count: Option<u64> =
-            fred::prelude::KeysInterface::get(&redis, format!("{prefix}ratelimit:{{{budget}}}"))
-                .await
-                .unwrap();
+        let count: Option<String> = fred::prelude::LuaInterface::eval(
+            &redis,
+            "return redis.call('GET', KEYS[1])",
+            vec![format!("{prefix}ratelimit:{{{budget}}}")],
+            (),
+        )
+        .await
+        .unwrap();
         counts.push(count);
     }
-    assert_eq!(counts, [Some(5), Some(5)]);
+    assert_eq!(counts, [Some("5".to_owned()), Some("5".to_owned())]);
 }

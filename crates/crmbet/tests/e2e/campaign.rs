@@ -130,7 +130,10 @@ pub(crate) fn number(value: &Value) -> i64 {
 }
 
 /// The treatment and control players of a campaign, from the database.
-pub(crate) async fn groups(database_url: &str, campaign_id: i64) -> (BTreeSet<String>, BTreeSet<String>) {
+pub(crate) async fn groups(
+    database_url: &str,
+    campaign_id: i64,
+) -> (BTreeSet<String>, BTreeSet<String>) {
     let store = Store::connect(database_url).await.unwrap();
     let targets = store
         .campaign_targets(CampaignId(campaign_id))

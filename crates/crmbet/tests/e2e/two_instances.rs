@@ -264,14 +264,16 @@ async fn two_instances_share_limits_models_and_delivery_and_restart_under_load()
     // Shared limits: 60 segment reads from one client address, alternating between the
     // instances, get exactly the budget between them.
     let limited = client_as(&a, "10.20.0.1").await;
-    let player = crate::campaign::members(&limited, &a_url, clusters(&limited, &a_url).await[0].0, 1)
-        .await
-        .remove(0);
+    let player =
+        crate::campaign::members(&limited, &a_url, clusters(&limited, &a_url).await[0].0, 1)
+            .await
+            .remove(0);
     let mut admitted = 0;
     let mut refused = 0;
     for call in 0..(2 * SEGMENT_BUDGET) {
         let url = if call % 2 == 0 { &a_url } else { &b_url };
-        let (status, body) = get_json(&limited, &format!("{url}/api/v1/user/{player}/segment")).await;
+        let (status, body) =
+            get_json(&limited, &format!("{url}/api/v1/user/{player}/segment")).await;
         match status {
             200 => admitted += 1,
             429 => refused += 1,
@@ -355,11 +357,16 @@ async fn two_instances_share_limits_models_and_delivery_and_restart_under_load()
         || async move { rotation.in_rotation().await.len() == 2 },
     )
     .await;
-    let (second_campaign, second_treatment) =
-        launch_campaign(&client, &a_url, &database.url, "Delivered through a restart").await;
+    let (second_campaign, second_treatment) = launch_campaign(
+        &client,
+        &a_url,
+        &database.url,
+        "Delivered through a restart",
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let stopping = tokio::task::spawn_blocking(move || b.terminate());
-    let only_a = &[a_url.clone()];
+    let only_a = std::slice::from_ref(&a_url);
     wait_until(
         Duration::from_secs(2),
         "B left the rotation after SIGTERM",
@@ -394,7 +401,13 @@ async fn two_instances_share_limits_models_and_delivery_and_restart_under_load()
         (second_campaign, &second_treatment),
         (third_campaign, &third_treatment),
     ] {
-        wait_for_delivery(&stand_in, campaign, treatment.len(), Duration::from_secs(120)).await;
+        wait_for_delivery(
+            &stand_in,
+            campaign,
+            treatment.len(),
+            Duration::from_secs(120),
+        )
+        .await;
         assert_delivered_exactly(&stand_in, campaign, treatment);
     }
     let (_, _, duplicates, bad_keys) = stand_in.counters();

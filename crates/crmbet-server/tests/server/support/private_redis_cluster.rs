@@ -24,7 +24,10 @@ impl PrivateRedisCluster {
             .iter()
             .map(|port| start_node(*port, folder.path()))
             .collect();
-        let nodes: Vec<String> = ports.iter().map(|port| format!("127.0.0.1:{port}")).collect();
+        let nodes: Vec<String> = ports
+            .iter()
+            .map(|port| format!("127.0.0.1:{port}"))
+            .collect();
         let created = Command::new("redis-cli")
             .args(["--cluster", "create"])
             .args(&nodes)
@@ -60,7 +63,10 @@ impl PrivateRedisCluster {
             if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
                 return;
             }
-            assert!(Instant::now() < deadline, "the Redis Cluster did not become ok");
+            assert!(
+                Instant::now() < deadline,
+                "the Redis Cluster did not become ok"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
