@@ -229,6 +229,15 @@ pub struct BenchServeArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// The database the lake is loaded into and served from (an empty `postgres://`
+    /// database, say); the SQLite file in --data by default. A database loaded by an earlier
+    /// run with the same URL, sizes and --data folder is reused.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Measure reads that miss the cache: no warm-up before each round, so with
+    /// --hot-players near --players most reads go to the database.
+    #[arg(long)]
+    pub uncached: bool,
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,13 @@ struct Measurement {
 /// Runs this binary's `etl --full --json` on a scratch database and warehouse in `scratch`;
 /// returns its JSON summary.
 fn run_crmbet_etl(lake: &Path, scratch: &Path) -> anyhow::Result<Value> {
-    run_crmbet_json(
+    run_crmbet_etl_on(&scratch_database_url(scratch), lake, scratch)
+}
+
+/// [`run_crmbet_etl`] into the database at `database_url`.
+fn run_crmbet_etl_on(database_url: &str, lake: &Path, scratch: &Path) -> anyhow::Result<Value> {
+    run_crmbet_json_on(
+        database_url,
         scratch,
         &[
             OsStr::new("etl"),
@@ -52,10 +58,19 @@ fn run_crmbet_etl(lake: &Path, scratch: &Path) -> anyhow::Result<Value> {
 /// Runs this binary with `arguments` (which must ask for `--json`) on the scratch database
 /// and warehouse in `scratch`; returns the JSON it printed.
 fn run_crmbet_json(scratch: &Path, arguments: &[&OsStr]) -> anyhow::Result<Value> {
+    run_crmbet_json_on(&scratch_database_url(scratch), scratch, arguments)
+}
+
+/// [`run_crmbet_json`] on the database at `database_url` (the warehouse stays in `scratch`).
+fn run_crmbet_json_on(
+    database_url: &str,
+    scratch: &Path,
+    arguments: &[&OsStr],
+) -> anyhow::Result<Value> {
     let executable = std::env::current_exe().context("finding the crmbet executable")?;
     let output = Command::new(executable)
         .args(arguments)
-        .env("DATABASE_URL", scratch_database_url(scratch))
+        .env("DATABASE_URL", database_url)
         .env("CRMBET_WAREHOUSE_DIR", scratch.join("warehouse"))
         .env("CRMBET_LOG", "warn")
         .output()

@@ -29,6 +29,7 @@ use chrono::{Days, Utc};
 use crmbet_app::{create_account, generate_password};
 use crmbet_core::Config;
 use crmbet_core::Role;
+use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::rate_limit_classes::RateLimitClasses;
 use crmbet_etl::SyntheticLakeOptions;
 use crmbet_proto::v1::LoginRequest;
@@ -42,7 +43,7 @@ use tonic::metadata::MetadataValue;
 
 use self::empty::EmptyServer;
 use self::load::{LoadPlan, LoadReport, connect, drive};
-use super::{run_crmbet_etl, run_crmbet_json, scratch_database_url};
+use super::{run_crmbet_etl_on, run_crmbet_json_on, scratch_database_url};
 use crate::cli::BenchServeArgs;
 use crate::command::demo::ensure_lake;
 use crate::command::open_store;
@@ -64,8 +65,12 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
             scratch.path().to_owned()
         }
     };
-    ensure_loaded(&data, &arguments).await?;
-    let config = bench_config(config, &data)?;
+    let database_url = arguments
+        .database_url
+        .clone()
+        .unwrap_or_else(|| scratch_database_url(&data));
+    ensure_loaded(&data, &database_url, &arguments).await?;
+    let config = bench_config(config, &data, &database_url)?;
     let store = open_store(&config).await?;
     let model_id = store
         .active_model_id()
@@ -116,7 +121,11 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
         authorization,
         seed: arguments.seed,
     };
-    let warm_seconds = warm_cache(address, &hot_players, &plan).await?;
+    let warm_seconds = if arguments.uncached {
+        0.0
+    } else {
+        warm_cache(address, &hot_players, &plan).await?
+    };
     let mut database_loads = 0;
 
     let empty = EmptyServer::start().await?;
@@ -130,7 +139,9 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
             eprintln!("round {}: crmbet ...", round + 1);
         }
         // Entries older than the cache's TTL would send measured reads to the database.
-        warm_cache(address, &hot_players, &plan).await?;
+        if !arguments.uncached {
+            warm_cache(address, &hot_players, &plan).await?;
+        }
         let loads_before = read_cache.loads();
         let crmbet = drive(address, Arc::clone(&hot_players), &plan).await?;
         database_loads += read_cache.loads() - loads_before;
@@ -167,8 +178,8 @@ pub(crate) async fn bench_serve(config: Config, arguments: BenchServeArgs) -> an
 
 /// The configuration of the benchmark's server: the lake and SQLite database in `data`,
 /// plain HTTP, a stable signing key, rate limits out of the way, its own Redis key prefix.
-fn bench_config(mut config: Config, data: &Path) -> anyhow::Result<Config> {
-    config.database_url = scratch_database_url(data);
+fn bench_config(mut config: Config, data: &Path, database_url: &str) -> anyhow::Result<Config> {
+    config.database_url = database_url.to_owned();
     config.warehouse_dir = data.join("warehouse");
     config.listen = "127.0.0.1:0".to_owned();
     // The load clients speak plain HTTP/2 to the in-process server.
@@ -194,10 +205,17 @@ fn bench_config(mut config: Config, data: &Path) -> anyhow::Result<Config> {
 
 /// Writes the lake, loads it and trains KMeans once per `data` folder and size, in child
 /// processes (their output stays out of this one's); later runs reuse the database.
-async fn ensure_loaded(data: &Path, arguments: &BenchServeArgs) -> anyhow::Result<()> {
+async fn ensure_loaded(
+    data: &Path,
+    database_url: &str,
+    arguments: &BenchServeArgs,
+) -> anyhow::Result<()> {
     let marker = data.join(format!(
-        "loaded-players{}-transactions{}-seed{}",
-        arguments.players, arguments.transactions, arguments.seed
+        "loaded-players{}-transactions{}-seed{}-database{}",
+        arguments.players,
+        arguments.transactions,
+        arguments.seed,
+        fingerprint(database_url)
     ));
     if marker.exists() {
         eprintln!("reusing the model loaded in {}", data.display());
@@ -227,10 +245,11 @@ async fn ensure_loaded(data: &Path, arguments: &BenchServeArgs) -> anyhow::Resul
     };
     ensure_lake(&lake, options).await?;
     eprintln!("loading {} with crmbet etl ...", lake.display());
-    run_crmbet_etl(&lake, data)?;
+    run_crmbet_etl_on(database_url, &lake, data)?;
     eprintln!("training KMeans (automatic k) ...");
     let seed = arguments.seed.to_string();
-    let trained = run_crmbet_json(
+    let trained = run_crmbet_json_on(
+        database_url,
         data,
         &[
             OsStr::new("train"),
