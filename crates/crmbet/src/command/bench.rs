@@ -55,13 +55,8 @@ fn run_crmbet_etl_on(database_url: &str, lake: &Path, scratch: &Path) -> anyhow:
     )
 }
 
-/// Runs this binary with `arguments` (which must ask for `--json`) on the scratch database
-/// and warehouse in `scratch`; returns the JSON it printed.
-fn run_crmbet_json(scratch: &Path, arguments: &[&OsStr]) -> anyhow::Result<Value> {
-    run_crmbet_json_on(&scratch_database_url(scratch), scratch, arguments)
-}
-
-/// [`run_crmbet_json`] on the database at `database_url` (the warehouse stays in `scratch`).
+/// Runs this binary with `arguments` (which must ask for `--json`) on the database at
+/// `database_url` and the warehouse in `scratch`; returns the JSON it printed.
 fn run_crmbet_json_on(
     database_url: &str,
     scratch: &Path,
