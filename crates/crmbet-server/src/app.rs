@@ -169,6 +169,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
             <AuthServiceServer<AuthApi> as NamedService>::NAME,
             <SmarticoWebhookServiceServer<SmarticoWebhookApi> as NamedService>::NAME,
         ],
+        Arc::clone(&state.database_probe),
     );
 
     let reflection_error =

@@ -3,9 +3,14 @@
 //! service NOT_SERVING, so load balancers and readiness probes stop sending new work before
 //! the listener stops accepting it.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use tokio::sync::watch;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
+
+use crate::health::DatabaseProbe;
 
 /// Whether this server is draining; cheap to share.
 #[derive(Debug)]
@@ -32,26 +37,67 @@ impl Draining {
         *self.started.borrow()
     }
 
-    /// Makes `reporter` answer NOT_SERVING for `services` and for the server as a whole
-    /// (`""`) once draining begins.
-    pub(crate) fn report_through(&self, reporter: HealthReporter, services: Vec<&'static str>) {
+    /// Resolves once draining has begun.
+    async fn begun(&self) {
         let mut started = self.started.subscribe();
+        // An error means the sender is gone: nothing will begin any more.
+        if started.wait_for(|started| *started).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Makes `reporter` answer for `services` what `/health` says: SERVING while the
+    /// database answers `probe`, NOT_SERVING while it does not (checked every
+    /// [`DATABASE_CHECK_INTERVAL`]), so a readiness probe on a service takes the instance out
+    /// when it cannot serve. The server as a whole (`""`, what liveness probes ask) stays
+    /// SERVING through a database outage, since restarting would not help; once draining
+    /// begins, everything says NOT_SERVING for good.
+    pub(crate) fn report_through(
+        self: &Arc<Self>,
+        reporter: HealthReporter,
+        services: Vec<&'static str>,
+        probe: Arc<DatabaseProbe>,
+    ) {
+        let draining = Arc::clone(self);
         tokio::spawn(async move {
-            // An error means the state was dropped: the server is gone, nothing to report.
-            if started.wait_for(|started| *started).await.is_err() {
-                return;
-            }
-            for service in services.into_iter().chain([""]) {
-                reporter
-                    .set_service_status(service, ServingStatus::NotServing)
-                    .await;
+            let mut database_up = true;
+            loop {
+                if draining.has_begun() {
+                    for service in services.iter().copied().chain([""]) {
+                        reporter
+                            .set_service_status(service, ServingStatus::NotServing)
+                            .await;
+                    }
+                    return;
+                }
+                let up = probe.ping().await.is_ok();
+                if up != database_up {
+                    let status = if up {
+                        ServingStatus::Serving
+                    } else {
+                        ServingStatus::NotServing
+                    };
+                    for service in &services {
+                        reporter.set_service_status(*service, status).await;
+                    }
+                    database_up = up;
+                }
+                tokio::select! {
+                    () = draining.begun() => {}
+                    () = tokio::time::sleep(DATABASE_CHECK_INTERVAL) => {}
+                }
             }
         });
     }
 }
 
+/// How often the gRPC health service re-checks the database.
+pub(crate) const DATABASE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[tokio::test]
@@ -86,8 +132,18 @@ mod tests {
         ));
         assert_eq!(status("").await, serving);
 
-        let draining = Draining::default();
-        draining.report_through(reporter, vec!["crmbet.v1.UserService"]);
+        let directory = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            directory.path().join("probe.db").display()
+        );
+        let store = crmbet_store::Store::connect(&url).await.unwrap();
+        let draining = Arc::new(Draining::default());
+        draining.report_through(
+            reporter,
+            vec!["crmbet.v1.UserService"],
+            Arc::new(DatabaseProbe::new(store)),
+        );
         assert!(!draining.has_begun());
         assert_eq!(status("crmbet.v1.UserService").await, serving);
         draining.begin();

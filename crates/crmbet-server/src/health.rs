@@ -40,7 +40,7 @@ impl DatabaseProbe {
         }
     }
 
-    async fn ping(&self) -> crmbet_core::Result<()> {
+    pub(crate) async fn ping(&self) -> crmbet_core::Result<()> {
         let reserved = self
             .reserved
             .get_or_try_init(|| self.store.open_reserved_connection())

@@ -1,8 +1,12 @@
-//! `/health` follows the database: 200 while it answers, 503 once it is gone.
+//! `/health` follows the database: 200 while it answers, 503 once it is gone; the gRPC
+//! health service follows too (SERVING, then NOT_SERVING).
 
 use std::time::{Duration, Instant};
 
 use crmbet_store::throwaway_postgres::ThrowawayPostgres;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
 
 use crate::server::RunningServer;
 
@@ -17,6 +21,23 @@ async fn health_turns_503_when_the_database_goes_away() {
     assert_eq!(healthy.status(), 200);
     let body: serde_json::Value = healthy.json().await.unwrap();
     assert_eq!(body["database"]["backend"], "postgres");
+
+    let channel = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut grpc_health = HealthClient::new(channel);
+    let grpc_status = |service: &str| HealthCheckRequest {
+        service: service.to_owned(),
+    };
+    let serving = grpc_health
+        .check(grpc_status("crmbet.v1.UserService"))
+        .await
+        .unwrap()
+        .into_inner()
+        .status;
+    assert_eq!(serving, ServingStatus::Serving as i32);
 
     // Dropping it drops the database under the running server.
     drop(database);
@@ -35,6 +56,31 @@ async fn health_turns_503_when_the_database_goes_away() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // The gRPC health of the services, which readiness probes ask, follows within its check
+    // interval; the server as a whole (liveness) stays SERVING: a restart would not help.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let user = grpc_health
+            .check(grpc_status("crmbet.v1.UserService"))
+            .await
+            .unwrap()
+            .into_inner();
+        if user.status == ServingStatus::NotServing as i32 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "gRPC health of UserService still says {} with the database gone",
+            user.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let whole = grpc_health
+        .check(grpc_status(""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(whole.status, ServingStatus::Serving as i32, "liveness");
 }
 
 /// `/health` for a server with `AMQP_URL` set to `amqp_url`, on a scratch SQLite database.
