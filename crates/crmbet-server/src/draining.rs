@@ -96,8 +96,6 @@ pub(crate) const DATABASE_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
-
     use super::*;
 
     #[tokio::test]
@@ -132,12 +130,14 @@ mod tests {
         ));
         assert_eq!(status("").await, serving);
 
-        let directory = tempfile::tempdir().unwrap();
+        let directory = tempfile::tempdir().expect("a scratch folder");
         let url = format!(
             "sqlite://{}?mode=rwc",
             directory.path().join("probe.db").display()
         );
-        let store = crmbet_store::Store::connect(&url).await.unwrap();
+        let store = crmbet_store::Store::connect(&url)
+            .await
+            .expect("a scratch SQLite database");
         let draining = Arc::new(Draining::default());
         draining.report_through(
             reporter,

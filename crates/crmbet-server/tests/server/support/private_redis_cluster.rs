@@ -1,10 +1,12 @@
 //! A Redis Cluster of the test's own: three masters (`redis-server --cluster-enabled`) on
 //! free ports, joined by `redis-cli --cluster create`, stopped when dropped.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::private_redis::start_redis_server;
 
 const MASTERS: usize = 3;
 
@@ -96,24 +98,16 @@ fn free_port() -> u16 {
 }
 
 fn start_node(port: u16, folder: &Path) -> Child {
-    let process = Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--cluster-enabled", "yes"])
-        .arg("--cluster-config-file")
-        .arg(folder.join(format!("nodes-{port}.conf")))
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(folder)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|error| panic!("cannot start redis-server (is it installed?): {error}"));
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server did not start on port {port}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    process
+    let config_file = folder.join(format!("nodes-{port}.conf"));
+    start_redis_server(
+        port,
+        &[
+            "--cluster-enabled".into(),
+            "yes".into(),
+            "--cluster-config-file".into(),
+            config_file.into_os_string(),
+            "--dir".into(),
+            folder.as_os_str().to_owned(),
+        ],
+    )
 }
