@@ -30,7 +30,7 @@ use crate::draining::Draining;
 use crate::gateway::Gateway;
 use crate::health::{DatabaseProbe, health};
 use crate::heavy_reads::HeavyReads;
-use crate::metrics::{Metrics, ProcessSources, RpcMetricsLayer};
+use crate::metrics::{MeteredRoutes, Metrics, ProcessSources, RpcMetricsLayer};
 use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document, ui_response};
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
@@ -138,7 +138,7 @@ impl AppState {
 
 /// Builds every tonic service, with gRPC health (per service) and reflection (v1 and
 /// v1alpha: Python's reflection client speaks only v1alpha), behind the access layer.
-pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
+pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
     let max_message_bytes = state.config.max_body_bytes;
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -236,13 +236,8 @@ pub async fn grpc_routes(state: &AppState) -> Result<Routes> {
     )
     .with_heavy_reads(Arc::clone(&state.heavy_reads))
     .with_max_body_bytes(max_message_bytes);
-    Ok(Routes::from(
-        builder
-            .routes()
-            .into_axum_router()
-            .layer(access)
-            .layer(RpcMetricsLayer::new(Arc::clone(&state.metrics))),
-    ))
+    Ok(RpcMetricsLayer::new(Arc::clone(&state.metrics))
+        .layer(access.layer(builder.routes().into_axum_router())))
 }
 
 /// The whole application: the [`Gateway`] in front of the tonic routes (gRPC, grpc-web)

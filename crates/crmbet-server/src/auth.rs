@@ -15,7 +15,7 @@ mod throttle;
 mod tokens;
 mod verified_tokens;
 
-pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, RequestId, note_audit_target};
+pub use caller::{AuditFacts, AuditNote, ClientAddress, Principal, note_audit_target};
 pub use crmbet_core::Role;
 pub use layer::{AccessLayer, AccessService};
 pub(crate) use layer::{bearer_token, client_address, unique_per_response};

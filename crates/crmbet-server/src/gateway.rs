@@ -16,14 +16,13 @@ use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use crmbet_core::Error;
 use futures::future::BoxFuture;
-use tonic::service::Routes;
 use tonic_web::GrpcWebService;
 use tower::{Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::ambiguity::{answer_grpc_web_text_in_kind, refuse_repeated_headers};
 use crate::connections::Connections;
-use crate::metrics::{Metrics, Protocol, Refusal};
+use crate::metrics::{MeteredRoutes, Metrics, Protocol, Refusal};
 use crate::rate_limit::{self, Admission, RateLimitState};
 use crate::refusal_body::discard_before_refusal;
 use crate::request_span::{record_response, request_span};
@@ -40,7 +39,7 @@ pub struct Gateway {
 struct Parts {
     web_security: WebSecurity,
     rate_limit: RateLimitState,
-    grpc: GrpcWebService<Routes>,
+    grpc: GrpcWebService<MeteredRoutes>,
     http: Router,
     connections: Arc<Connections>,
     metrics: Arc<Metrics>,
@@ -52,7 +51,7 @@ impl Gateway {
     pub(crate) fn new(
         web_security: WebSecurity,
         rate_limit: RateLimitState,
-        grpc: GrpcWebService<Routes>,
+        grpc: GrpcWebService<MeteredRoutes>,
         http: Router,
         connections: Arc<Connections>,
         metrics: Arc<Metrics>,
@@ -144,10 +143,13 @@ impl Parts {
 
     /// gRPC and grpc-web to tonic, the rest to the HTTP router.
     async fn dispatch(&self, mut request: Request) -> Response {
-        // The RPC metrics label each call with the protocol it arrived in; REST passes the
+        // The RPC metrics label each call with the protocol it arrived in (gRPC unless
+        // told: no extension map is made for the most common call); REST passes the
         // extensions on to its in-process call.
         let protocol = Protocol::of(request.headers());
-        request.extensions_mut().insert(protocol);
+        if protocol != Protocol::Grpc {
+            request.extensions_mut().insert(protocol);
+        }
         if !is_grpc(&request) {
             let Ok(response) = self.http.clone().oneshot(request).await;
             return response;
@@ -168,7 +170,15 @@ impl Parts {
 /// reads the refusal (see [`crate::refusal_body`]).
 async fn discard_body(request: Request, refusal: &mut Response) {
     let (parts, body) = request.into_parts();
-    discard_before_refusal(parts.version, &parts.headers, body, refusal).await;
+    // Boxed: refusals are rare, and their timer and body state would otherwise enlarge the
+    // future of every request.
+    Box::pin(discard_before_refusal(
+        parts.version,
+        &parts.headers,
+        body,
+        refusal,
+    ))
+    .await;
 }
 
 /// gRPC or grpc-web, by content type (`application/grpc`, `application/grpc-web+proto`, …).

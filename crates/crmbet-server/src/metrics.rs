@@ -19,19 +19,24 @@ mod database;
 mod layer;
 mod process;
 
+use std::hash::Hash;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use http::StatusCode;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crmbet_store::Store;
+use tonic::Code;
 
-pub use layer::{Protocol, RpcMetricsLayer};
+use crate::rest::code_name;
+
+pub use layer::{MeteredRoutes, Protocol, RpcMetrics, RpcMetricsLayer};
 pub(crate) use process::ProcessSources;
 
 use self::database::DatabaseGauges;
@@ -91,14 +96,46 @@ impl Refusal {
 
 type LatencyFamily = Family<LatencyLabels, Histogram, fn() -> Histogram>;
 
+/// gRPC codes 0 (OK) to 16 (UNAUTHENTICATED); `Code::from_i32` maps anything else to UNKNOWN.
+const GRPC_CODES: usize = 17;
+const REFUSALS: usize = 3;
+
+/// The series of one (RPC, protocol), looked up in their families on first use and kept:
+/// a call then costs an index, not a hash of its labels and a lock of the family's map.
+/// Series appear in the exposition once used, as they did when looked up per call.
+#[derive(Debug, Default)]
+struct RpcSeries {
+    requests: [OnceLock<Counter>; GRPC_CODES],
+    latency: OnceLock<Histogram>,
+}
+
+/// The series of `labels` in `family`, resolved into `slot` the first time.
+fn resolved<'slot, S, M, C>(
+    slot: &'slot OnceLock<M>,
+    family: &Family<S, M, C>,
+    labels: impl FnOnce() -> S,
+) -> &'slot M
+where
+    S: Clone + Hash + Eq,
+    M: Clone,
+    C: MetricConstructor<M>,
+{
+    slot.get_or_init(|| family.get_or_create(&labels()).clone())
+}
+
 /// Every metric of one process; cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
     rpc_requests: Family<RpcLabels, Counter>,
     rpc_latency: LatencyFamily,
+    /// Indexed by [`layer::RpcSlot::index`].
+    rpc_series: Box<[RpcSeries]>,
     refusals: Family<RefusalLabels, Counter>,
+    refusal_series: [OnceLock<Counter>; REFUSALS],
     rate_limit_decisions: Family<DecisionLabels, Counter>,
+    /// Admitted, refused.
+    decision_series: [OnceLock<Counter>; 2],
     database: DatabaseGauges,
 }
 
@@ -137,31 +174,38 @@ impl Metrics {
             registry,
             rpc_requests,
             rpc_latency,
+            rpc_series: (0..layer::RpcSlot::COUNT)
+                .map(|_| RpcSeries::default())
+                .collect(),
             refusals,
+            refusal_series: Default::default(),
             rate_limit_decisions,
+            decision_series: Default::default(),
             database,
         }
     }
 
     /// One RPC finished with `code` after `elapsed`.
-    pub(crate) fn observe_rpc(
-        &self,
-        rpc: &'static str,
-        protocol: Protocol,
-        code: &'static str,
-        elapsed: Duration,
-    ) {
-        let protocol = protocol.label();
-        self.rpc_requests
-            .get_or_create(&RpcLabels {
+    pub(crate) fn observe_rpc(&self, slot: layer::RpcSlot, code: Code, elapsed: Duration) {
+        let Some(series) = self.rpc_series.get(slot.index()) else {
+            return;
+        };
+        let rpc = slot.rpc_label();
+        let protocol = slot.protocol().label();
+        let code_index = usize::try_from(i32::from(code)).unwrap_or(0);
+        if let Some(requests) = series.requests.get(code_index) {
+            resolved(requests, &self.rpc_requests, || RpcLabels {
                 rpc,
                 protocol,
-                code,
+                code: code_name(code),
             })
             .inc();
-        self.rpc_latency
-            .get_or_create(&LatencyLabels { rpc, protocol })
-            .observe(elapsed.as_secs_f64());
+        }
+        resolved(&series.latency, &self.rpc_latency, || LatencyLabels {
+            rpc,
+            protocol,
+        })
+        .observe(elapsed.as_secs_f64());
     }
 
     /// The gateway refused a request.
@@ -169,11 +213,17 @@ impl Metrics {
         if refusal == Refusal::RateLimit {
             self.rate_limit_decision(false);
         }
-        self.refusals
-            .get_or_create(&RefusalLabels {
+        let index = match refusal {
+            Refusal::RateLimit => 0,
+            Refusal::Origin => 1,
+            Refusal::AmbiguousRequest => 2,
+        };
+        resolved(&self.refusal_series[index], &self.refusals, || {
+            RefusalLabels {
                 reason: refusal.label(),
-            })
-            .inc();
+            }
+        })
+        .inc();
     }
 
     /// The rate limit admitted a request.
@@ -182,10 +232,17 @@ impl Metrics {
     }
 
     fn rate_limit_decision(&self, admitted: bool) {
-        let decision = if admitted { "admitted" } else { "refused" };
-        self.rate_limit_decisions
-            .get_or_create(&DecisionLabels { decision })
-            .inc();
+        let (index, decision) = if admitted {
+            (0, "admitted")
+        } else {
+            (1, "refused")
+        };
+        resolved(
+            &self.decision_series[index],
+            &self.rate_limit_decisions,
+            || DecisionLabels { decision },
+        )
+        .inc();
     }
 
     /// The exposition: the database's state read (or reused when fresh), then every metric

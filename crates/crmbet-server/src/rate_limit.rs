@@ -308,7 +308,9 @@ impl RateLimiter {
                     .next_lease_size(&keys[*index], limits[*index], now)
             })
             .collect();
-        match shared.take(&missing_keys, &sizes, WINDOW).await {
+        // Boxed: Redis's call state is large and needed only when a lease runs out, while
+        // every request's future would carry it.
+        match Box::pin(shared.take(&missing_keys, &sizes, WINDOW)).await {
             Ok(counts) => {
                 self.set_degraded(None);
                 for ((index, size), (count, reset_after)) in missing.iter().zip(&sizes).zip(counts)

@@ -131,6 +131,11 @@ impl ReadCache {
         if let Some(model) = self.remembered_active_model(store.activations()) {
             return Ok(model);
         }
+        // Boxed: the store's query future is large and needed about once a second.
+        Box::pin(self.refresh_active_model(store)).await
+    }
+
+    async fn refresh_active_model(&self, store: &Store) -> crmbet_core::Result<Option<ModelId>> {
         let _refreshing = self.inner.active_model_refresh.lock().await;
         // Counted before the read: an activation committed meanwhile makes the memo stale.
         let activations = store.activations();
@@ -167,6 +172,24 @@ impl ReadCache {
     /// The cached answer under `key`, or the answer of `load`, which is cached when it
     /// succeeds.
     pub async fn read<M, Load, Loading>(&self, key: &str, load: Load) -> Result<M, Status>
+    where
+        M: Message + Default,
+        Load: FnOnce() -> Loading,
+        Loading: Future<Output = Result<M, Status>>,
+    {
+        if let Some(bytes) = self.lookup_local(key)
+            && let Ok(message) = M::decode(bytes.as_slice())
+        {
+            self.inner.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(message);
+        }
+        // Redis and the store in a future of their own: their state runs to kilobytes,
+        // which every call's future would otherwise carry (and copy when boxed), hit or not.
+        Box::pin(self.read_beyond_local(key, load)).await
+    }
+
+    /// [`Self::read`] past the near copy: Redis, then the store.
+    async fn read_beyond_local<M, Load, Loading>(&self, key: &str, load: Load) -> Result<M, Status>
     where
         M: Message + Default,
         Load: FnOnce() -> Loading,

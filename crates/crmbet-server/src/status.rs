@@ -41,7 +41,8 @@ pub fn status_from_error(error: Error) -> Status {
 /// are not the message, which is the caller's error, not the server's. Other answers are
 /// left alone.
 pub fn invalid_argument_for_undecodable_message(headers: &mut HeaderMap) {
-    if headers.get("grpc-status").map(HeaderValue::as_bytes) != Some(b"13") {
+    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    if headers.get(GRPC_STATUS).map(HeaderValue::as_bytes) != Some(b"13") {
         return;
     }
     let Some(status) = Status::from_header_map(headers) else {

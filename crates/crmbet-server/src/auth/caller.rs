@@ -21,13 +21,11 @@ pub struct Principal {
     pub session: String,
 }
 
-/// The client's address: the first `x-forwarded-for` hop, else the peer address.
+/// The client's address: the peer, or behind a trusted proxy the rightmost `x-forwarded-for`
+/// hop that is not one (see the access layer's `client_address`). Put on
+/// state-changing calls (the throttles and allow-lists that read it are all on writes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddress(pub IpAddr);
-
-/// The request id: the caller's `x-request-id` when it sent a usable one, else a new one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestId(pub String);
 
 /// What a service tells the audit log about a call the layer cannot see into: who acted
 /// when no token says so (Login, Refresh, Logout) and what was acted on.

@@ -1,29 +1,32 @@
-//! Counting RPCs where every protocol meets: a layer in front of the tonic routes, which
+//! Counting RPCs where every protocol meets: a service around the tonic routes, which
 //! gRPC reaches directly, grpc-web through its translation and REST in process. The call is
 //! observed when its response body ends (or is dropped: the caller went away), with the
 //! final gRPC code from the trailers, or from the headers of a trailers-only answer.
+//!
+//! It wraps the routes as a whole rather than each route (axum's `Router::layer`): per
+//! route, every call would clone a boxed service and box its future once more.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use axum::body::Body;
-use axum::extract::Request;
-use axum::response::Response;
 use bytes::Bytes;
-use futures::future::BoxFuture;
-use http::HeaderMap;
+use http::{HeaderMap, Request, Response};
 use http_body::{Frame, SizeHint};
 use tonic::Code;
 use tower::{Layer, Service};
 
 use super::Metrics;
-use crate::auth::permissions::rule_for;
-use crate::rest::code_name;
+use crate::auth::AccessService;
+use crate::auth::permissions::METHOD_RULES;
 
-/// The protocol a call arrived in, put in the request's extensions by the gateway (REST
-/// passes its extensions on to the in-process call).
+/// The tonic routes as every protocol reaches them: counted, then checked for access.
+pub type MeteredRoutes = RpcMetrics<AccessService<axum::Router>>;
+
+/// The protocol a call arrived in, put in the request's extensions by the gateway when it
+/// is not gRPC (REST passes its extensions on to the in-process call).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Grpc,
@@ -32,6 +35,8 @@ pub enum Protocol {
 }
 
 impl Protocol {
+    const COUNT: usize = 3;
+
     /// The protocol of a request reaching the gateway, by its content type.
     pub fn of(headers: &HeaderMap) -> Self {
         let content_type = headers
@@ -54,27 +59,76 @@ impl Protocol {
             Self::Rest => "rest",
         }
     }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Grpc => 0,
+            Self::GrpcWeb => 1,
+            Self::Rest => 2,
+        }
+    }
 }
 
-/// The RPC's label: its path from the permission table, the service of the open health
-/// and reflection services, else `unknown` (a path nobody serves).
-fn rpc_label(path: &str) -> &'static str {
-    let rule = rule_for(path);
-    if !rule.path.is_empty() {
-        return rule.path;
+/// RPC labels outside the permission table: the open health and reflection services, and
+/// `unknown` for a path nobody serves.
+const OPEN_RPC_LABELS: [(&str, &str); 2] = [
+    ("/grpc.health.v1.Health/", "/grpc.health.v1.Health"),
+    ("/grpc.reflection.", "/grpc.reflection"),
+];
+const UNKNOWN_RPC: usize = METHOD_RULES.len() + OPEN_RPC_LABELS.len();
+
+/// Which series a call belongs to: its RPC label (a position in the permission table, then
+/// the open services, then `unknown`) and its protocol. Labels come from fixed tables,
+/// never from the path itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RpcSlot {
+    rpc: usize,
+    protocol: Protocol,
+}
+
+impl RpcSlot {
+    /// How many slots there are.
+    pub(super) const COUNT: usize = (UNKNOWN_RPC + 1) * Protocol::COUNT;
+
+    fn of(path: &str, protocol: Protocol) -> Self {
+        let rpc = METHOD_RULES
+            .iter()
+            .position(|rule| rule.path == path)
+            .or_else(|| {
+                OPEN_RPC_LABELS
+                    .iter()
+                    .position(|(prefix, _)| path.starts_with(prefix))
+                    .map(|open| METHOD_RULES.len() + open)
+            })
+            .unwrap_or(UNKNOWN_RPC);
+        Self { rpc, protocol }
     }
-    if path.starts_with("/grpc.health.v1.Health/") {
-        "/grpc.health.v1.Health"
-    } else if path.starts_with("/grpc.reflection.") {
-        "/grpc.reflection"
-    } else {
-        "unknown"
+
+    pub(super) fn index(self) -> usize {
+        self.rpc * Protocol::COUNT + self.protocol.index()
+    }
+
+    pub(super) fn protocol(self) -> Protocol {
+        self.protocol
+    }
+
+    pub(super) fn rpc_label(self) -> &'static str {
+        if let Some(rule) = METHOD_RULES.get(self.rpc) {
+            return rule.path;
+        }
+        OPEN_RPC_LABELS
+            .get(self.rpc - METHOD_RULES.len())
+            .map_or("unknown", |(_, label)| label)
     }
 }
+
+/// A constant name: looking a header up by `&str` parses the name on every call.
+const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 fn grpc_code(headers: &HeaderMap) -> Option<Code> {
-    let value = headers.get("grpc-status")?.to_str().ok()?;
-    value.parse::<i32>().ok().map(Code::from_i32)
+    let value = headers.get(GRPC_STATUS)?;
+    let code: i32 = std::str::from_utf8(value.as_bytes()).ok()?.parse().ok()?;
+    Some(Code::from_i32(code))
 }
 
 /// Observes every call of the service it wraps.
@@ -100,57 +154,76 @@ impl<S> Layer<S> for RpcMetricsLayer {
     }
 }
 
+/// The service [`RpcMetricsLayer`] makes.
 #[derive(Debug, Clone)]
 pub struct RpcMetrics<S> {
     inner: S,
     metrics: Arc<Metrics>,
 }
 
-impl<S> Service<Request> for RpcMetrics<S>
+impl<S, RequestBody, ResponseBody> Service<Request<RequestBody>> for RpcMetrics<S>
 where
-    S: Service<Request, Response = Response> + Send + 'static,
-    S::Future: Send + 'static,
+    S: Service<Request<RequestBody>, Response = Response<ResponseBody>>,
+    ResponseBody: http_body::Body<Data = Bytes>,
 {
-    type Response = Response;
+    type Response = Response<MeteredBody<ResponseBody>>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+    type Future = MeteredFuture<S::Future>;
 
     fn poll_ready(&mut self, context: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(context)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, request: Request<RequestBody>) -> Self::Future {
+        let protocol = request
+            .extensions()
+            .get::<Protocol>()
+            .copied()
+            .unwrap_or(Protocol::Grpc);
         let observation = Observation {
             metrics: Arc::clone(&self.metrics),
-            rpc: rpc_label(request.uri().path()),
-            protocol: request
-                .extensions()
-                .get::<Protocol>()
-                .copied()
-                .unwrap_or(Protocol::Grpc),
+            slot: RpcSlot::of(request.uri().path(), protocol),
             started: Instant::now(),
             code: None,
         };
-        let response = self.inner.call(request);
-        Box::pin(async move {
-            let response = response.await?;
-            let mut observation = observation;
+        MeteredFuture {
+            inner: self.inner.call(request),
+            observation: Some(observation),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The inner call's future; its response leaves with a [`MeteredBody`].
+    pub struct MeteredFuture<F> {
+        #[pin]
+        inner: F,
+        observation: Option<Observation>,
+    }
+}
+
+impl<F, ResponseBody, Error> Future for MeteredFuture<F>
+where
+    F: Future<Output = Result<Response<ResponseBody>, Error>>,
+    ResponseBody: http_body::Body<Data = Bytes>,
+{
+    type Output = Result<Response<MeteredBody<ResponseBody>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.inner.poll(context))?;
+        let mut observation = this.observation.take();
+        if let Some(observation) = observation.as_mut() {
             observation.code = grpc_code(response.headers());
-            Ok(response.map(|inner| {
-                Body::new(MeteredBody {
-                    inner,
-                    observation: Some(observation),
-                })
-            }))
-        })
+        }
+        Poll::Ready(Ok(response.map(|inner| MeteredBody { inner, observation })))
     }
 }
 
 /// One call being observed.
-struct Observation {
+pub struct Observation {
     metrics: Arc<Metrics>,
-    rpc: &'static str,
-    protocol: Protocol,
+    slot: RpcSlot,
     started: Instant,
     /// The final code once known.
     code: Option<Code>,
@@ -160,39 +233,42 @@ impl Observation {
     /// Records the call; a body that ended without a code was cut off (the caller left).
     fn record(self) {
         let code = self.code.unwrap_or(Code::Cancelled);
-        self.metrics.observe_rpc(
-            self.rpc,
-            self.protocol,
-            code_name(code),
-            self.started.elapsed(),
-        );
+        self.metrics
+            .observe_rpc(self.slot, code, self.started.elapsed());
     }
 }
 
-/// The response body, observed when it ends or is dropped.
-struct MeteredBody {
-    inner: Body,
-    observation: Option<Observation>,
-}
+pin_project_lite::pin_project! {
+    /// The response body, observed when it ends or is dropped.
+    pub struct MeteredBody<B> {
+        #[pin]
+        inner: B,
+        observation: Option<Observation>,
+    }
 
-impl MeteredBody {
-    fn finish(&mut self) {
-        if let Some(observation) = self.observation.take() {
-            observation.record();
+    impl<B> PinnedDrop for MeteredBody<B> {
+        fn drop(this: Pin<&mut Self>) {
+            // Hyper may stop polling once `is_end_stream` says so: the trailers were read.
+            if let Some(observation) = this.project().observation.take() {
+                observation.record();
+            }
         }
     }
 }
 
-impl http_body::Body for MeteredBody {
+impl<B> http_body::Body for MeteredBody<B>
+where
+    B: http_body::Body<Data = Bytes>,
+{
     type Data = Bytes;
-    type Error = axum::Error;
+    type Error = B::Error;
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         context: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_frame(context);
+    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(context);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(trailers) = frame.trailers_ref()
@@ -202,12 +278,16 @@ impl http_body::Body for MeteredBody {
                 }
             }
             Poll::Ready(Some(Err(_))) => {
-                if let Some(observation) = this.observation.as_mut() {
+                if let Some(mut observation) = this.observation.take() {
                     observation.code = Some(Code::Internal);
+                    observation.record();
                 }
-                this.finish();
             }
-            Poll::Ready(None) => this.finish(),
+            Poll::Ready(None) => {
+                if let Some(observation) = this.observation.take() {
+                    observation.record();
+                }
+            }
             Poll::Pending => {}
         }
         polled
@@ -222,19 +302,13 @@ impl http_body::Body for MeteredBody {
     }
 }
 
-impl Drop for MeteredBody {
-    fn drop(&mut self) {
-        // Hyper may stop polling once `is_end_stream` says so: the trailers were read.
-        self.finish();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn labels_come_from_fixed_tables_never_from_the_path() {
+        let rpc_label = |path: &str| RpcSlot::of(path, Protocol::Grpc).rpc_label();
         assert_eq!(
             rpc_label("/crmbet.v1.UserService/GetUserSegment"),
             "/crmbet.v1.UserService/GetUserSegment"
@@ -243,8 +317,23 @@ mod tests {
             rpc_label("/grpc.health.v1.Health/Check"),
             "/grpc.health.v1.Health"
         );
+        assert_eq!(
+            rpc_label("/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"),
+            "/grpc.reflection"
+        );
         assert_eq!(rpc_label("/crmbet.v1.UserService/Made-Up-42"), "unknown");
         assert_eq!(rpc_label("/anything/else"), "unknown");
+        let slots: std::collections::HashSet<usize> = METHOD_RULES
+            .iter()
+            .map(|rule| rule.path)
+            .chain(["/grpc.health.v1.Health/Check", "/grpc.reflection.x", "/x"])
+            .flat_map(|path| {
+                [Protocol::Grpc, Protocol::GrpcWeb, Protocol::Rest]
+                    .map(|protocol| RpcSlot::of(path, protocol).index())
+            })
+            .collect();
+        assert_eq!(slots.len(), RpcSlot::COUNT, "every slot is distinct");
+        assert!(slots.iter().all(|&index| index < RpcSlot::COUNT));
     }
 
     #[test]
