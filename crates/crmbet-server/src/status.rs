@@ -4,6 +4,9 @@
 use crmbet_core::{Error, ErrorCode};
 use http::{HeaderMap, HeaderValue};
 use rand::Rng;
+
+/// `grpc-status` as a constant name: a lookup by `&str` parses the name on every call.
+pub(crate) const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 use tonic::{Code, Status};
 
 /// How prost's decode errors begin; tonic answers them INTERNAL.
@@ -41,7 +44,6 @@ pub fn status_from_error(error: Error) -> Status {
 /// are not the message, which is the caller's error, not the server's. Other answers are
 /// left alone.
 pub fn invalid_argument_for_undecodable_message(headers: &mut HeaderMap) {
-    const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
     if headers.get(GRPC_STATUS).map(HeaderValue::as_bytes) != Some(b"13") {
         return;
     }

@@ -33,10 +33,9 @@ use crate::auth::tokens::{TokenKeys, VerifiedToken};
 use crate::heavy_reads::HeavyReads;
 use crate::refusal_body::discard_before_refusal;
 use crate::rest::code_name;
-use crate::status::{invalid_argument_for_undecodable_message, status_from_error};
+use crate::status::{GRPC_STATUS, invalid_argument_for_undecodable_message, status_from_error};
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 const FORWARDED_FOR_HEADER: &str = "x-forwarded-for";
 /// Longest caller-chosen request id kept; longer ones are replaced.
 const MAX_REQUEST_ID_CHARS: usize = 128;

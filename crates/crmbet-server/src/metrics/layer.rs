@@ -21,6 +21,7 @@ use tower::{Layer, Service};
 use super::Metrics;
 use crate::auth::AccessService;
 use crate::auth::permissions::METHOD_RULES;
+use crate::status::GRPC_STATUS;
 
 /// The tonic routes as every protocol reaches them: counted, then checked for access.
 pub type MeteredRoutes = RpcMetrics<AccessService<axum::Router>>;
@@ -121,9 +122,6 @@ impl RpcSlot {
             .map_or("unknown", |(_, label)| label)
     }
 }
-
-/// A constant name: looking a header up by `&str` parses the name on every call.
-const GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 
 fn grpc_code(headers: &HeaderMap) -> Option<Code> {
     let value = headers.get(GRPC_STATUS)?;
