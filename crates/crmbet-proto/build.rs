@@ -12,6 +12,7 @@ const PROTO_FILES: &[&str] = &[
     "crmbet/v1/training.proto",
     "crmbet/v1/auth.proto",
     "crmbet/v1/webhook.proto",
+    "crmbet/v1/event.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

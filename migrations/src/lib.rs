@@ -9,6 +9,7 @@ mod m20261125_000003_lake_objects;
 mod m20261201_000004_refresh_token_revocations;
 mod m20261206_000005_database_identity;
 mod m20261206_000006_campaign_delivery;
+mod m20261207_000007_live_transactions;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_refresh_token_revocations::Migration),
             Box::new(m20261206_000005_database_identity::Migration),
             Box::new(m20261206_000006_campaign_delivery::Migration),
+            Box::new(m20261207_000007_live_transactions::Migration),
         ]
     }
 }

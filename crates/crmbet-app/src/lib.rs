@@ -1,6 +1,6 @@
 //! The use cases of crmbet that the server and the command line both call: loading a lake,
 //! training runs, accounts and their passwords, campaigns (audiences, launches through the
-//! outbox, results) and players' restrictions.
+//! outbox, results), players' restrictions and live play (transactions as they happen).
 //!
 //! Invariant: this crate knows no protocol (no tonic, no HTTP types): it takes and returns
 //! domain values and [`crmbet_core::Error`], which the server maps to status codes and the
@@ -11,6 +11,7 @@ pub mod audience;
 pub mod campaigns;
 mod features;
 mod lake_loading;
+pub mod live_play;
 mod passwords;
 pub mod training;
 pub mod uplift;
@@ -21,8 +22,10 @@ pub use campaigns::{
     CampaignDraft, CampaignEvent, CampaignResults, CampaignSettings, Campaigns, Comparison, Funnel,
     RestrictionFlags,
 };
+pub use crmbet_etl::live::LiveTransaction;
 pub use features::feature_row;
 pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule, restrictions_summary};
+pub use live_play::{IngestReport, IntakeSource, LivePlay, RejectedTransaction};
 pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,

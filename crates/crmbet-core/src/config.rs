@@ -50,6 +50,9 @@ pub struct Config {
     /// `CRMBET_AMQP_QUEUE`: the durable quorum queue of campaign messages; dead letters go
     /// to `<queue>.dead`.
     pub amqp_queue: String,
+    /// `CRMBET_LIVE_QUEUE`: the durable quorum queue the operator's platform publishes live
+    /// transactions to (JSON or the protobuf batch); unreadable messages go to `<queue>.dead`.
+    pub live_queue: String,
     /// `CRMBET_RATE_LIMIT_PER_HOUR`: requests per client IP per hour.
     pub rate_limit_per_hour: u32,
     /// `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`: requests per authenticated principal
@@ -196,6 +199,7 @@ impl Default for Config {
             redis_key_prefix: "crmbet:".to_owned(),
             amqp_url: None,
             amqp_queue: "crmbet.smartico.campaign".to_owned(),
+            live_queue: "crmbet.live.transactions".to_owned(),
             rate_limit_per_hour: 1000,
             rate_limit_per_principal_per_hour: 1000,
             rate_limit_classes: RateLimitClasses::default(),
@@ -256,6 +260,7 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_REDIS_KEY_PREFIX",
     "AMQP_URL",
     "CRMBET_AMQP_QUEUE",
+    "CRMBET_LIVE_QUEUE",
     "CRMBET_RATE_LIMIT_PER_HOUR",
     "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
     "CRMBET_RATE_LIMIT_CLASSES",
@@ -453,6 +458,9 @@ impl Config {
         self.amqp_url = text("AMQP_URL").or(self.amqp_url.take());
         if let Some(value) = text("CRMBET_AMQP_QUEUE") {
             self.amqp_queue = value;
+        }
+        if let Some(value) = text("CRMBET_LIVE_QUEUE") {
+            self.live_queue = value;
         }
         if let Some(value) = text("CRMBET_RATE_LIMIT_PER_HOUR") {
             self.rate_limit_per_hour = parse_number("CRMBET_RATE_LIMIT_PER_HOUR", &value)?;

@@ -5,7 +5,8 @@
 //! class listed in the setting has budgets of its own, so a flood of it neither starves
 //! the others nor is limited by them; the classes not listed share one budget of
 //! `CRMBET_RATE_LIMIT_PER_HOUR` and `CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR`, except
-//! `segment`, which has [`SEGMENT_BUDGET`] unless the setting lists it.
+//! `segment` and `events`, which have [`SEGMENT_BUDGET`] and [`EVENTS_BUDGET`] unless the
+//! setting lists them.
 //!
 //! ```
 //! use crmbet_core::rate_limit_classes::{RateLimitClasses, RouteClass};
@@ -32,6 +33,8 @@ pub enum RouteClass {
     Auth,
     /// GetUserSegment, the hot read internal services make at bet time.
     Segment,
+    /// EventService: live transactions from the operator's platform, in batches.
+    Events,
     /// The Smartico CRM's webhook callbacks.
     Webhook,
     /// Other calls that change state.
@@ -42,9 +45,10 @@ pub enum RouteClass {
 
 impl RouteClass {
     /// Every class, in the order error messages list them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Auth,
         Self::Segment,
+        Self::Events,
         Self::Webhook,
         Self::Write,
         Self::Read,
@@ -55,6 +59,7 @@ impl RouteClass {
         match self {
             Self::Auth => "auth",
             Self::Segment => "segment",
+            Self::Events => "events",
             Self::Webhook => "webhook",
             Self::Write => "write",
             Self::Read => "read",
@@ -106,6 +111,18 @@ pub const SEGMENT_BUDGET: ClassBudget = ClassBudget {
     per_principal: Some(3_600_000),
 };
 
+/// The budget of `events` when the setting does not list it: 3,600,000 requests an hour per
+/// client IP and per principal.
+///
+/// Why: the operator's platform sends every bet, win and deposit as it happens, from a few
+/// addresses under one service account; a request carries a batch (or a whole stream), so
+/// a second's worth of play is a handful of requests, yet the general 1,000 an hour would
+/// stop live play within minutes.
+pub const EVENTS_BUDGET: ClassBudget = ClassBudget {
+    per_client_ip: 3_600_000,
+    per_principal: Some(3_600_000),
+};
+
 /// The per-class overrides of `CRMBET_RATE_LIMIT_CLASSES`:
 /// `class=per_ip[/per_principal]`, comma-separated, e.g. `segment=100000/1000000,auth=60`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -115,10 +132,15 @@ pub struct RateLimitClasses {
 }
 
 impl RateLimitClasses {
-    /// The budget of its own `class` has: the setting's entry, or [`SEGMENT_BUDGET`] for an
-    /// unlisted `segment`; `None` for a class that shares the general budget.
+    /// The budget of its own `class` has: the setting's entry, or [`SEGMENT_BUDGET`] and
+    /// [`EVENTS_BUDGET`] for an unlisted `segment` and `events`; `None` for a class that
+    /// shares the general budget.
     pub fn budget(&self, class: RouteClass) -> Option<ClassBudget> {
-        let built_in = (class == RouteClass::Segment).then_some(SEGMENT_BUDGET);
+        let built_in = match class {
+            RouteClass::Segment => Some(SEGMENT_BUDGET),
+            RouteClass::Events => Some(EVENTS_BUDGET),
+            _ => None,
+        };
         self.budgets.get(&class).copied().or(built_in)
     }
 }
@@ -203,6 +225,7 @@ mod tests {
     fn segment_has_its_own_budget_unless_listed() {
         let unset = RateLimitClasses::default();
         assert_eq!(unset.budget(RouteClass::Segment), Some(SEGMENT_BUDGET));
+        assert_eq!(unset.budget(RouteClass::Events), Some(EVENTS_BUDGET));
         for class in [
             RouteClass::Auth,
             RouteClass::Webhook,
@@ -266,7 +289,7 @@ mod tests {
         }
         let error = "admin=5".parse::<RateLimitClasses>().unwrap_err();
         assert!(
-            error.contains("auth, segment, webhook, write, read"),
+            error.contains("auth, segment, events, webhook, write, read"),
             "{error}"
         );
     }

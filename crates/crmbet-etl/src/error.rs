@@ -89,6 +89,14 @@ pub enum Error {
         /// What was wrong with it.
         reason: String,
     },
+    /// A lake object could not be read to replay its rows as live transactions.
+    #[error("replaying {key}: {reason}")]
+    Replay {
+        /// The object's key.
+        key: String,
+        /// Why it could not be read.
+        reason: String,
+    },
     /// A background task of the run panicked or was cancelled.
     #[error("etl task failed: {0}")]
     Task(String),
@@ -116,6 +124,7 @@ impl From<Error> for crmbet_core::Error {
     fn from(error: Error) -> Self {
         match error {
             Error::LakeNotFound { .. }
+            | Error::Replay { .. }
             | Error::BucketNotFound { .. }
             | Error::NoCredentials
             | Error::Credentials { .. } => Self::FailedPrecondition(error.to_string()),

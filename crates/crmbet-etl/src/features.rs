@@ -25,12 +25,12 @@ use crate::warehouse::TRANSACTIONS_TABLE;
 const SHARE_GAMES: [&str; 5] = ["crash", "slots", "live_casino", "sports", "table"];
 
 /// Months of net revenue the CLV estimate projects.
-const CLV_HORIZON_MONTHS: f64 = 12.0;
+pub(crate) const CLV_HORIZON_MONTHS: f64 = 12.0;
 /// Days over which the chance that a player is still active falls by a factor e.
-const CLV_RETENTION_DAYS: f64 = 90.0;
+pub(crate) const CLV_RETENTION_DAYS: f64 = 90.0;
 /// Shortest tenure the monthly revenue is averaged over, so a new player's first days are
 /// not extrapolated.
-const CLV_MINIMUM_TENURE_DAYS: f64 = 30.0;
+pub(crate) const CLV_MINIMUM_TENURE_DAYS: f64 = 30.0;
 
 /// One player's features, the columns of `player_features` plus the player's own facts.
 #[derive(Debug, Clone, PartialEq, Serialize)]

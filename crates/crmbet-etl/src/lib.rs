@@ -4,16 +4,19 @@
 //! new ones with DataFusion, quarantines rows that break the lake contract, appends the
 //! valid, deduplicated rows to a local Parquet [`Warehouse`], and computes every player's
 //! features over it in one SQL plan. The same run reads the operator's snapshot of players'
-//! restrictions under `players/` whole ([`RestrictionsSnapshot`]).
+//! restrictions under `players/` whole ([`RestrictionsSnapshot`]). [`live`] applies the same
+//! rules and features to transactions that arrive one at a time.
 //!
 //! Invariant: `crmbet-etl` never knows about gRPC nor the database; it reads a lake and
 //! hands back plain Rust values for the caller to store.
 
+mod compare;
 mod contract;
 mod error;
 mod features;
 mod ingest;
 mod lake;
+pub mod live;
 mod quality;
 mod read;
 mod restrictions;
@@ -22,6 +25,7 @@ mod scores;
 mod synthetic;
 mod warehouse;
 
+pub use compare::largest_feature_difference;
 pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_TYPES};
 pub use error::{Error, Result};
 pub use features::PlayerFeatures;

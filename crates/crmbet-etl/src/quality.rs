@@ -22,7 +22,7 @@ use crate::contract::{
 pub(crate) const RULE_COLUMN: &str = "rule";
 
 /// Characters a blank user id may consist of (ASCII whitespace, as Python's `str.strip`).
-const BLANK_CHARACTERS: &str = " \t\n\r\u{b}\u{c}";
+pub(crate) const BLANK_CHARACTERS: &str = " \t\n\r\u{b}\u{c}";
 
 /// A contract rule; the declaration order is the order rules are checked in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

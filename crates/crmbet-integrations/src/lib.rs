@@ -8,11 +8,15 @@
 //! outbox and is claimed again, so a crash, a broker or a Smartico outage delays delivery
 //! and never loses it. Event ids derive from the campaign and the player, so a repeated
 //! delivery is recognised downstream.
+//!
+//! Also the RabbitMQ intake of live transactions ([`run_live_intake`]), which hands
+//! batches of messages to the caller and acknowledges them once the caller stored them.
 
 mod backoff;
 mod breaker;
 mod dispatcher;
 mod error;
+mod live_intake;
 mod outbox_queue;
 mod rabbitmq;
 mod smartico;
@@ -23,6 +27,7 @@ pub use backoff::Backoff;
 pub use breaker::{BreakerState, CircuitBreaker};
 pub use dispatcher::Dispatcher;
 pub use error::{DeliveryError, Result};
+pub use live_intake::{LiveIntakeSettings, LiveMessage, MessageVerdicts, run_live_intake};
 pub use outbox_queue::{OutboxQueue, QueueSettings};
 pub use rabbitmq::{BrokerSettings, run_consumer, run_relay};
 pub use smartico::{DUPLICATE_EVENT, Sent, SmarticoClient, SmarticoEvent, SmarticoSettings};

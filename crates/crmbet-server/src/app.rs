@@ -14,6 +14,7 @@ use crmbet_proto::FILE_DESCRIPTOR_SET;
 use crmbet_proto::v1::auth_service_server::AuthServiceServer;
 use crmbet_proto::v1::campaign_service_server::CampaignServiceServer;
 use crmbet_proto::v1::cluster_service_server::ClusterServiceServer;
+use crmbet_proto::v1::event_service_server::EventServiceServer;
 use crmbet_proto::v1::smartico_webhook_service_server::SmarticoWebhookServiceServer;
 use crmbet_proto::v1::training_service_server::TrainingServiceServer;
 use crmbet_proto::v1::user_service_server::UserServiceServer;
@@ -35,10 +36,12 @@ use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
-use crate::service::{AuthApi, CampaignApi, ClusterApi, SmarticoWebhookApi, TrainingApi, UserApi};
+use crate::service::{
+    AuthApi, CampaignApi, ClusterApi, EventApi, SmarticoWebhookApi, TrainingApi, UserApi,
+};
 use crate::web_security::{WebSecurity, default_public_origins};
 use crate::webhook_auth::{WebhookAuth, verify_rest_webhook};
-use crmbet_app::{CampaignSettings, Campaigns, Trainer};
+use crmbet_app::{CampaignSettings, Campaigns, LivePlay, Trainer};
 use crmbet_integrations::CircuitBreaker;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
@@ -159,6 +162,9 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
     health_reporter
         .set_serving::<SmarticoWebhookServiceServer<SmarticoWebhookApi>>()
         .await;
+    health_reporter
+        .set_serving::<EventServiceServer<EventApi>>()
+        .await;
     state.draining.report_through(
         health_reporter.clone(),
         vec![
@@ -168,6 +174,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
             <TrainingServiceServer<TrainingApi> as NamedService>::NAME,
             <AuthServiceServer<AuthApi> as NamedService>::NAME,
             <SmarticoWebhookServiceServer<SmarticoWebhookApi> as NamedService>::NAME,
+            <EventServiceServer<EventApi> as NamedService>::NAME,
         ],
         Arc::clone(&state.database_probe),
     );
@@ -222,6 +229,10 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
                 state.webhook_auth.clone(),
             ))
             .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            EventServiceServer::new(EventApi::new(LivePlay::new(state.store.clone())))
+                .max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -21,6 +21,7 @@ mod health;
 mod health_lane;
 pub mod heavy_reads;
 pub mod listener;
+pub mod live_messages;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

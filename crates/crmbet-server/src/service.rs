@@ -3,6 +3,7 @@
 mod access;
 mod campaign;
 mod cluster;
+mod event;
 mod training;
 mod user;
 mod webhook;
@@ -10,6 +11,8 @@ mod webhook;
 pub use access::AuthApi;
 pub use campaign::CampaignApi;
 pub use cluster::ClusterApi;
+pub use event::EventApi;
+pub(crate) use event::live_transaction;
 pub use training::TrainingApi;
 pub use user::UserApi;
 pub use webhook::SmarticoWebhookApi;

@@ -37,6 +37,11 @@ pub const TABLES: &[&str] = &[
     "audit_log",
     "database_identity",
     "player_restrictions",
+    "live_transactions",
+    "live_player_state",
+    "live_player_sessions",
+    "live_player_days",
+    "live_quarantine",
 ];
 
 /// Connections of the pool [`Store::connect`] opens.

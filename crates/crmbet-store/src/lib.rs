@@ -11,6 +11,7 @@ pub mod entity;
 mod etl_runs;
 mod failure;
 mod lake_restrictions;
+mod live;
 mod operations;
 mod outbox;
 mod players;
@@ -32,6 +33,9 @@ pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABL
 pub use etl_runs::{EtlRunRecord, EtlRunSummary, LoadedObject, PlayerRecord, QuarantineRecord};
 pub use lake_restrictions::{
     LAKE_SOURCE, LakeRestrictionRow, LakeRestrictionsApplied, RestrictionFlags, merged_flags,
+};
+pub use live::{
+    LiveBatchSummary, LiveNovelty, LiveQuarantineRow, LiveStateUpdate, NewLiveTransaction,
 };
 pub use operations::OperationalSnapshot;
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};

@@ -7,6 +7,7 @@
 mod failures;
 mod fixture;
 mod incremental;
+mod live;
 mod peer;
 mod restrictions;
 mod support;

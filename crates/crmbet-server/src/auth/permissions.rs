@@ -24,10 +24,12 @@
 //! - AuthService Login, Refresh and Logout are open (they carry their own credentials);
 //!   WhoAmI needs any valid access token.
 //! - The Smartico webhook authenticates by its own HMAC signature, not by a JWT.
+//! - EventService (live transactions) takes `service` tokens, the platform's, and `admin`.
 //! - gRPC health and reflection stay open, like `GET /health`.
 //!
-//! The rate-limit class of each RPC: AuthService is `auth`, GetUserSegment `segment`, the
-//! Smartico webhook `webhook`, the other `Write` calls `write`, and the rest `read`.
+//! The rate-limit class of each RPC: AuthService is `auth`, GetUserSegment `segment`,
+//! EventService `events`, the Smartico webhook `webhook`, the other `Write` calls `write`,
+//! and the rest `read`.
 //!
 //! The database load of each RPC: `Heavy` reads (searches, member lists, analytics,
 //! behaviour, campaign results) may scan many rows; at most `CRMBET_HEAVY_READ_CONCURRENCY`
@@ -91,6 +93,8 @@ const LAUNCHERS: &[Role] = &[Admin, Marketer, Service];
 /// Responsible-gambling flags: the operator's platform (a service) and admins set them; a
 /// marketer must never be able to lift a self-exclusion.
 const RESTRICTORS: &[Role] = &[Admin, Service];
+/// Live transactions: the operator's platform (a service), and admins (replays, tests).
+const INGESTERS: &[Role] = &[Admin, Service];
 
 const fn rule(path: &'static str, access: Access, effect: Effect, class: Class) -> MethodRule {
     MethodRule {
@@ -239,6 +243,18 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Ingest,
         Class::Webhook,
     ),
+    rule(
+        "/crmbet.v1.EventService/Ingest",
+        Roles(INGESTERS),
+        Ingest,
+        Class::Events,
+    ),
+    rule(
+        "/crmbet.v1.EventService/IngestBatch",
+        Roles(INGESTERS),
+        Ingest,
+        Class::Events,
+    ),
 ];
 
 /// Services outside the contracts that stay open: gRPC health and reflection.
@@ -327,6 +343,9 @@ mod tests {
         }
         if rule.path == "/crmbet.v1.UserService/GetUserSegment" {
             return Class::Segment;
+        }
+        if rule.path.starts_with("/crmbet.v1.EventService/") {
+            return Class::Events;
         }
         match rule.effect {
             Ingest => Class::Webhook,

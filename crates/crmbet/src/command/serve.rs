@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crmbet_app::Campaigns;
+use crmbet_app::{Campaigns, LivePlay};
 use crmbet_core::Config;
-use crmbet_integrations::{Delivery, stopped};
+use crmbet_integrations::{Backoff, Delivery, LiveIntakeSettings, run_live_intake, stopped};
+use crmbet_server::live_messages::ingest_live_messages;
 use crmbet_server::{AppState, Transport, application, serve, shutdown_signal};
 use crmbet_store::Store;
 use tokio::net::TcpListener;
@@ -62,6 +63,7 @@ pub async fn serve_store(
     let (stop_workers, workers_stopped) = watch::channel(false);
     let delivery = Delivery::start(store.clone(), &config, workers_stopped.clone())
         .context("starting campaign delivery")?;
+    let live_intake = start_live_intake(&store, &config, workers_stopped.clone());
     let mut state = AppState::new(store, config).context("loading the access-token key")?;
     if let Some(breaker) = delivery.breaker() {
         state = state.with_delivery_breaker(breaker);
@@ -91,8 +93,42 @@ pub async fn serve_store(
     let _ = stop_workers.send(true);
     delivery.stopped(grace).await;
     let _ = scheduler.await;
+    if let Some(live_intake) = live_intake {
+        // Unacknowledged messages of an unfinished batch are delivered again after a restart.
+        let _ = tokio::time::timeout(grace, live_intake).await;
+    }
     println!("crmbet stopped");
     Ok(())
+}
+
+/// Messages of the live-transaction queue stored together, and how long a batch waits for
+/// more after its first: a busy queue gets large batches, a quiet one its events at once.
+const LIVE_INTAKE_BATCH: u16 = 500;
+const LIVE_INTAKE_LINGER: Duration = Duration::from_millis(20);
+
+/// Reads live transactions from `CRMBET_LIVE_QUEUE` when `AMQP_URL` is set.
+fn start_live_intake(
+    store: &Store,
+    config: &Config,
+    shutdown: watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let url = config.amqp_url.clone()?;
+    let settings = LiveIntakeSettings {
+        url,
+        queue: config.live_queue.clone(),
+        batch: LIVE_INTAKE_BATCH,
+        linger: LIVE_INTAKE_LINGER,
+        backoff: Backoff::default(),
+    };
+    let live_play = LivePlay::new(store.clone());
+    Some(tokio::spawn(run_live_intake(
+        settings,
+        move |messages| {
+            let live_play = live_play.clone();
+            async move { ingest_live_messages(&live_play, messages).await }
+        },
+        stopped(shutdown),
+    )))
 }
 
 /// How often the scheduler looks for scheduled campaigns whose start has come.

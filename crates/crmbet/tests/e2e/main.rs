@@ -11,6 +11,7 @@ mod bench;
 mod campaign;
 mod etl;
 mod health;
+mod live;
 mod metrics;
 mod protocols;
 mod s3;

@@ -1,0 +1,255 @@
+//! The RabbitMQ intake of live transactions (`AMQP_URL`). The operator's platform publishes
+//! persistent messages to the durable quorum queue `CRMBET_LIVE_QUEUE` (the default
+//! exchange, the queue's name as routing key). Deliveries are taken in batches (up to
+//! `batch` messages, or what arrived within `linger` of the first), handed to the intake
+//! together, and acknowledged only once it returned, that is once their transactions are
+//! committed: a process killed mid-batch leaves them unacknowledged, the broker delivers them
+//! again, and the dedupe on `transaction_id` makes the second delivery change nothing.
+//!
+//! A message the intake cannot read at all (neither JSON nor the protobuf batch) goes to
+//! `<queue>.dead` at once, where it stays for an operator; an intake that fails (the
+//! database down) puts the whole batch back and waits before the next try.
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties, Consumer};
+
+use crate::backoff::Backoff;
+use crate::error::{DeliveryError, Result};
+
+/// Where and how live transactions are read from the broker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveIntakeSettings {
+    pub url: String,
+    /// The queue the platform publishes to; unreadable messages go to `<queue>.dead`.
+    pub queue: String,
+    /// The most messages handed to the intake at once (and unacknowledged at a time).
+    pub batch: u16,
+    /// How long a batch waits for more messages after its first.
+    pub linger: Duration,
+    pub backoff: Backoff,
+}
+
+impl LiveIntakeSettings {
+    fn dead_letter_queue(&self) -> String {
+        format!("{}.dead", self.queue)
+    }
+}
+
+/// One delivered message, as published.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveMessage {
+    pub content_type: Option<String>,
+    pub body: Vec<u8>,
+}
+
+/// What the intake made of each message of a batch, in order: `Err` with the reason for a
+/// message it could not read (dead-lettered); `Ok` for one it stored or quarantined.
+pub type MessageVerdicts = Vec<std::result::Result<(), String>>;
+
+/// Reads the queue until `shutdown` resolves, reconnecting with backoff when the broker
+/// fails.
+pub async fn run_live_intake<F, Fut>(
+    settings: LiveIntakeSettings,
+    intake: F,
+    shutdown: impl Future<Output = ()>,
+) where
+    F: Fn(Vec<LiveMessage>) -> Fut,
+    Fut: Future<Output = std::result::Result<MessageVerdicts, String>>,
+{
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    loop {
+        let session = tokio::select! {
+            () = &mut shutdown => return,
+            session = intake_session(&settings, &intake) => session,
+        };
+        let Err(error) = session;
+        failures = failures.saturating_add(1);
+        let wait = settings.backoff.delay(failures);
+        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64,
+            "live intake: the broker failed; reconnecting");
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// One connection's worth of reading; returns only with the error that ended it.
+async fn intake_session<F, Fut>(
+    settings: &LiveIntakeSettings,
+    intake: &F,
+) -> Result<std::convert::Infallible>
+where
+    F: Fn(Vec<LiveMessage>) -> Fut,
+    Fut: Future<Output = std::result::Result<MessageVerdicts, String>>,
+{
+    let broker = |error: lapin::Error| DeliveryError::Broker(error.to_string());
+    let connection = Connection::connect(&settings.url, ConnectionProperties::default())
+        .await
+        .map_err(broker)?;
+    let channel = connection.create_channel().await.map_err(broker)?;
+    channel
+        .queue_declare(
+            settings.dead_letter_queue().as_str().into(),
+            QueueDeclareOptions::durable(),
+            quorum_arguments(None),
+        )
+        .await
+        .map_err(broker)?;
+    channel
+        .queue_declare(
+            settings.queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            quorum_arguments(Some(&settings.dead_letter_queue())),
+        )
+        .await
+        .map_err(broker)?;
+    channel
+        .basic_qos(settings.batch.max(1), BasicQosOptions::default())
+        .await
+        .map_err(broker)?;
+    let mut consumer = channel
+        .basic_consume(
+            settings.queue.as_str().into(),
+            "crmbet-live-intake".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(broker)?;
+    tracing::info!(
+        queue = settings.queue,
+        "live intake consuming from the broker"
+    );
+    let mut failures = 0u32;
+    loop {
+        let deliveries = next_batch(&mut consumer, settings).await?;
+        let messages = deliveries
+            .iter()
+            .map(|delivery| LiveMessage {
+                content_type: delivery
+                    .properties
+                    .content_type()
+                    .as_ref()
+                    .map(|content_type| content_type.as_str().to_owned()),
+                body: delivery.data.clone(),
+            })
+            .collect();
+        match intake(messages).await {
+            Ok(verdicts) => {
+                failures = 0;
+                acknowledge(&deliveries, &verdicts).await.map_err(broker)?;
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let wait = settings.backoff.delay(failures);
+                tracing::warn!(%error, messages = deliveries.len(), retry_in_ms = wait.as_millis() as u64,
+                    "live intake failed; the messages go back to the queue");
+                for delivery in &deliveries {
+                    delivery
+                        .nack(BasicNackOptions {
+                            requeue: true,
+                            ..BasicNackOptions::default()
+                        })
+                        .await
+                        .map_err(broker)?;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+}
+
+/// The next deliveries: waits for one, then takes what arrives within the linger.
+async fn next_batch(
+    consumer: &mut Consumer,
+    settings: &LiveIntakeSettings,
+) -> Result<Vec<Delivery>> {
+    let broker = |error: lapin::Error| DeliveryError::Broker(error.to_string());
+    let cancelled = || DeliveryError::Broker("the live intake's consumer was cancelled".to_owned());
+    let first = consumer
+        .next()
+        .await
+        .ok_or_else(cancelled)?
+        .map_err(broker)?;
+    let mut deliveries = vec![first];
+    let deadline = tokio::time::Instant::now() + settings.linger;
+    while deliveries.len() < usize::from(settings.batch.max(1)) {
+        match tokio::time::timeout_at(deadline, consumer.next()).await {
+            Ok(Some(delivery)) => deliveries.push(delivery.map_err(broker)?),
+            Ok(None) => return Err(cancelled()),
+            Err(_) => break,
+        }
+    }
+    Ok(deliveries)
+}
+
+/// Acknowledges what was read; rejects what could not be to the dead-letter queue.
+async fn acknowledge(
+    deliveries: &[Delivery],
+    verdicts: &MessageVerdicts,
+) -> std::result::Result<(), lapin::Error> {
+    let all_read = verdicts.iter().all(std::result::Result::is_ok);
+    if all_read && verdicts.len() == deliveries.len() {
+        // One frame for the whole batch: every delivery up to the last.
+        if let Some(last) = deliveries.last() {
+            last.ack(BasicAckOptions { multiple: true }).await?;
+        }
+        return Ok(());
+    }
+    for (index, delivery) in deliveries.iter().enumerate() {
+        match verdicts.get(index) {
+            Some(Ok(())) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+            }
+            Some(Err(reason)) => {
+                tracing::warn!(%reason, "live intake: an unreadable message goes to the dead-letter queue");
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        ..BasicNackOptions::default()
+                    })
+                    .await?;
+            }
+            // No verdict (an intake bug): back to the queue rather than lost.
+            None => {
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..BasicNackOptions::default()
+                    })
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Quorum queue arguments; with a dead-letter queue, rejected messages go there.
+fn quorum_arguments(dead_letter_queue: Option<&str>) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    if let Some(dead_letter_queue) = dead_letter_queue {
+        arguments.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString("".into()),
+        );
+        arguments.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(dead_letter_queue.into()),
+        );
+    }
+    arguments
+}

@@ -1,0 +1,367 @@
+//! Live transactions through the server: a generated lake replayed as REST batches into
+//! SQLite, as a gRPC client stream into PostgreSQL, and as RabbitMQ messages, leaves every
+//! player with the features a full ETL run computes on that lake; a second replay changes
+//! nothing.
+
+use std::path::Path;
+
+use chrono::{NaiveDate, Utc};
+use crmbet_app::LivePlay;
+use crmbet_etl::live::{LiveTransaction, lake_transactions};
+use crmbet_etl::{
+    EtlMode, EtlOptions, LakeSource, PlayerFeatures, SyntheticFormat, SyntheticLakeOptions,
+    largest_feature_difference, run_etl, write_synthetic_lake,
+};
+use crmbet_proto::v1::event_service_client::EventServiceClient;
+use crmbet_proto::v1::{IngestOutcome, IngestRequest};
+use crmbet_store::Store;
+use crmbet_store::throwaway_postgres::ThrowawayPostgres;
+use serde_json::{Value, json};
+
+use crate::server::RunningServer;
+
+/// Transactions per REST request or stream message.
+const BATCH: usize = 500;
+
+/// A generated lake with broken and repeated rows, its rows in the ETL's order, and the
+/// features of a full ETL run over it.
+struct ReplayedLake {
+    rows: Vec<LiveTransaction>,
+    features: Vec<PlayerFeatures>,
+    quarantined: u64,
+    duplicates: u64,
+}
+
+async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
+    let lake = folder.join("lake");
+    let mut options =
+        SyntheticLakeOptions::new(300, 12_000, NaiveDate::from_ymd_opt(2026, 5, 31).unwrap());
+    options.seed = 4_242;
+    options.dirty_fraction = 0.02;
+    options.format = SyntheticFormat::Csv;
+    write_synthetic_lake(&lake, &options, &mut |_| {}).unwrap();
+    let etl = EtlOptions::new(
+        LakeSource::local(&lake),
+        folder.join("warehouse"),
+        "live-e2e",
+    )
+    .with_mode(EtlMode::Full)
+    .with_now(Utc::now());
+    let outcome = run_etl(etl, &|_: crmbet_etl::EtlProgress| {})
+        .await
+        .unwrap();
+    let rows = lake_transactions(&lake).await.unwrap();
+    assert_eq!(rows.len() as u64, outcome.rows_read);
+    ReplayedLake {
+        rows,
+        features: outcome.features,
+        quarantined: outcome.rows_quarantined,
+        duplicates: outcome.duplicates,
+    }
+}
+
+/// A transaction as the platform would post it: the lake contract's columns, absent ones
+/// left out.
+fn posted(transaction: &LiveTransaction) -> Value {
+    let Value::Object(columns) = serde_json::to_value(transaction).unwrap() else {
+        panic!("a transaction is a JSON object");
+    };
+    Value::Object(
+        columns
+            .into_iter()
+            .filter(|(_, value)| !value.is_null())
+            .collect(),
+    )
+}
+
+fn add(total: &mut IngestOutcome, outcome: &Value) {
+    let count = |name: &str| {
+        outcome[name].as_str().map_or_else(
+            || outcome[name].as_u64().unwrap_or_default(),
+            |text| text.parse().unwrap(),
+        )
+    };
+    total.accepted += count("accepted");
+    total.duplicates += count("duplicates");
+    total.quarantined += count("quarantined");
+    let rejected = outcome["rejected"].as_array().map_or(0, Vec::len) as u64;
+    assert_eq!(
+        rejected,
+        count("quarantined"),
+        "each rejected row is listed: {outcome}"
+    );
+}
+
+/// Posts every row to `POST /api/v1/events` in batches; returns the summed outcome.
+async fn post_all(server: &RunningServer, rows: &[LiveTransaction]) -> IngestOutcome {
+    let client = server.rest_client().await;
+    let mut total = IngestOutcome::default();
+    for batch in rows.chunks(BATCH) {
+        let body = json!({ "transactions": batch.iter().map(posted).collect::<Vec<_>>() });
+        let response = client
+            .post(format!("{}/api/v1/events", server.url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(status, 200, "{answer}");
+        add(&mut total, &answer["outcome"]);
+    }
+    total
+}
+
+/// Streams every row over `EventService.Ingest`; returns the stream's outcome.
+async fn stream_all(server: &RunningServer, rows: &[LiveTransaction]) -> IngestOutcome {
+    let mut client = EventServiceClient::new(server.grpc_channel().await);
+    let messages: Vec<IngestRequest> = rows
+        .chunks(BATCH)
+        .map(|batch| IngestRequest {
+            transactions: batch.iter().map(message).collect(),
+        })
+        .collect();
+    let response = client
+        .ingest(tokio_stream::iter(messages))
+        .await
+        .unwrap()
+        .into_inner();
+    response.outcome.unwrap()
+}
+
+fn message(transaction: &LiveTransaction) -> crmbet_proto::v1::LiveTransaction {
+    crmbet_proto::v1::LiveTransaction {
+        transaction_id: transaction.transaction_id.clone(),
+        user_id: transaction.user_id.clone(),
+        occurred_at: transaction.occurred_at.clone(),
+        r#type: transaction.kind.clone(),
+        amount: transaction.amount,
+        currency: transaction.currency.clone(),
+        game_type: transaction.game_type.clone(),
+        game_id: transaction.game_id.clone(),
+        session_id: transaction.session_id.clone(),
+        channel: transaction.channel.clone(),
+        country: transaction.country.clone(),
+    }
+}
+
+/// Every player's live features in `database_url` equal the batch ones.
+async fn assert_live_features(database_url: &str, batch: &[PlayerFeatures]) {
+    let store = Store::connect(database_url).await.unwrap();
+    let live = LivePlay::new(store).features().await.unwrap();
+    assert_eq!(live.len(), batch.len(), "players");
+    let difference = largest_feature_difference(batch, &live).unwrap();
+    assert!(
+        difference <= 1e-9,
+        "largest relative difference {difference}"
+    );
+}
+
+#[tokio::test]
+async fn a_lake_replayed_over_rest_into_sqlite_gives_the_batch_features() {
+    let folder = tempfile::tempdir().unwrap();
+    let ReplayedLake {
+        rows,
+        features: batch,
+        quarantined,
+        ..
+    } = lake_with_batch_features(folder.path()).await;
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        folder.path().join("live.db").display()
+    );
+    let server = RunningServer::serve(&database_url);
+
+    let outcome = post_all(&server, &rows).await;
+    assert_eq!(outcome.quarantined, quarantined);
+    assert!(
+        outcome.duplicates > 0,
+        "the lake repeats some rows: {outcome:?}"
+    );
+    assert_eq!(
+        outcome.accepted + outcome.duplicates + outcome.quarantined,
+        rows.len() as u64
+    );
+    assert_live_features(&database_url, &batch).await;
+
+    // Sent again, every valid transaction is a duplicate and nothing changes.
+    let again = post_all(&server, &rows).await;
+    assert_eq!(again.accepted, 0, "{again:?}");
+    assert_eq!(again.quarantined, quarantined);
+    assert_live_features(&database_url, &batch).await;
+}
+
+#[tokio::test]
+async fn a_lake_streamed_over_grpc_into_postgres_gives_the_batch_features() {
+    let folder = tempfile::tempdir().unwrap();
+    let ReplayedLake {
+        rows,
+        features: batch,
+        quarantined,
+        ..
+    } = lake_with_batch_features(folder.path()).await;
+    let database = ThrowawayPostgres::create("crmbet_live").await;
+    let server = RunningServer::serve(&database.url);
+
+    let outcome = stream_all(&server, &rows).await;
+    assert_eq!(outcome.quarantined, quarantined);
+    assert_eq!(outcome.rejected.len() as u64, quarantined);
+    assert_eq!(
+        outcome.accepted + outcome.duplicates + outcome.quarantined,
+        rows.len() as u64
+    );
+    assert_live_features(&database.url, &batch).await;
+
+    let again = stream_all(&server, &rows).await;
+    assert_eq!(again.accepted, 0, "{again:?}");
+    assert_live_features(&database.url, &batch).await;
+}
+
+fn amqp_url() -> String {
+    std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
+        panic!("CRMBET_TEST_AMQP_URL is not set: scripts/test.sh starts RabbitMQ and sets it; this test does not skip")
+    })
+}
+
+/// Publishes `bodies` as persistent messages to `queue` (declared as the server declares it).
+async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .confirm_select(lapin::options::ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for (body, content_type) in bodies {
+        channel
+            .basic_publish(
+                "".into(),
+                queue.into(),
+                lapin::options::BasicPublishOptions::default(),
+                body,
+                lapin::BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_content_type((*content_type).into()),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+}
+
+/// Messages waiting in `queue` (0 when it does not exist yet).
+async fn queued(queue: &str) -> u32 {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .map_or(0, |declared| declared.message_count())
+}
+
+async fn wait_for_counts(database_url: &str, transactions: u64, quarantined: u64) {
+    let store = Store::connect(database_url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let stored = store.live_transaction_count().await.unwrap();
+        let refused = store.live_quarantine_count().await.unwrap();
+        if stored == transactions && refused == quarantined {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{stored} of {transactions} transactions stored, {refused} of {quarantined} quarantined"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_lake_published_to_rabbitmq_gives_the_batch_features_and_bad_messages_dead_letter() {
+    let folder = tempfile::tempdir().unwrap();
+    let lake = lake_with_batch_features(folder.path()).await;
+    let stored = lake.rows.len() as u64 - lake.quarantined - lake.duplicates;
+    let queue = format!("crmbet.test.live.{}", Utc::now().timestamp_micros());
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        folder.path().join("live.db").display()
+    );
+    let environment = [
+        ("AMQP_URL", amqp_url()),
+        ("CRMBET_LIVE_QUEUE", queue.clone()),
+        ("CRMBET_AMQP_QUEUE", format!("{queue}.campaigns")),
+    ];
+    let server = RunningServer::serve_with_environment(&database_url, &environment);
+
+    // JSON batches, a protobuf batch, single objects, and one message nobody can read.
+    let (protobuf_rows, json_rows) = lake.rows.split_at(BATCH);
+    let mut bodies: Vec<(Vec<u8>, &str)> = vec![(
+        prost::Message::encode_to_vec(&crmbet_proto::v1::IngestBatchRequest {
+            transactions: protobuf_rows.iter().map(message).collect(),
+        }),
+        "application/x-protobuf",
+    )];
+    let (single_rows, batched_rows) = json_rows.split_at(20);
+    for row in single_rows {
+        bodies.push((
+            serde_json::to_vec(&posted(row)).unwrap(),
+            "application/json",
+        ));
+    }
+    for batch in batched_rows.chunks(BATCH) {
+        let body = json!({ "transactions": batch.iter().map(posted).collect::<Vec<_>>() });
+        bodies.push((serde_json::to_vec(&body).unwrap(), "application/json"));
+    }
+    bodies.push((b"this is not a transaction".to_vec(), "text/plain"));
+    publish(&queue, &bodies).await;
+    wait_for_counts(&database_url, stored, lake.quarantined).await;
+    assert_live_features(&database_url, &lake.features).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while queued(&format!("{queue}.dead")).await != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unreadable message was not dead-lettered"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // Everything again: duplicates and the same quarantine, once the queue is drained.
+    publish(&queue, &bodies[..bodies.len() - 1]).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while queued(&queue).await != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replay was not consumed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    wait_for_counts(&database_url, stored, 2 * lake.quarantined).await;
+    assert_live_features(&database_url, &lake.features).await;
+    drop(server);
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for name in [queue.clone(), format!("{queue}.dead")] {
+        let _ = channel
+            .queue_delete(
+                name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+}
