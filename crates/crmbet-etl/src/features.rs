@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::contract::GAME_TYPES;
 use crate::error::{Error, Result};
-use crate::warehouse::TRANSACTIONS_TABLE;
+use crate::warehouse::{TRANSACTIONS_TABLE, Warehouse};
 
 /// Game types that get a share feature (`other` counts for the favourite only).
 const SHARE_GAMES: [&str; 5] = ["crash", "slots", "live_casino", "sports", "table"];
@@ -285,6 +285,39 @@ ORDER BY m.user_id
 
 /// Computes the features of every player in the warehouse registered as
 /// [`TRANSACTIONS_TABLE`] in `context`.
+/// Every player's features over the accepted transactions of `warehouse`, computed again
+/// from its Parquet parts in a fresh single-process context (what a run returns, without
+/// reading the lake). Empty when the warehouse holds nothing.
+pub async fn warehouse_features(warehouse: &Warehouse) -> Result<Vec<PlayerFeatures>> {
+    let context = SessionContext::new();
+    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    compute_features(&context).await
+}
+
+/// [`warehouse_features`] planned and run by Ballista (a scheduler and an executor in this
+/// process, talking over Ballista's own protocol), the same SQL: the distributed engine
+/// gives the same answers, so scaling out is a deployment choice, not a rewrite.
+#[cfg(feature = "ballista")]
+pub async fn warehouse_features_on_ballista(warehouse: &Warehouse) -> Result<Vec<PlayerFeatures>> {
+    use ballista::prelude::{SessionConfigExt, SessionContextExt};
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::prelude::SessionConfig;
+
+    let state = SessionStateBuilder::new()
+        .with_default_features()
+        .with_config(SessionConfig::new_with_ballista())
+        .build();
+    let context = SessionContext::standalone_with_state(state)
+        .await
+        .map_err(|error| Error::query("starting a standalone Ballista cluster", error))?;
+    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    compute_features(&context).await
+}
+
 pub(crate) async fn compute_features(context: &SessionContext) -> Result<Vec<PlayerFeatures>> {
     let frame = context
         .sql(&features_sql())

@@ -28,7 +28,9 @@ mod warehouse;
 pub use compare::largest_feature_difference;
 pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_TYPES};
 pub use error::{Error, Result};
-pub use features::PlayerFeatures;
+#[cfg(feature = "ballista")]
+pub use features::warehouse_features_on_ballista;
+pub use features::{PlayerFeatures, warehouse_features};
 pub use lake::{
     Compression, LakeObject, LakeSource, LocalLake, ObjectFingerprint, ObjectFormat,
     PLAYERS_FOLDER, S3_SCHEME, S3Lake, S3Settings, TRANSACTIONS_FOLDER, Watermark,

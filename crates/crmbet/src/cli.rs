@@ -293,6 +293,11 @@ pub struct BenchEtlArgs {
     /// Skip the pandas peer (it needs about 4 GiB on a 10M-row lake).
     #[arg(long)]
     pub skip_pandas: bool,
+    /// Also compute the features on a standalone Ballista cluster (scheduler and executor
+    /// in this process) from the run's warehouse, and compare them with the single-process
+    /// features field by field. Needs a build with `--features ballista`.
+    #[arg(long)]
+    pub ballista: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,

@@ -2,7 +2,9 @@
 //! feature computed by hand in the comments.
 
 use chrono::{DateTime, Utc};
-use crmbet_etl::{EtlMode, PlayerFeatures, Rule};
+use crmbet_etl::{
+    EtlMode, PlayerFeatures, Rule, Warehouse, largest_feature_difference, warehouse_features,
+};
 
 use crate::support::{Row, csv_text, parquet_bytes, row, run, write_object};
 
@@ -265,4 +267,12 @@ async fn hand_computed_features_of_a_tiny_lake() {
             ("p6", 5, 1, 1),
         ]
     );
+
+    // The warehouse alone gives the run's features again (what `bench etl --ballista`
+    // compares the distributed engine with).
+    let again = warehouse_features(&Warehouse::new(folder.path().join("warehouse")))
+        .await
+        .unwrap();
+    let difference = largest_feature_difference(features, &again).unwrap();
+    assert!(difference <= 1e-9, "{difference}");
 }

@@ -431,10 +431,12 @@ mod tests {
     fn every_crmbet_rpc_has_a_route() {
         let routes = crmbet_routes();
         let pool = descriptor_pool();
+        // A client stream has no REST form (EventService.Ingest; IngestBatch is its twin).
         let crmbet_methods: Vec<String> = pool
             .services()
             .filter(|service| service.package_name() == "crmbet.v1")
             .flat_map(|service| service.methods().collect::<Vec<_>>())
+            .filter(|method| !method.is_client_streaming())
             .map(|method| method.full_name().to_owned())
             .collect();
         let routed: Vec<String> = routes

@@ -1,6 +1,7 @@
 //! `crmbet bench`: our pipeline against its baseline, in one run, as ratios (the machine is
 //! noisy, so only same-run ratios mean anything).
 
+mod ballista;
 mod campaign;
 mod etl;
 mod serve;
@@ -19,7 +20,7 @@ use crate::cli::BenchTarget;
 /// Runs one benchmark.
 pub async fn run(config: Config, target: BenchTarget) -> anyhow::Result<ExitCode> {
     match target {
-        BenchTarget::Etl(arguments) => etl::bench_etl(arguments)?,
+        BenchTarget::Etl(arguments) => etl::bench_etl(arguments).await?,
         BenchTarget::Train(arguments) => train::bench_train(arguments).await?,
         BenchTarget::Serve(arguments) => serve::bench_serve(config, arguments).await?,
         BenchTarget::Campaign(arguments) => campaign::bench_campaign(config, arguments).await?,

@@ -230,12 +230,46 @@ async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
             .await
             .unwrap();
     let channel = connection.create_channel().await.unwrap();
+    // Declared as the server declares them, so nothing published before it starts is lost.
+    let quorum = |dead_letters: Option<String>| {
+        let mut arguments = lapin::types::FieldTable::default();
+        arguments.insert(
+            "x-queue-type".into(),
+            lapin::types::AMQPValue::LongString("quorum".into()),
+        );
+        if let Some(dead_letters) = dead_letters {
+            arguments.insert(
+                "x-dead-letter-exchange".into(),
+                lapin::types::AMQPValue::LongString("".into()),
+            );
+            arguments.insert(
+                "x-dead-letter-routing-key".into(),
+                lapin::types::AMQPValue::LongString(dead_letters.as_str().into()),
+            );
+        }
+        arguments
+    };
+    let dead_letters = format!("{queue}.dead");
+    for (name, arguments) in [
+        (dead_letters.clone(), quorum(None)),
+        (queue.to_owned(), quorum(Some(dead_letters.clone()))),
+    ] {
+        channel
+            .queue_declare(
+                name.as_str().into(),
+                lapin::options::QueueDeclareOptions::durable(),
+                arguments,
+            )
+            .await
+            .unwrap();
+    }
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await
         .unwrap();
+    let mut confirms = Vec::with_capacity(bodies.len());
     for (body, content_type) in bodies {
-        channel
+        let confirm = channel
             .basic_publish(
                 "".into(),
                 queue.into(),
@@ -246,9 +280,14 @@ async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
                     .with_content_type((*content_type).into()),
             )
             .await
-            .unwrap()
-            .await
             .unwrap();
+        confirms.push(confirm);
+    }
+    for confirm in confirms {
+        assert!(
+            confirm.await.unwrap().is_ack(),
+            "the broker refused a message"
+        );
     }
 }
 
@@ -351,6 +390,83 @@ async fn a_lake_published_to_rabbitmq_gives_the_batch_features_and_bad_messages_
     wait_for_counts(&database_url, stored, 2 * lake.quarantined).await;
     assert_live_features(&database_url, &lake.features).await;
     drop(server);
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    for name in [queue.clone(), format!("{queue}.dead")] {
+        let _ = channel
+            .queue_delete(
+                name.as_str().into(),
+                lapin::options::QueueDeleteOptions::default(),
+            )
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_server_killed_while_reading_the_queue_loses_and_doubles_nothing() {
+    let folder = tempfile::tempdir().unwrap();
+    let lake = lake_with_batch_features(folder.path()).await;
+    let stored = lake.rows.len() as u64 - lake.quarantined - lake.duplicates;
+    let queue = format!("crmbet.test.live-kill.{}", Utc::now().timestamp_micros());
+    let database_url = format!(
+        "sqlite://{}?mode=rwc",
+        folder.path().join("live.db").display()
+    );
+    let environment = [
+        ("AMQP_URL", amqp_url()),
+        ("CRMBET_LIVE_QUEUE", queue.clone()),
+        ("CRMBET_AMQP_QUEUE", format!("{queue}.campaigns")),
+    ];
+    // One transaction a message: many batches, so the kill lands between two of them.
+    let bodies: Vec<(Vec<u8>, &str)> = lake
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                serde_json::to_vec(&posted(row)).unwrap(),
+                "application/json",
+            )
+        })
+        .collect();
+    publish(&queue, &bodies).await;
+
+    let server = RunningServer::serve_with_environment(&database_url, &environment);
+    let store = Store::connect(&database_url).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while store.live_transaction_count().await.unwrap() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was read from the queue"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let (database_url, admin, directory) = server.kill();
+    let at_kill = store.live_transaction_count().await.unwrap();
+    assert!(
+        at_kill < stored,
+        "the kill came too late: {at_kill} of {stored} stored"
+    );
+
+    let _restarted = RunningServer::restart(database_url.clone(), admin, directory, &environment);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let transactions = store.live_transaction_count().await.unwrap();
+        if transactions == stored && queued(&queue).await == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{transactions} of {stored} transactions stored after the restart"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Unacknowledged messages came back: their transactions are duplicates now; the
+    // quarantine keeps every refusal, repeats included.
+    assert!(store.live_quarantine_count().await.unwrap() >= lake.quarantined);
+    assert_live_features(&database_url, &lake.features).await;
     let connection =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
             .await

@@ -5,10 +5,13 @@ use std::path::Path;
 use anyhow::Context;
 use serde_json::json;
 
-use super::{Measurement, peer_peak_rss, print_table, ratio, run_crmbet_etl, run_peer};
+use super::{Measurement, ballista, peer_peak_rss, print_table, ratio, run_crmbet_etl, run_peer};
 use crate::cli::BenchEtlArgs;
 
-pub(super) fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
+pub(super) async fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
+    if arguments.ballista {
+        ballista::ensure_built_in()?;
+    }
     let scratch = tempfile::tempdir().context("creating a scratch folder")?;
     let crmbet = run_crmbet_etl(&arguments.lake, scratch.path())?;
     let rows_read = crmbet["rows_read"].as_u64().unwrap_or_default();
@@ -30,6 +33,11 @@ pub(super) fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
     } else {
         Some(peer_etl(&arguments, "pandas")?)
     };
+    let engines = if arguments.ballista {
+        Some(ballista::compare_engines(scratch.path()).await?)
+    } else {
+        None
+    };
 
     let report = json!({
         "lake": arguments.lake.display().to_string(),
@@ -46,6 +54,12 @@ pub(super) fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
         "features_vs_duckdb": ratio(features.seconds, duckdb.seconds),
         "etl_vs_duckdb": ratio(whole.seconds, duckdb.seconds),
         "etl_vs_pandas": pandas.as_ref().map(|pandas| ratio(whole.seconds, pandas.seconds)),
+        "warehouse_features_seconds": engines.as_ref().map(|engines| engines.single_process_seconds),
+        "ballista_features_seconds": engines.as_ref().map(|engines| engines.ballista_seconds),
+        "ballista_vs_single_process": engines
+            .as_ref()
+            .map(|engines| ratio(engines.ballista_seconds, engines.single_process_seconds)),
+        "ballista_largest_difference": engines.as_ref().map(|engines| engines.largest_difference),
     });
     if arguments.json {
         println!("{report}");
@@ -70,6 +84,17 @@ pub(super) fn bench_etl(arguments: BenchEtlArgs) -> anyhow::Result<()> {
         println!(
             "crmbet etl with database load / pandas = {:.2}x (target < 1.0)",
             ratio(whole.seconds, pandas.seconds)
+        );
+    }
+    if let Some(engines) = &engines {
+        println!(
+            "features of the warehouse ({} players): single process {:.2} s, Ballista standalone \
+             {:.2} s ({:.2}x), largest relative difference {:.1e}",
+            engines.players,
+            engines.single_process_seconds,
+            engines.ballista_seconds,
+            ratio(engines.ballista_seconds, engines.single_process_seconds),
+            engines.largest_difference
         );
     }
     Ok(())
