@@ -167,6 +167,32 @@ pub enum BenchTarget {
     /// A campaign launch to a large audience and its delivery to a local Smartico stand-in,
     /// against the bound Smartico's published request rate sets.
     Campaign(BenchCampaignArgs),
+    /// Live transactions through the server (gRPC stream, RabbitMQ with AMQP_URL) against
+    /// the use case called in process, in one run.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    /// Players of the synthetic lake whose rows are sent.
+    #[arg(long, default_value_t = 20_000)]
+    pub players: usize,
+    /// Rows of that lake (dirty ones included): the transactions sent per measurement.
+    #[arg(long, default_value_t = 200_000)]
+    pub transactions: usize,
+    /// Seed of the lake.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Transactions per batch (a stream message, a RabbitMQ message, a use-case call).
+    #[arg(long, default_value_t = 500)]
+    pub batch: usize,
+    /// Also measure on PostgreSQL: throwaway databases on the server of
+    /// CRMBET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
+    #[arg(long)]
+    pub postgres: bool,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 mod ballista;
 mod campaign;
 mod etl;
+mod ingest;
 mod serve;
 mod train;
 
@@ -24,6 +25,7 @@ pub async fn run(config: Config, target: BenchTarget) -> anyhow::Result<ExitCode
         BenchTarget::Train(arguments) => train::bench_train(arguments).await?,
         BenchTarget::Serve(arguments) => serve::bench_serve(config, arguments).await?,
         BenchTarget::Campaign(arguments) => campaign::bench_campaign(config, arguments).await?,
+        BenchTarget::Ingest(arguments) => ingest::bench_ingest(config, arguments).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
