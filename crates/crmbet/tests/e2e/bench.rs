@@ -1,5 +1,6 @@
 //! `crmbet bench serve` on a small model: it loads, warms the cache, measures both servers
-//! and reports every measured read served from the cache.
+//! and reports every measured read served from the cache. `crmbet bench ingest` on a small
+//! lake: every intake on both engines.
 
 use std::process::Command;
 
@@ -66,4 +67,67 @@ fn bench_serve_measures_cached_reads_against_the_empty_handler() {
         "every measured read should come from the cache: {report}"
     );
     assert!(report["crmbet_vs_empty_handler"].as_f64().unwrap() > 0.0);
+}
+
+/// `crmbet bench ingest` on a small lake: every path on both engines stores every event.
+#[test]
+fn bench_ingest_measures_every_intake_on_both_engines() {
+    let amqp_url = std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
+        panic!("CRMBET_TEST_AMQP_URL is not set: scripts/test.sh starts RabbitMQ and sets it; this test does not skip")
+    });
+    let output = Command::new(env!("CARGO_BIN_EXE_crmbet"))
+        .args([
+            "bench",
+            "ingest",
+            "--players",
+            "200",
+            "--transactions",
+            "4000",
+            "--batch",
+            "100",
+            "--postgres",
+            "--json",
+        ])
+        .env("AMQP_URL", amqp_url)
+        .env("CRMBET_LOG", "warn")
+        .output()
+        .expect("running crmbet bench ingest");
+    assert!(
+        output.status.success(),
+        "bench ingest failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+            panic!(
+                "bench ingest printed no JSON ({error}): {}",
+                String::from_utf8_lossy(&output.stdout)
+            )
+        });
+    let runs = report["runs"].as_array().unwrap();
+    let paths: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|run| {
+            (
+                run["engine"].as_str().unwrap(),
+                run["path"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("sqlite", "use case (baseline)"),
+            ("sqlite", "gRPC stream"),
+            ("sqlite", "RabbitMQ"),
+            ("postgres", "use case (baseline)"),
+            ("postgres", "gRPC stream"),
+            ("postgres", "RabbitMQ"),
+        ]
+    );
+    for run in runs {
+        assert_eq!(run["events"], 4000, "{run}");
+        assert!(run["events_per_second"].as_f64().unwrap() > 0.0, "{run}");
+    }
 }
