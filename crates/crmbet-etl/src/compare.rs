@@ -1,6 +1,7 @@
 //! Comparing two computations of the same players' features (batch against live, one
 //! engine against another): text, counts and scores must be equal, floats close.
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::features::PlayerFeatures;
@@ -10,6 +11,15 @@ use crate::features::PlayerFeatures;
 pub fn largest_feature_difference(
     expected: &[PlayerFeatures],
     actual: &[PlayerFeatures],
+) -> Result<f64, String> {
+    largest_serialized_difference(expected, actual)
+}
+
+/// [`largest_feature_difference`] for any two lists of the same serializable shape
+/// (players' aggregates, say).
+pub fn largest_serialized_difference<T: Serialize>(
+    expected: &[T],
+    actual: &[T],
 ) -> Result<f64, String> {
     let expected = serde_json::to_value(expected).map_err(|error| error.to_string())?;
     let actual = serde_json::to_value(actual).map_err(|error| error.to_string())?;

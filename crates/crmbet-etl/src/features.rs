@@ -118,8 +118,10 @@ pub struct PlayerFeatures {
     pub country: Option<String>,
 }
 
-/// The feature query over the table [`TRANSACTIONS_TABLE`], one row per player by user id.
-pub(crate) fn features_sql() -> String {
+/// The common tables of the feature and the aggregate queries over [`TRANSACTIONS_TABLE`]:
+/// `tx` (each transaction with its hour, day, weekday and amounts by type), `per_player`
+/// (counts, sums, histograms), `sessions` and `days` (distinct counts).
+fn player_ctes() -> String {
     let game_counts = GAME_TYPES
         .iter()
         .map(|game| format!("count(*) FILTER (WHERE bet_game = '{game}') AS bets_{game}"))
@@ -133,50 +135,8 @@ pub(crate) fn features_sql() -> String {
         .map(|weekday| format!("count(*) FILTER (WHERE weekday = {weekday}) AS weekday_{weekday}"))
         .collect::<Vec<_>>()
         .join(",\n        ");
-    let all_games = GAME_TYPES
-        .iter()
-        .map(|game| format!("bets_{game}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let favourite = GAME_TYPES
-        .iter()
-        .map(|game| format!("WHEN bets_{game} = greatest({all_games}) THEN '{game}'"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let shares = SHARE_GAMES
-        .iter()
-        .map(|game| {
-            format!(
-                "CASE WHEN bet_count > 0 THEN CAST(bets_{game} AS DOUBLE) / CAST(bet_count AS DOUBLE) \
-                 ELSE 0.0 END AS share_{game}"
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(",\n    ");
-    let all_hours = (0..24)
-        .map(|hour| format!("hour_{hour}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let preferred_hour = (0..24)
-        .map(|hour| format!("WHEN hour_{hour} = greatest({all_hours}) THEN {hour}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let all_weekdays = (0..7)
-        .map(|weekday| format!("weekday_{weekday}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let preferred_weekday = (0..7)
-        .map(|weekday| {
-            format!(
-                "WHEN weekday_{weekday} = greatest({all_weekdays}) THEN {}",
-                weekday + 1
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
     format!(
-        r#"
-WITH tx AS (
+        r#"tx AS (
   SELECT user_id, session_id, micros,
       micros / 3600000000 % 24 AS hour_of_day,
       micros / 86400000000 AS epoch_day,
@@ -222,7 +182,94 @@ days AS (
   SELECT user_id, count(*) AS active_days
   FROM (SELECT user_id, epoch_day FROM tx GROUP BY user_id, epoch_day)
   GROUP BY user_id
-),
+)"#
+    )
+}
+
+/// Every player's mergeable aggregates (see [`crate::live::PlayerAggregates`]) over
+/// [`TRANSACTIONS_TABLE`], by user id; countries come from [`countries_sql`].
+pub(crate) fn aggregates_sql() -> String {
+    let ctes = player_ctes();
+    let list = |names: Vec<String>| names.join(", ");
+    let games = list(
+        GAME_TYPES
+            .iter()
+            .map(|game| format!("bets_{game}"))
+            .collect(),
+    );
+    let hours = list((0..24).map(|hour| format!("hour_{hour}")).collect());
+    let weekdays = list((0..7).map(|weekday| format!("weekday_{weekday}")).collect());
+    format!(
+        r#"
+WITH {ctes}
+SELECT p.user_id, frequency, bet_count, total_staked, coalesce(bet_mean, 0.0) AS bet_mean,
+    coalesce(bet_stddev * bet_stddev * CAST(bet_count - 1 AS DOUBLE), 0.0) AS bet_m2,
+    total_won, deposit_count, deposit_sum, withdrawal_count, withdrawal_sum, bonus_sum,
+    night_share, weekend_share, first_seen, last_seen, {games}, {hours}, {weekdays},
+    coalesce(s.sessions, 0) AS sessions, d.active_days
+FROM per_player p
+LEFT JOIN sessions s ON s.user_id = p.user_id
+JOIN days d ON d.user_id = p.user_id
+ORDER BY p.user_id
+"#
+    )
+}
+
+/// Rows per player and country over [`TRANSACTIONS_TABLE`].
+pub(crate) fn countries_sql() -> String {
+    format!(
+        "SELECT user_id, country, count(*) AS country_rows FROM {TRANSACTIONS_TABLE} \
+         WHERE country IS NOT NULL GROUP BY user_id, country"
+    )
+}
+
+/// The feature query over the table [`TRANSACTIONS_TABLE`], one row per player by user id.
+pub(crate) fn features_sql() -> String {
+    let all_games = GAME_TYPES
+        .iter()
+        .map(|game| format!("bets_{game}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let favourite = GAME_TYPES
+        .iter()
+        .map(|game| format!("WHEN bets_{game} = greatest({all_games}) THEN '{game}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let shares = SHARE_GAMES
+        .iter()
+        .map(|game| {
+            format!(
+                "CASE WHEN bet_count > 0 THEN CAST(bets_{game} AS DOUBLE) / CAST(bet_count AS DOUBLE) \
+                 ELSE 0.0 END AS share_{game}"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",\n    ");
+    let all_hours = (0..24)
+        .map(|hour| format!("hour_{hour}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let preferred_hour = (0..24)
+        .map(|hour| format!("WHEN hour_{hour} = greatest({all_hours}) THEN {hour}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let all_weekdays = (0..7)
+        .map(|weekday| format!("weekday_{weekday}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let preferred_weekday = (0..7)
+        .map(|weekday| {
+            format!(
+                "WHEN weekday_{weekday} = greatest({all_weekdays}) THEN {}",
+                weekday + 1
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    let ctes = player_ctes();
+    format!(
+        r#"
+WITH {ctes},
 countries AS (
   SELECT user_id, country,
       row_number() OVER (PARTITION BY user_id ORDER BY count(*) DESC, country) AS country_rank
@@ -441,15 +488,15 @@ fn typed_column<T: Clone + 'static>(
         .ok_or_else(|| schema_error(format!("unexpected type {}", array.data_type())))
 }
 
-fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
+pub(crate) fn text_column(batch: &RecordBatch, name: &str) -> Result<StringArray> {
     typed_column(batch, name, &DataType::Utf8)
 }
 
-fn float_column(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
+pub(crate) fn float_column(batch: &RecordBatch, name: &str) -> Result<Float64Array> {
     typed_column(batch, name, &DataType::Float64)
 }
 
-fn integer_column(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
+pub(crate) fn integer_column(batch: &RecordBatch, name: &str) -> Result<Int64Array> {
     typed_column(batch, name, &DataType::Int64)
 }
 
@@ -457,12 +504,12 @@ fn small_column(batch: &RecordBatch, name: &str) -> Result<Int32Array> {
     typed_column(batch, name, &DataType::Int32)
 }
 
-fn text(array: &StringArray, row: usize) -> Option<String> {
+pub(crate) fn text(array: &StringArray, row: usize) -> Option<String> {
     array.is_valid(row).then(|| array.value(row).to_owned())
 }
 
 /// A null ratio (a division the SQL left undefined) reads as NaN, never as a made-up 0.
-fn float(array: &Float64Array, row: usize) -> f64 {
+pub(crate) fn float(array: &Float64Array, row: usize) -> f64 {
     if array.is_valid(row) {
         array.value(row)
     } else {
@@ -470,7 +517,7 @@ fn float(array: &Float64Array, row: usize) -> f64 {
     }
 }
 
-fn integer(array: &Int64Array, row: usize) -> i64 {
+pub(crate) fn integer(array: &Int64Array, row: usize) -> i64 {
     if array.is_valid(row) {
         array.value(row)
     } else {

@@ -25,7 +25,7 @@ mod scores;
 mod synthetic;
 mod warehouse;
 
-pub use compare::largest_feature_difference;
+pub use compare::{largest_feature_difference, largest_serialized_difference};
 pub use contract::{CONTRACT_COLUMNS, GAME_TYPES, REQUIRED_COLUMNS, TRANSACTION_TYPES};
 pub use error::{Error, Result};
 #[cfg(feature = "ballista")]

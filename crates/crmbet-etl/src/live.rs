@@ -11,8 +11,10 @@ mod aggregates;
 mod check;
 mod replay;
 mod rfm;
+mod seed;
 
 pub use aggregates::{Novelty, PlayerAggregates, reference_micros};
 pub use check::{CheckedTransaction, LiveTransaction, TransactionKind, check, check_all};
 pub use replay::lake_transactions;
 pub use rfm::score_rfm;
+pub use seed::warehouse_aggregates;

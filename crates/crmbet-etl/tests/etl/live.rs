@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use crmbet_etl::live::{
     LiveTransaction, Novelty, PlayerAggregates, check_all, lake_transactions, reference_micros,
-    score_rfm,
+    score_rfm, warehouse_aggregates,
 };
 use crmbet_etl::{
     CONTRACT_COLUMNS, EtlMode, PlayerFeatures, Rule, SyntheticFormat, SyntheticLakeOptions,
-    largest_feature_difference, write_synthetic_lake,
+    Warehouse, largest_feature_difference, largest_serialized_difference, write_synthetic_lake,
 };
 
 use crate::support::{run, write_object};
@@ -127,6 +127,17 @@ async fn assert_live_equals_batch(format: SyntheticFormat) {
     assert!(
         difference <= 1e-9,
         "{format:?}: largest relative difference {difference}"
+    );
+
+    // The state a batch run seeds equals the one the events built one at a time.
+    let seeded = warehouse_aggregates(&Warehouse::new(folder.path().join("warehouse")))
+        .await
+        .unwrap();
+    let streamed: Vec<PlayerAggregates> = live.players.values().cloned().collect();
+    let difference = largest_serialized_difference(&seeded, &streamed).unwrap();
+    assert!(
+        difference <= 1e-9,
+        "{format:?}: aggregates differ by {difference}"
     );
 }
 
