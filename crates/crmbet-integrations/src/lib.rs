@@ -29,7 +29,7 @@ pub use dispatcher::Dispatcher;
 pub use error::{DeliveryError, Result};
 pub use live_intake::{LiveIntakeSettings, LiveMessage, MessageVerdicts, run_live_intake};
 pub use outbox_queue::{OutboxQueue, QueueSettings};
-pub use rabbitmq::{BrokerSettings, run_consumer, run_relay};
+pub use rabbitmq::{BrokerSettings, declare_with_dead_letters, run_consumer, run_relay};
 pub use smartico::{DUPLICATE_EVENT, Sent, SmarticoClient, SmarticoEvent, SmarticoSettings};
 pub use throttle::Throttle;
 pub use workers::{Delivery, stopped};

@@ -15,14 +15,13 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, Consumer};
 
 use crate::backoff::Backoff;
 use crate::error::{DeliveryError, Result};
+use crate::rabbitmq::declare_with_dead_letters;
 
 /// Where and how live transactions are read from the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,12 +34,6 @@ pub struct LiveIntakeSettings {
     /// How long a batch waits for more messages after its first.
     pub linger: Duration,
     pub backoff: Backoff,
-}
-
-impl LiveIntakeSettings {
-    fn dead_letter_queue(&self) -> String {
-        format!("{}.dead", self.queue)
-    }
 }
 
 /// One delivered message, as published.
@@ -97,20 +90,7 @@ where
         .await
         .map_err(broker)?;
     let channel = connection.create_channel().await.map_err(broker)?;
-    channel
-        .queue_declare(
-            settings.dead_letter_queue().as_str().into(),
-            QueueDeclareOptions::durable(),
-            quorum_arguments(None),
-        )
-        .await
-        .map_err(broker)?;
-    channel
-        .queue_declare(
-            settings.queue.as_str().into(),
-            QueueDeclareOptions::durable(),
-            quorum_arguments(Some(&settings.dead_letter_queue())),
-        )
+    declare_with_dead_letters(&channel, &settings.queue, None)
         .await
         .map_err(broker)?;
     channel
@@ -232,24 +212,4 @@ async fn acknowledge(
         }
     }
     Ok(())
-}
-
-/// Quorum queue arguments; with a dead-letter queue, rejected messages go there.
-fn quorum_arguments(dead_letter_queue: Option<&str>) -> FieldTable {
-    let mut arguments = FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("quorum".into()),
-    );
-    if let Some(dead_letter_queue) = dead_letter_queue {
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString("".into()),
-        );
-        arguments.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(dead_letter_queue.into()),
-        );
-    }
-    arguments
 }

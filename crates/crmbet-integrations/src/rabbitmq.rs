@@ -48,12 +48,6 @@ pub struct BrokerSettings {
     pub backoff: Backoff,
 }
 
-impl BrokerSettings {
-    fn dead_letter_queue(&self) -> String {
-        format!("{}.dead", self.queue)
-    }
-}
-
 /// Connects and declares the work queue and its dead-letter queue.
 async fn open_channel(settings: &BrokerSettings) -> Result<(Connection, Channel)> {
     let broker = |error: lapin::Error| DeliveryError::Broker(error.to_string());
@@ -61,46 +55,59 @@ async fn open_channel(settings: &BrokerSettings) -> Result<(Connection, Channel)
         .await
         .map_err(broker)?;
     let channel = connection.create_channel().await.map_err(broker)?;
-    channel
-        .queue_declare(
-            settings.dead_letter_queue().as_str().into(),
-            QueueDeclareOptions::durable(),
-            quorum_arguments(None),
-        )
-        .await
-        .map_err(broker)?;
-    channel
-        .queue_declare(
-            settings.queue.as_str().into(),
-            QueueDeclareOptions::durable(),
-            quorum_arguments(Some(settings)),
-        )
-        .await
-        .map_err(broker)?;
+    declare_with_dead_letters(
+        &channel,
+        &settings.queue,
+        Some(settings.delivery_max_attempts),
+    )
+    .await
+    .map_err(broker)?;
     Ok((connection, channel))
 }
 
-/// Quorum queue arguments; with `work` settings, the delivery limit and dead-lettering.
-fn quorum_arguments(work: Option<&BrokerSettings>) -> FieldTable {
+/// Declares the durable quorum queue `queue` and its dead-letter queue `<queue>.dead`, where
+/// rejected messages go (and, with `delivery_limit`, those delivered that many times). Every
+/// declarer of a queue (servers, publishers, tests) must use the same arguments.
+pub async fn declare_with_dead_letters(
+    channel: &Channel,
+    queue: &str,
+    delivery_limit: Option<u32>,
+) -> std::result::Result<(), lapin::Error> {
+    let dead_letter_queue = format!("{queue}.dead");
+    channel
+        .queue_declare(
+            dead_letter_queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            quorum_arguments(),
+        )
+        .await?;
+    let mut arguments = quorum_arguments();
+    if let Some(limit) = delivery_limit {
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(i64::from(limit)),
+        );
+    }
+    arguments.insert(
+        "x-dead-letter-exchange".into(),
+        AMQPValue::LongString("".into()),
+    );
+    arguments.insert(
+        "x-dead-letter-routing-key".into(),
+        AMQPValue::LongString(dead_letter_queue.as_str().into()),
+    );
+    channel
+        .queue_declare(queue.into(), QueueDeclareOptions::durable(), arguments)
+        .await?;
+    Ok(())
+}
+
+fn quorum_arguments() -> FieldTable {
     let mut arguments = FieldTable::default();
     arguments.insert(
         "x-queue-type".into(),
         AMQPValue::LongString("quorum".into()),
     );
-    if let Some(settings) = work {
-        arguments.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongLongInt(i64::from(settings.delivery_max_attempts)),
-        );
-        arguments.insert(
-            "x-dead-letter-exchange".into(),
-            AMQPValue::LongString("".into()),
-        );
-        arguments.insert(
-            "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(settings.dead_letter_queue().as_str().into()),
-        );
-    }
     arguments
 }
 

@@ -9,11 +9,9 @@
 use crmbet_app::live_play::MAX_BATCH_TRANSACTIONS;
 use crmbet_app::{IntakeSource, LivePlay, LiveTransaction};
 use crmbet_integrations::{LiveMessage, MessageVerdicts};
-use crmbet_proto::v1::IngestBatchRequest;
+use crmbet_proto::v1::{IngestBatchRequest, LiveTransaction as LiveTransactionMessage};
 use prost::Message;
 use serde_json::Value;
-
-use crate::service::live_transaction;
 
 /// Reads every message of a batch and stores their transactions together; a message that
 /// cannot be read gets its reason (and is dead-lettered), the others are stored. An error
@@ -71,6 +69,41 @@ pub fn read_live_message(message: &LiveMessage) -> Result<Vec<LiveTransaction>, 
         _ => return Err("a JSON message is an object or an array of objects".to_owned()),
     };
     Ok(rows.into_iter().map(transaction_from_json).collect())
+}
+
+/// A transaction message as the use case takes it (gRPC, grpc-web, REST and the queue's
+/// protobuf batches).
+pub fn live_transaction(message: LiveTransactionMessage) -> LiveTransaction {
+    LiveTransaction {
+        transaction_id: message.transaction_id,
+        user_id: message.user_id,
+        occurred_at: message.occurred_at,
+        kind: message.r#type,
+        amount: message.amount,
+        currency: message.currency,
+        game_type: message.game_type,
+        game_id: message.game_id,
+        session_id: message.session_id,
+        channel: message.channel,
+        country: message.country,
+    }
+}
+
+/// The message of a transaction, for clients that send them (benchmarks, tests, replays).
+pub fn transaction_message(transaction: &LiveTransaction) -> LiveTransactionMessage {
+    LiveTransactionMessage {
+        transaction_id: transaction.transaction_id.clone(),
+        user_id: transaction.user_id.clone(),
+        occurred_at: transaction.occurred_at.clone(),
+        r#type: transaction.kind.clone(),
+        amount: transaction.amount,
+        currency: transaction.currency.clone(),
+        game_type: transaction.game_type.clone(),
+        game_id: transaction.game_id.clone(),
+        session_id: transaction.session_id.clone(),
+        channel: transaction.channel.clone(),
+        country: transaction.country.clone(),
+    }
 }
 
 fn transaction_from_json(row: &Value) -> LiveTransaction {

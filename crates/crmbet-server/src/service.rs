@@ -12,7 +12,6 @@ pub use access::AuthApi;
 pub use campaign::CampaignApi;
 pub use cluster::ClusterApi;
 pub use event::EventApi;
-pub(crate) use event::live_transaction;
 pub use training::TrainingApi;
 pub use user::UserApi;
 pub use webhook::SmarticoWebhookApi;

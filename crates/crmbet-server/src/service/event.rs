@@ -6,10 +6,11 @@ use crmbet_app::{IngestReport, IntakeSource, LivePlay, LiveTransaction};
 use crmbet_proto::v1::event_service_server::EventService;
 use crmbet_proto::v1::{
     IngestBatchRequest, IngestBatchResponse, IngestOutcome, IngestRequest, IngestResponse,
-    LiveTransaction as LiveTransactionMessage, RejectedTransaction,
+    RejectedTransaction,
 };
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::live_messages::live_transaction;
 use crate::metrics::Protocol;
 use crate::status::status_from_error;
 
@@ -87,23 +88,6 @@ impl EventService for EventApi {
         Ok(Response::new(IngestBatchResponse {
             outcome: Some(outcome),
         }))
-    }
-}
-
-/// A transaction message as the use case takes it (also for the RabbitMQ intake's protobuf).
-pub(crate) fn live_transaction(message: LiveTransactionMessage) -> LiveTransaction {
-    LiveTransaction {
-        transaction_id: message.transaction_id,
-        user_id: message.user_id,
-        occurred_at: message.occurred_at,
-        kind: message.r#type,
-        amount: message.amount,
-        currency: message.currency,
-        game_type: message.game_type,
-        game_id: message.game_id,
-        session_id: message.session_id,
-        channel: message.channel,
-        country: message.country,
     }
 }
 

@@ -862,7 +862,7 @@ fn unique_queue(name: &str) -> String {
 }
 
 /// Deletes a test's queues (best effort: they are the test's own).
-async fn delete_queues(queue: &str) {
+pub(crate) async fn delete_queues(queue: &str) {
     let Ok(url) = std::env::var("CRMBET_TEST_AMQP_URL") else {
         return;
     };

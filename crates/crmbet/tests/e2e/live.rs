@@ -14,10 +14,12 @@ use crmbet_etl::{
 };
 use crmbet_proto::v1::event_service_client::EventServiceClient;
 use crmbet_proto::v1::{IngestOutcome, IngestRequest};
+use crmbet_server::live_messages::transaction_message;
 use crmbet_store::Store;
 use crmbet_store::throwaway_postgres::ThrowawayPostgres;
 use serde_json::{Value, json};
 
+use crate::campaign::delete_queues;
 use crate::server::RunningServer;
 
 /// Transactions per REST request or stream message.
@@ -118,7 +120,7 @@ async fn stream_all(server: &RunningServer, rows: &[LiveTransaction]) -> IngestO
     let messages: Vec<IngestRequest> = rows
         .chunks(BATCH)
         .map(|batch| IngestRequest {
-            transactions: batch.iter().map(message).collect(),
+            transactions: batch.iter().map(transaction_message).collect(),
         })
         .collect();
     let response = client
@@ -127,22 +129,6 @@ async fn stream_all(server: &RunningServer, rows: &[LiveTransaction]) -> IngestO
         .unwrap()
         .into_inner();
     response.outcome.unwrap()
-}
-
-fn message(transaction: &LiveTransaction) -> crmbet_proto::v1::LiveTransaction {
-    crmbet_proto::v1::LiveTransaction {
-        transaction_id: transaction.transaction_id.clone(),
-        user_id: transaction.user_id.clone(),
-        occurred_at: transaction.occurred_at.clone(),
-        r#type: transaction.kind.clone(),
-        amount: transaction.amount,
-        currency: transaction.currency.clone(),
-        game_type: transaction.game_type.clone(),
-        game_id: transaction.game_id.clone(),
-        session_id: transaction.session_id.clone(),
-        channel: transaction.channel.clone(),
-        country: transaction.country.clone(),
-    }
 }
 
 /// Every player's live features in `database_url` equal the batch ones.
@@ -231,38 +217,9 @@ async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
             .unwrap();
     let channel = connection.create_channel().await.unwrap();
     // Declared as the server declares them, so nothing published before it starts is lost.
-    let quorum = |dead_letters: Option<String>| {
-        let mut arguments = lapin::types::FieldTable::default();
-        arguments.insert(
-            "x-queue-type".into(),
-            lapin::types::AMQPValue::LongString("quorum".into()),
-        );
-        if let Some(dead_letters) = dead_letters {
-            arguments.insert(
-                "x-dead-letter-exchange".into(),
-                lapin::types::AMQPValue::LongString("".into()),
-            );
-            arguments.insert(
-                "x-dead-letter-routing-key".into(),
-                lapin::types::AMQPValue::LongString(dead_letters.as_str().into()),
-            );
-        }
-        arguments
-    };
-    let dead_letters = format!("{queue}.dead");
-    for (name, arguments) in [
-        (dead_letters.clone(), quorum(None)),
-        (queue.to_owned(), quorum(Some(dead_letters.clone()))),
-    ] {
-        channel
-            .queue_declare(
-                name.as_str().into(),
-                lapin::options::QueueDeclareOptions::durable(),
-                arguments,
-            )
-            .await
-            .unwrap();
-    }
+    crmbet_integrations::declare_with_dead_letters(&channel, queue, None)
+        .await
+        .unwrap();
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await
@@ -349,7 +306,7 @@ async fn a_lake_published_to_rabbitmq_gives_the_batch_features_and_bad_messages_
     let (protobuf_rows, json_rows) = lake.rows.split_at(BATCH);
     let mut bodies: Vec<(Vec<u8>, &str)> = vec![(
         prost::Message::encode_to_vec(&crmbet_proto::v1::IngestBatchRequest {
-            transactions: protobuf_rows.iter().map(message).collect(),
+            transactions: protobuf_rows.iter().map(transaction_message).collect(),
         }),
         "application/x-protobuf",
     )];
@@ -390,19 +347,7 @@ async fn a_lake_published_to_rabbitmq_gives_the_batch_features_and_bad_messages_
     wait_for_counts(&database_url, stored, 2 * lake.quarantined).await;
     assert_live_features(&database_url, &lake.features).await;
     drop(server);
-    let connection =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    for name in [queue.clone(), format!("{queue}.dead")] {
-        let _ = channel
-            .queue_delete(
-                name.as_str().into(),
-                lapin::options::QueueDeleteOptions::default(),
-            )
-            .await;
-    }
+    delete_queues(&queue).await;
 }
 
 #[tokio::test]
@@ -467,17 +412,5 @@ async fn a_server_killed_while_reading_the_queue_loses_and_doubles_nothing() {
     // quarantine keeps every refusal, repeats included.
     assert!(store.live_quarantine_count().await.unwrap() >= lake.quarantined);
     assert_live_features(&database_url, &lake.features).await;
-    let connection =
-        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
-            .await
-            .unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    for name in [queue.clone(), format!("{queue}.dead")] {
-        let _ = channel
-            .queue_delete(
-                name.as_str().into(),
-                lapin::options::QueueDeleteOptions::default(),
-            )
-            .await;
-    }
+    delete_queues(&queue).await;
 }

@@ -18,11 +18,13 @@ use crmbet_core::rate_limit_classes::RateLimitClasses;
 use crmbet_core::{Config, Role};
 use crmbet_etl::live::lake_transactions;
 use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
-use crmbet_integrations::{Backoff, LiveIntakeSettings, LiveMessage, run_live_intake, stopped};
+use crmbet_integrations::{
+    Backoff, LiveIntakeSettings, LiveMessage, declare_with_dead_letters, run_live_intake, stopped,
+};
 use crmbet_proto::v1::auth_service_client::AuthServiceClient;
 use crmbet_proto::v1::event_service_client::EventServiceClient;
 use crmbet_proto::v1::{IngestRequest, LoginRequest};
-use crmbet_server::live_messages::ingest_live_messages;
+use crmbet_server::live_messages::{ingest_live_messages, transaction_message};
 use crmbet_server::{AppState, Transport, application, serve};
 use crmbet_store::Store;
 use crmbet_store::throwaway_postgres::ThrowawayPostgres;
@@ -210,7 +212,7 @@ async fn over_grpc(
     let messages: Vec<IngestRequest> = transactions
         .chunks(arguments.batch.max(1))
         .map(|batch| IngestRequest {
-            transactions: batch.iter().map(message).collect(),
+            transactions: batch.iter().map(transaction_message).collect(),
         })
         .collect();
     let mut request = tonic::Request::new(tokio_stream::iter(messages));
@@ -328,34 +330,7 @@ async fn publish(url: &str, queue: &str, bodies: &[Vec<u8>]) -> anyhow::Result<(
         .await
         .context("connecting to AMQP_URL")?;
     let channel = connection.create_channel().await?;
-    let mut arguments = lapin::types::FieldTable::default();
-    arguments.insert(
-        "x-queue-type".into(),
-        lapin::types::AMQPValue::LongString("quorum".into()),
-    );
-    let dead_letters = format!("{queue}.dead");
-    channel
-        .queue_declare(
-            dead_letters.as_str().into(),
-            lapin::options::QueueDeclareOptions::durable(),
-            arguments.clone(),
-        )
-        .await?;
-    arguments.insert(
-        "x-dead-letter-exchange".into(),
-        lapin::types::AMQPValue::LongString("".into()),
-    );
-    arguments.insert(
-        "x-dead-letter-routing-key".into(),
-        lapin::types::AMQPValue::LongString(dead_letters.as_str().into()),
-    );
-    channel
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions::durable(),
-            arguments,
-        )
-        .await?;
+    declare_with_dead_letters(&channel, queue, None).await?;
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await?;
@@ -396,22 +371,6 @@ async fn delete_queue(url: &str, queue: &str) {
                 )
                 .await;
         }
-    }
-}
-
-fn message(transaction: &LiveTransaction) -> crmbet_proto::v1::LiveTransaction {
-    crmbet_proto::v1::LiveTransaction {
-        transaction_id: transaction.transaction_id.clone(),
-        user_id: transaction.user_id.clone(),
-        occurred_at: transaction.occurred_at.clone(),
-        r#type: transaction.kind.clone(),
-        amount: transaction.amount,
-        currency: transaction.currency.clone(),
-        game_type: transaction.game_type.clone(),
-        game_id: transaction.game_id.clone(),
-        session_id: transaction.session_id.clone(),
-        channel: transaction.channel.clone(),
-        country: transaction.country.clone(),
     }
 }
 
