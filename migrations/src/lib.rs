@@ -10,6 +10,7 @@ mod m20261201_000004_refresh_token_revocations;
 mod m20261206_000005_database_identity;
 mod m20261206_000006_campaign_delivery;
 mod m20261207_000007_live_transactions;
+mod m20261207_000008_live_segments;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000005_database_identity::Migration),
             Box::new(m20261206_000006_campaign_delivery::Migration),
             Box::new(m20261207_000007_live_transactions::Migration),
+            Box::new(m20261207_000008_live_segments::Migration),
         ]
     }
 }

@@ -5,8 +5,9 @@
 # Sourced by scripts/test.sh, which provides CARGO_TARGET_DIR, SCHEMATHESIS and `fail`.
 #
 # Left out: Logout and Refresh (they would end the token's own login session),
-# StartTraining (each call trains a model: CPU, not API surface) and WatchTrainingRun (a
-# stream that stays open while a run lasts).
+# StartTraining (each call trains a model: CPU, not API surface), WatchTrainingRun (a
+# stream that stays open while a run lasts) and WatchSegmentChanges (a stream that stays
+# open until the client leaves).
 
 run_schemathesis() {
   local binary="$CARGO_TARGET_DIR/debug/crmbet" scratch log address password token status=0
@@ -43,7 +44,8 @@ run_schemathesis() {
     --max-examples 30 --seed 1 \
     --exclude-path /api/v1/auth/logout --exclude-path /api/v1/auth/refresh \
     --exclude-operation-id TrainingService_StartTraining \
-    --exclude-operation-id TrainingService_WatchTrainingRun) || status=$?
+    --exclude-operation-id TrainingService_WatchTrainingRun \
+    --exclude-operation-id UserService_WatchSegmentChanges) || status=$?
   kill "$demo_pid" 2>/dev/null || true
   wait "$demo_pid" 2>/dev/null || true
   rm -rf "$scratch"

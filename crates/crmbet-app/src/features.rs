@@ -46,3 +46,43 @@ pub fn feature_row(features: &PlayerFeatures) -> player_features::Model {
         m_score: features.m_score,
     }
 }
+
+/// The player's numeric features in [`crmbet_core::NUMERIC_FEATURES`] order: the raw row a
+/// model assigns (checked name by name by the feature-list test).
+pub fn numeric_features(features: &PlayerFeatures) -> Vec<f64> {
+    vec![
+        features.share_crash,
+        features.share_slots,
+        features.share_live_casino,
+        features.share_sports,
+        features.share_table,
+        features.bet_count as f64,
+        features.bet_std,
+        features.bet_cv,
+        features.sessions as f64,
+        features.bets_per_session,
+        features.avg_ticket,
+        features.total_staked,
+        features.ngr,
+        features.deposit_count as f64,
+        features.deposit_sum,
+        features.avg_deposit,
+        features.withdrawal_count as f64,
+        features.withdrawal_sum,
+        features.withdrawal_ratio,
+        features.bonus_share,
+        features.clv_estimate,
+        features.night_share,
+        features.weekend_share,
+        f64::from(features.preferred_hour),
+        f64::from(features.preferred_weekday),
+        features.active_days as f64,
+        features.tenure_days,
+        features.recency_days,
+        features.frequency as f64,
+        features.monetary,
+        f64::from(features.r_score),
+        f64::from(features.f_score),
+        f64::from(features.m_score),
+    ]
+}

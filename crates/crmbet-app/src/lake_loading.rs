@@ -11,7 +11,7 @@ use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::{EtlRunId, Result};
 use crmbet_etl::{
     EtlMode, EtlOptions, EtlOutcome, EtlProgress, LakeSource, ObjectFingerprint,
-    RestrictionsSnapshot, Watermark, run_etl,
+    RestrictionsSnapshot, StagedTransaction, Warehouse, Watermark, run_etl,
 };
 use crmbet_store::{
     AuditEntry, EtlRunRecord, EtlRunSummary, LakeRestrictionRow, LakeRestrictionsApplied,
@@ -20,6 +20,8 @@ use crmbet_store::{
 use serde_json::json;
 
 use crate::features::feature_row;
+use crate::live_play::LIVE_WINDOW_MICROS;
+use crate::live_seeding::seed_live_state;
 
 /// What to load and how.
 #[derive(Debug, Clone)]
@@ -42,6 +44,8 @@ pub struct LoadedLake {
     pub outcome: EtlOutcome,
     /// What applying the `players/` snapshot changed in the database.
     pub restrictions: LakeRestrictionsApplied,
+    /// Players whose live state now continues from the warehouse (0 without live play).
+    pub live_states_seeded: u64,
     /// Wall time of storing the outcome.
     pub store_seconds: f64,
 }
@@ -63,11 +67,23 @@ pub async fn load_lake(
     } else {
         EtlMode::Incremental(watermark(store, &load.source).await?)
     };
+    // A run that keeps the warehouse takes the live transactions since its last; one that
+    // rebuilds it takes them all.
+    let keeps_warehouse = !load.full && Warehouse::new(&warehouse).is_bound_to(&database_id)?;
+    let live_after = if keeps_warehouse {
+        store.live_watermark(&load.source).await?
+    } else {
+        0
+    };
+    let live_through = store.live_horizon().await?;
+    let live = live_transactions(store, live_after, live_through).await?;
     let started_at = Utc::now();
     let options = EtlOptions::new(load.lake, &warehouse, database_id)
         .with_mode(mode)
-        .with_now(started_at);
-    let outcome = run_etl(options, progress).await?;
+        .with_now(started_at)
+        .with_live(live)
+        .with_recent_window(LIVE_WINDOW_MICROS);
+    let mut outcome = run_etl(options, progress).await?;
 
     let stored = Instant::now();
     // Restrictions first: a failure to store the run must not delay an exclusion.
@@ -77,14 +93,20 @@ pub async fn load_lake(
             &format!("lake {}", load.source),
         )
         .await?;
-    let record = run_record(
+    let mut record = run_record(
         &load.source,
         started_at,
         Utc::now(),
         &outcome,
         &restrictions,
     );
+    record.live_through_id = Some(live_through.max(live_after));
+    record.newest_micros = outcome.newest_micros;
+    record.recent_ids = std::mem::take(&mut outcome.recent_ids);
     let run_id = store.record_etl_run(record).await?;
+    // Live events from now on continue each player's whole history.
+    let live_states_seeded =
+        seed_live_state(store, &Warehouse::new(&warehouse), live_through).await?;
     if outcome.restrictions.objects_listed > 0 {
         store
             .record_audit(AuditEntry {
@@ -106,6 +128,7 @@ pub async fn load_lake(
         run_id,
         outcome,
         restrictions,
+        live_states_seeded,
         store_seconds: stored.elapsed().as_secs_f64(),
     })
 }
@@ -218,6 +241,9 @@ fn run_record(
             "failed_objects": outcome.failed_objects,
             "quarantine_by_rule": quarantine_by_rule(outcome),
             "objects_already_loaded": outcome.objects_already_loaded,
+            "live_rows_staged": outcome.live_rows_staged,
+            "live_rows_loaded": outcome.live_rows_loaded,
+            "rows_already_live": outcome.rows_already_live,
             "restrictions": restrictions_summary(&outcome.restrictions, restrictions),
         }),
         quarantine: outcome
@@ -249,7 +275,42 @@ fn run_record(
                 etag: object.etag.clone(),
             })
             .collect(),
+        live_through_id: None,
+        newest_micros: None,
+        recent_ids: Vec::new(),
+        live_window_micros: LIVE_WINDOW_MICROS,
     }
+}
+
+/// Live transactions read per query.
+const LIVE_PAGE: u64 = 50_000;
+
+/// The live transactions with `after < id <= through`, as the warehouse stages them.
+async fn live_transactions(
+    store: &Store,
+    after: i64,
+    through: i64,
+) -> Result<Vec<StagedTransaction>> {
+    let mut staged = Vec::new();
+    let mut cursor = after;
+    while cursor < through {
+        let page = store
+            .live_transactions_between(cursor, through, LIVE_PAGE)
+            .await?;
+        let Some(last) = page.last() else { break };
+        cursor = last.id;
+        staged.extend(page.into_iter().map(|row| StagedTransaction {
+            transaction_id: row.transaction_id,
+            user_id: row.user_id,
+            occurred_micros: row.occurred_micros,
+            kind: row.kind,
+            amount: row.amount,
+            game_type: row.game_type,
+            session_id: row.session_id,
+            country: row.country,
+        }));
+    }
+    Ok(staged)
 }
 
 /// Quarantined rows per rule name, for summaries and the stored report.

@@ -12,6 +12,8 @@ pub mod campaigns;
 mod features;
 mod lake_loading;
 pub mod live_play;
+mod live_scoring;
+mod live_seeding;
 mod passwords;
 pub mod training;
 pub mod uplift;
@@ -23,9 +25,9 @@ pub use campaigns::{
     RestrictionFlags,
 };
 pub use crmbet_etl::live::LiveTransaction;
-pub use features::feature_row;
+pub use features::{feature_row, numeric_features};
 pub use lake_loading::{LakeLoad, LoadedLake, load_lake, quarantine_by_rule, restrictions_summary};
-pub use live_play::{IngestReport, IntakeSource, LivePlay, RejectedTransaction};
+pub use live_play::{IngestReport, IntakeSource, LivePlay, Refusal, RejectedTransaction};
 pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,

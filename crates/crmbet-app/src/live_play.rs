@@ -3,6 +3,7 @@
 //! aggregates, whose features equal a batch recompute over the same transactions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::Utc;
 use crmbet_core::{Error, Result};
@@ -13,8 +14,18 @@ use crmbet_etl::live::{
 };
 use crmbet_store::{LiveQuarantineRow, LiveStateUpdate, NewLiveTransaction, Store};
 
+use crate::live_scoring::ActiveScoring;
+
 /// The most transactions one call takes; a larger batch is refused whole.
 pub const MAX_BATCH_TRANSACTIONS: usize = 10_000;
+
+/// How long before the newest transaction a batch run loaded a live event may have
+/// occurred. Within it, the ids the lake delivered are known and a repeat is a duplicate;
+/// an event older than that may be in the lake unbeknown to crmbet, so it is refused
+/// (`late_for_live`) and belongs in the lake.
+pub const LIVE_WINDOW_DAYS: i64 = 7;
+/// [`LIVE_WINDOW_DAYS`] in microseconds.
+pub const LIVE_WINDOW_MICROS: i64 = LIVE_WINDOW_DAYS * 86_400_000_000;
 
 /// Players' states read per query when all are needed.
 const STATE_PAGE: u64 = 5_000;
@@ -41,13 +52,33 @@ impl IntakeSource {
     }
 }
 
-/// A transaction that broke a contract rule.
+/// Why a live transaction was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// It broke a rule of the lake contract.
+    Rule(Rule),
+    /// It occurred more than [`LIVE_WINDOW_DAYS`] before the newest transaction of a batch
+    /// run: it may be in the lake already, so it must come through the lake.
+    LateForLive,
+}
+
+impl Refusal {
+    /// The name stored in the quarantine and reported to the sender.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Rule(rule) => rule.name(),
+            Self::LateForLive => "late_for_live",
+        }
+    }
+}
+
+/// A transaction that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RejectedTransaction {
     /// Its place in the batch.
     pub index: usize,
     pub transaction_id: Option<String>,
-    pub rule: Rule,
+    pub rule: Refusal,
 }
 
 /// What became of a batch.
@@ -56,19 +87,36 @@ pub struct IngestReport {
     pub accepted: u64,
     pub duplicates: u64,
     pub rejected: Vec<RejectedTransaction>,
-    /// Players whose features changed.
+    /// Players whose features changed (and so their segment's confidence, at least).
     pub players: Vec<String>,
+    /// Players who moved to another segment (or got their first).
+    pub segment_changes: u64,
+    /// The model that scored them, when one is active.
+    pub model_id: Option<crmbet_core::ModelId>,
 }
 
 /// The live-play use cases.
 #[derive(Debug, Clone)]
 pub struct LivePlay {
     store: Store,
+    scoring: Arc<ActiveScoring>,
 }
 
 impl LivePlay {
     pub fn new(store: Store) -> Self {
-        Self { store }
+        Self {
+            store,
+            scoring: Arc::new(ActiveScoring::default()),
+        }
+    }
+
+    /// The population's reference time with `checked`: the newest event of anyone.
+    async fn reference_with(&self, checked: &[CheckedTransaction]) -> Result<i64> {
+        let known = self.store.live_reference_micros().await?.unwrap_or(0);
+        Ok(checked
+            .iter()
+            .map(|transaction| transaction.occurred_micros)
+            .fold(known, i64::max))
     }
 
     /// Checks, stores and folds in one batch; returns once it is committed (so an
@@ -91,28 +139,42 @@ impl LivePlay {
         let mut checked = Vec::with_capacity(transactions.len());
         let mut rejected = Vec::new();
         let mut quarantined = Vec::new();
+        let horizon = self.store.live_late_horizon(LIVE_WINDOW_MICROS).await?;
         for (index, answer) in check_all(transactions, Utc::now(), &quarantine_source)
             .into_iter()
             .enumerate()
         {
-            match answer {
-                Ok(transaction) => checked.push(transaction),
-                Err(row) => {
-                    rejected.push(RejectedTransaction {
-                        index,
-                        transaction_id: transactions
-                            .get(index)
-                            .and_then(|sent| sent.transaction_id.clone()),
-                        rule: row.rule,
-                    });
-                    quarantined.push(LiveQuarantineRow {
-                        rule: row.rule.name().to_owned(),
-                        row_json: row.row_json,
-                    });
+            let refusal = match answer {
+                Ok(transaction)
+                    if horizon.is_some_and(|horizon| transaction.occurred_micros < horizon) =>
+                {
+                    let row_json = transactions
+                        .get(index)
+                        .and_then(|sent| serde_json::to_string(sent).ok())
+                        .unwrap_or_default();
+                    (Refusal::LateForLive, row_json)
                 }
-            }
+                Ok(transaction) => {
+                    checked.push(transaction);
+                    continue;
+                }
+                Err(row) => (Refusal::Rule(row.rule), row.row_json),
+            };
+            rejected.push(RejectedTransaction {
+                index,
+                transaction_id: transactions
+                    .get(index)
+                    .and_then(|sent| sent.transaction_id.clone()),
+                rule: refusal.0,
+            });
+            quarantined.push(LiveQuarantineRow {
+                rule: refusal.0.name().to_owned(),
+                row_json: refusal.1,
+            });
         }
         let rows: Vec<NewLiveTransaction> = checked.iter().map(stored_row).collect();
+        let scoring = self.scoring.current(&self.store).await?;
+        let reference = self.reference_with(&checked).await?;
         let summary = self
             .store
             .ingest_live(
@@ -146,9 +208,16 @@ impl LivePlay {
                     let state = serde_json::to_string(&aggregates).map_err(|error| {
                         Error::Internal(format!("writing a live state: {error}"))
                     })?;
+                    let segment = match &scoring {
+                        Some(scoring) => {
+                            Some(scoring.segment(&mut aggregates.features(reference))?)
+                        }
+                        None => None,
+                    };
                     Ok(LiveStateUpdate {
                         state,
                         last_seen_micros: aggregates.last_seen_micros,
+                        segment,
                     })
                 },
             )
@@ -158,6 +227,8 @@ impl LivePlay {
             duplicates: summary.duplicates,
             rejected,
             players: summary.players,
+            segment_changes: summary.segment_changes,
+            model_id: scoring.as_ref().map(|scoring| scoring.model_id()),
         })
     }
 

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use crmbet_app::{LakeLoad, load_lake};
+use crmbet_app::{LakeLoad, load_lake, numeric_features};
 use crmbet_core::{FAVOURITE_GAME, NUMERIC_FEATURES};
 use crmbet_etl::LakeSource;
 use crmbet_store::Store;
@@ -166,6 +166,21 @@ async fn check_feature_list_on(database_url: &str) {
                 (stored_value - reported_value).abs() <= 1e-9 * reported_value.abs().max(1.0),
                 "{}: column {name} holds {stored_value}, the ETL said {reported_value}",
                 row.user_id
+            );
+        }
+    }
+
+    // The raw row a live assignment scores holds each feature at the list's position.
+    for features in &loaded.outcome.features {
+        let reported = serde_json::to_value(features).unwrap();
+        let row = numeric_features(features);
+        assert_eq!(row.len(), NUMERIC_FEATURES.len());
+        for (name, value) in NUMERIC_FEATURES.iter().zip(&row) {
+            let expected = reported[name].as_f64().unwrap();
+            assert!(
+                (value - expected).abs() <= 1e-12 * expected.abs().max(1.0),
+                "{}: numeric_features puts {value} where {name} is {expected}",
+                features.user_id
             );
         }
     }

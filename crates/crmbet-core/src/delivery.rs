@@ -18,7 +18,7 @@ pub const PROFILE_BATCH_PLAYERS: usize = 500;
 pub enum OutboxMessage {
     /// A campaign's message to a batch of its treatment players.
     Campaign(CampaignDelivery),
-    /// Players whose segment changed when a model was activated.
+    /// Players whose segment changed (a model activation or live play).
     Profiles(ProfileUpdates),
 }
 
@@ -35,6 +35,9 @@ pub struct ProfileUpdates {
 pub struct SegmentChange {
     pub user_id: String,
     pub segment: String,
+    /// The recorded change (its cursor) of a live change; activations are named by model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_id: Option<i64>,
 }
 
 /// The id of the profile-update event of a player for an activated model.
@@ -44,6 +47,15 @@ pub struct SegmentChange {
 /// ```
 pub fn profile_event_id(model_id: i64, user_id: &str) -> String {
     format!("crmbet-m{model_id}-{user_id}")
+}
+
+/// The id of the profile-update event of a live segment change.
+///
+/// ```
+/// assert_eq!(crmbet_core::delivery::segment_change_event_id(17), "crmbet-s17");
+/// ```
+pub fn segment_change_event_id(change_id: i64) -> String {
+    format!("crmbet-s{change_id}")
 }
 
 /// One outbox message: a campaign's message to a batch of its treatment players.

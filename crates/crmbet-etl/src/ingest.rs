@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use datafusion::arrow::array::{Array, ArrayRef, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int64Array, RecordBatch, StringArray, new_null_array,
+};
 use datafusion::arrow::compute::kernels::cast::cast;
 use datafusion::arrow::compute::{filter_record_batch, is_not_null, is_null};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -25,7 +27,7 @@ use crate::contract::{AMOUNT, CONTRACT_COLUMNS, OCCURRED_AT, REQUIRED_COLUMNS};
 use crate::lake::{LakeObject, LakeSource, ObjectFormat};
 use crate::quality::{QuarantinedRow, RULE_COLUMN, Rule, first_broken_rule};
 use crate::read::{AMOUNT_SOURCE, OCCURRED_AT_SOURCE, ReadFailure, read_object};
-use crate::warehouse::{POSITION, staging_schema};
+use crate::warehouse::{ORIGIN, POSITION, staging_schema};
 
 /// Bits of a row position that hold the row's index in its object; the object's ordinal in
 /// the run sits above them.
@@ -123,6 +125,9 @@ impl IngestTask {
             for field in schema.fields() {
                 if field.name() == POSITION {
                     columns.push(positions.clone());
+                } else if field.name() == ORIGIN {
+                    // Lake rows have no origin mark.
+                    columns.push(new_null_array(field.data_type(), rows as usize));
                 } else {
                     columns.push(column(batch, field.name())?);
                 }

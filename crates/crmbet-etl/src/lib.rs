@@ -46,4 +46,4 @@ pub use synthetic::{
     Archetype, DEFAULT_DIRTY_FRACTION, DEFAULT_SEED, DirtyFault, SyntheticFormat,
     SyntheticLakeError, SyntheticLakeOptions, SyntheticLakeSummary, write_synthetic_lake,
 };
-pub use warehouse::Warehouse;
+pub use warehouse::{StagedTransaction, Warehouse};

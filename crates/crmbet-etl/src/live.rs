@@ -16,5 +16,5 @@ mod seed;
 pub use aggregates::{Novelty, PlayerAggregates, reference_micros};
 pub use check::{CheckedTransaction, LiveTransaction, TransactionKind, check, check_all};
 pub use replay::lake_transactions;
-pub use rfm::score_rfm;
-pub use seed::warehouse_aggregates;
+pub use rfm::{RfmCuts, score_rfm};
+pub use seed::{WarehousePairs, warehouse_aggregates, warehouse_pairs};

@@ -19,7 +19,7 @@ use crate::quality::{QuarantinedRow, Rule};
 use crate::read::ReadFailure;
 use crate::restrictions::{RestrictionsSnapshot, read_restrictions_snapshot};
 use crate::scores::{QualityCounts, QualityScores};
-use crate::warehouse::{Binding, TRANSACTIONS_TABLE, Warehouse};
+use crate::warehouse::{Binding, StagedTransaction, TRANSACTIONS_TABLE, Warehouse};
 
 /// Which objects a run reads.
 #[derive(Debug, Clone)]
@@ -48,6 +48,14 @@ pub struct EtlOptions {
     pub now: DateTime<Utc>,
     /// Objects read at the same time (default: the number of CPUs).
     pub concurrency: NonZeroUsize,
+    /// Live transactions to accept before the lake's objects (those not in the warehouse
+    /// yet): a lake row with the same id is then known to have arrived live, and counted
+    /// once.
+    pub live: Vec<StagedTransaction>,
+    /// When set, the outcome lists the rows this run appended that occurred within this
+    /// many microseconds of the warehouse's newest transaction
+    /// ([`EtlOutcome::recent_ids`]): the ids a live event may still repeat.
+    pub recent_window_micros: Option<i64>,
 }
 
 impl EtlOptions {
@@ -65,7 +73,22 @@ impl EtlOptions {
             mode: EtlMode::Incremental(Watermark::new()),
             now: Utc::now(),
             concurrency: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            live: Vec::new(),
+            recent_window_micros: None,
         }
+    }
+
+    /// The same options, listing the appended rows within `window_micros` of the newest.
+    pub fn with_recent_window(self, window_micros: i64) -> Self {
+        Self {
+            recent_window_micros: Some(window_micros),
+            ..self
+        }
+    }
+
+    /// The same options with live transactions to accept first.
+    pub fn with_live(self, live: Vec<StagedTransaction>) -> Self {
+        Self { live, ..self }
     }
 
     /// The same options with `mode`.
@@ -160,8 +183,21 @@ pub struct EtlOutcome {
     pub rows_loaded: u64,
     /// Rows that broke a contract rule.
     pub rows_quarantined: u64,
-    /// Valid rows dropped as repeats of a `transaction_id` (in this run or an earlier one).
+    /// Valid rows dropped as repeats of a `transaction_id` (in this run or an earlier one),
+    /// besides those that had arrived live.
     pub duplicates: u64,
+    /// Live transactions this run was given.
+    pub live_rows_staged: u64,
+    /// Of those, the ones appended (the others were in the warehouse already).
+    pub live_rows_loaded: u64,
+    /// Lake rows not appended because the transaction had arrived live: counted once.
+    pub rows_already_live: u64,
+    /// The newest transaction in the warehouse (microseconds since the epoch).
+    pub newest_micros: Option<i64>,
+    /// With [`EtlOptions::recent_window_micros`]: the id and time of each row this run
+    /// appended from the lake within that window of [`EtlOutcome::newest_micros`].
+    #[serde(skip)]
+    pub recent_ids: Vec<(String, i64)>,
     /// Quarantined rows per rule (rules with none are left out).
     pub quarantine_by_rule: BTreeMap<Rule, u64>,
     /// Players with features (all players of the warehouse).
@@ -211,6 +247,16 @@ pub async fn run_etl(
     };
     let full_refresh = matches!(mode, EtlMode::Full);
     warehouse.prepare(full_refresh)?;
+    let query_context = SessionContext::new_with_config(
+        SessionConfig::new().with_target_partitions(options.concurrency.get()),
+    );
+    // Live transactions first, in a commit of their own: lake rows are then checked
+    // against them.
+    let live_rows_staged = warehouse.stage_live(&options.live)?;
+    let live_commit = warehouse.commit(&query_context, live_rows_staged).await?;
+    if live_commit.rows_loaded > 0 {
+        warehouse.mark_live_rows()?;
+    }
 
     let objects = options.lake.list().await?;
     let objects_listed = objects.len() as u64;
@@ -299,19 +345,29 @@ pub async fn run_etl(
     progress(EtlProgress::Committing {
         rows_staged: totals.rows_valid,
     });
-    let query_context = SessionContext::new_with_config(
-        SessionConfig::new().with_target_partitions(options.concurrency.get()),
-    );
     let commit = warehouse.commit(&query_context, totals.rows_valid).await?;
 
     progress(EtlProgress::ComputingFeatures);
-    let features = if warehouse
+    let registered = warehouse
         .register(&query_context, TRANSACTIONS_TABLE)
-        .await?
-    {
+        .await?;
+    let features = if registered {
         compute_features(&query_context).await?
     } else {
         Vec::new()
+    };
+    let newest_micros = if registered {
+        Warehouse::newest_micros(&query_context, TRANSACTIONS_TABLE).await?
+    } else {
+        None
+    };
+    let recent_ids = match (options.recent_window_micros, newest_micros, &commit.part) {
+        (Some(window), Some(newest), Some(part)) => {
+            warehouse
+                .recent_ids(&query_context, part, newest.saturating_sub(window))
+                .await?
+        }
+        _ => Vec::new(),
     };
 
     progress(EtlProgress::ReadingRestrictions);
@@ -319,7 +375,7 @@ pub async fn run_etl(
         read_restrictions_snapshot(&options.lake, &warehouse.staging_folder()).await?;
 
     let rows_quarantined = totals.quarantined.len() as u64;
-    let duplicates = commit.rows_staged - commit.rows_loaded;
+    let duplicates = commit.rows_staged - commit.rows_loaded - commit.rows_already_live;
     let quality = QualityScores::from_counts(&QualityCounts {
         objects_read: totals.objects_read,
         objects_failed: totals.failed_objects.len() as u64,
@@ -347,6 +403,11 @@ pub async fn run_etl(
         rows_loaded: commit.rows_loaded,
         rows_quarantined,
         duplicates,
+        live_rows_staged,
+        live_rows_loaded: live_commit.rows_loaded,
+        rows_already_live: commit.rows_already_live,
+        newest_micros,
+        recent_ids,
         quarantine_by_rule,
         players: features.len() as u64,
         quality,

@@ -23,7 +23,10 @@
 //! earlier key. The append is also idempotent: re-reading a loaded object (a lost
 //! watermark) adds nothing, as all its ids are already present.
 //!
-//! Only the columns the features read are kept; the lake stays the record of the rest.
+//! Only the columns the features read are kept; the lake stays the record of the rest,
+//! plus [`ORIGIN`]: `live` for the live transactions a run staged ahead of the lake's
+//! objects (so a lake row that already arrived live is known as such, and counted once),
+//! null for the lake's rows. Parts written before the column existed read it as null.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -54,6 +57,11 @@ pub(crate) const WAREHOUSE_COLUMNS: [&str; 8] = [
     COUNTRY,
 ];
 
+/// Where an accepted row came from: [`LIVE_ORIGIN`], or null for the lake.
+pub(crate) const ORIGIN: &str = "origin";
+/// The [`ORIGIN`] of live transactions.
+pub(crate) const LIVE_ORIGIN: &str = "live";
+
 /// A staged row's order key: object ordinal in the high bits, row in the object below.
 pub(crate) const POSITION: &str = "position";
 
@@ -66,13 +74,16 @@ const PART_EXTENSION: &str = ".parquet";
 const STAGING_EXTENSION: &str = ".arrow";
 /// The file holding the id of the database the warehouse belongs to.
 const DATABASE_ID_FILE: &str = "database-id";
+/// Present once live transactions were accepted: lake rows are then checked against them.
+const LIVE_MARKER_FILE: &str = "has-live-rows";
 
 /// The schema of the accepted transactions.
 pub(crate) fn warehouse_schema() -> SchemaRef {
-    let fields: Vec<Field> = WAREHOUSE_COLUMNS
+    let mut fields: Vec<Field> = WAREHOUSE_COLUMNS
         .iter()
         .map(|column| Field::new(*column, contract::column_type(column), true))
         .collect();
+    fields.push(Field::new(ORIGIN, contract::text_type(), true));
     Arc::new(Schema::new(fields))
 }
 
@@ -88,12 +99,16 @@ pub(crate) fn staging_schema() -> SchemaRef {
 }
 
 /// The rows one run added to the warehouse.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Commit {
     /// Valid rows staged by the run.
     pub rows_staged: u64,
     /// Rows appended: the staged ones whose `transaction_id` was new.
     pub rows_loaded: u64,
+    /// Staged rows not appended because the transaction had arrived live.
+    pub rows_already_live: u64,
+    /// The part the appended rows went to.
+    pub part: Option<PathBuf>,
 }
 
 /// Whose rows a warehouse held when a run bound it to its database.
@@ -133,6 +148,19 @@ impl Warehouse {
     /// The folder emptied at the start of every run, for a run's temporary files.
     pub(crate) fn staging_folder(&self) -> PathBuf {
         self.root.join("staging")
+    }
+
+    /// Whether a run for `database_id` would keep the warehouse's rows (it holds that
+    /// database's rows, or none): when not, the run rebuilds it from the whole lake.
+    pub fn is_bound_to(&self, database_id: &str) -> Result<bool> {
+        let path = self.root.join(DATABASE_ID_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(text.trim() == database_id),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Ok(self.parts()?.is_empty())
+            }
+            Err(error) => Err(Error::warehouse(&path, error)),
+        }
     }
 
     /// Whose rows the warehouse holds, compared with `database_id`; binds it to that id
@@ -231,12 +259,13 @@ impl Warehouse {
             .register_arrow(STAGED_TABLE, &staging_url, staging_extension)
             .await
             .map_err(|error| Error::query("reading staged rows", error))?;
-        let columns = WAREHOUSE_COLUMNS
+        let stored_columns: Vec<&str> = WAREHOUSE_COLUMNS.iter().copied().chain([ORIGIN]).collect();
+        let columns = stored_columns
             .iter()
             .map(|column| format!("\"{column}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        let staged_columns = WAREHOUSE_COLUMNS
+        let staged_columns = stored_columns
             .iter()
             .map(|column| format!("s.\"{column}\""))
             .collect::<Vec<_>>()
@@ -254,7 +283,13 @@ impl Warehouse {
         );
         // Ids accepted by earlier runs win: an anti join built on this run's rows, so its
         // memory follows the new data, not the warehouse.
-        let sql = if self.register(context, COMMITTED_TABLE).await? {
+        let has_committed = self.register(context, COMMITTED_TABLE).await?;
+        let rows_already_live = if has_committed && self.root.join(LIVE_MARKER_FILE).exists() {
+            self.count_already_live(context, &first_staged).await?
+        } else {
+            0
+        };
+        let sql = if has_committed {
             format!(
                 "SELECT {columns} FROM ({first_staged}) f
                  WHERE NOT EXISTS (
@@ -298,17 +333,144 @@ impl Warehouse {
         for table in [STAGED_TABLE, COMMITTED_TABLE] {
             let _ = context.deregister_table(table);
         }
-        if rows_loaded > 0 {
+        let written = if rows_loaded > 0 {
             std::fs::rename(&temporary, &part).map_err(|error| Error::warehouse(&part, error))?;
+            Some(part)
         } else {
             std::fs::remove_file(&temporary)
                 .map_err(|error| Error::warehouse(&temporary, error))?;
-        }
+            None
+        };
         self.prepare(false)?;
         Ok(Commit {
             rows_staged,
             rows_loaded,
+            rows_already_live,
+            part: written,
         })
+    }
+
+    /// How many of the staged rows (first per id) repeat a transaction accepted live.
+    async fn count_already_live(
+        &self,
+        context: &SessionContext,
+        first_staged: &str,
+    ) -> Result<u64> {
+        let sql = format!(
+            "SELECT count(*) AS repeats FROM ({first_staged}) f
+             WHERE EXISTS (
+                SELECT 1 FROM {COMMITTED_TABLE} c
+                WHERE c.{TRANSACTION_ID} = f.{TRANSACTION_ID} AND c.{ORIGIN} = '{LIVE_ORIGIN}'
+             )"
+        );
+        let batches = context
+            .sql(&sql)
+            .await
+            .map_err(|error| Error::query("planning the live repeats count", error))?
+            .collect()
+            .await
+            .map_err(|error| Error::query("counting lake rows that arrived live", error))?;
+        let mut repeats = 0;
+        for batch in batches {
+            if let Some(counts) = batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            {
+                repeats += counts.iter().flatten().sum::<i64>();
+            }
+        }
+        Ok(u64::try_from(repeats).unwrap_or_default())
+    }
+
+    /// Stages live transactions as the run's first rows (they win over a lake row with the
+    /// same id), marked [`LIVE_ORIGIN`]; returns how many.
+    pub(crate) fn stage_live(&self, rows: &[StagedTransaction]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let path = self.staging_path(0);
+        let batch = staged_batch(rows).map_err(|error| Error::warehouse(&path, error))?;
+        let file = File::create(&path).map_err(|error| Error::warehouse(&path, error))?;
+        let mut writer =
+            datafusion::arrow::ipc::writer::FileWriter::try_new(file, &staging_schema())
+                .map_err(|error| Error::warehouse(&path, error))?;
+        writer
+            .write(&batch)
+            .map_err(|error| Error::warehouse(&path, error))?;
+        writer
+            .finish()
+            .map_err(|error| Error::warehouse(&path, error))?;
+        Ok(rows.len() as u64)
+    }
+
+    /// The ids and times of the rows in `part` that occurred at or after `since_micros`.
+    pub(crate) async fn recent_ids(
+        &self,
+        context: &SessionContext,
+        part: &Path,
+        since_micros: i64,
+    ) -> Result<Vec<(String, i64)>> {
+        const PART_TABLE: &str = "this_part";
+        let schema = warehouse_schema();
+        let options = ParquetReadOptions::default()
+            .file_extension(PART_EXTENSION)
+            .schema(&schema);
+        context
+            .register_parquet(PART_TABLE, &part.display().to_string(), options)
+            .await
+            .map_err(|error| Error::query("reading the new part", error))?;
+        let sql = format!(
+            "SELECT {TRANSACTION_ID} AS id, CAST({OCCURRED_AT} AS BIGINT) AS micros FROM {PART_TABLE} \
+             WHERE CAST({OCCURRED_AT} AS BIGINT) >= {since_micros}"
+        );
+        let batches = context
+            .sql(&sql)
+            .await
+            .map_err(|error| Error::query("planning the recent ids", error))?
+            .collect()
+            .await
+            .map_err(|error| Error::query("listing the recent ids", error))?;
+        let _ = context.deregister_table(PART_TABLE);
+        let mut ids = Vec::new();
+        for batch in batches {
+            let id = crate::features::text_column(&batch, "id")?;
+            let micros = crate::features::integer_column(&batch, "micros")?;
+            for row in 0..batch.num_rows() {
+                if let Some(id) = crate::features::text(&id, row) {
+                    ids.push((id, crate::features::integer(&micros, row)));
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    /// The newest transaction time in the warehouse (registered as `table`).
+    pub(crate) async fn newest_micros(
+        context: &SessionContext,
+        table: &str,
+    ) -> Result<Option<i64>> {
+        let sql = format!("SELECT max(CAST({OCCURRED_AT} AS BIGINT)) AS newest FROM {table}");
+        let batches = context
+            .sql(&sql)
+            .await
+            .map_err(|error| Error::query("planning the newest transaction", error))?
+            .collect()
+            .await
+            .map_err(|error| Error::query("finding the newest transaction", error))?;
+        Ok(batches.iter().find_map(|batch| {
+            batch
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .and_then(|values| values.iter().flatten().next())
+        }))
+    }
+
+    /// Remembers that live rows were accepted, so later lake rows are checked against them.
+    pub(crate) fn mark_live_rows(&self) -> Result<()> {
+        let path = self.root.join(LIVE_MARKER_FILE);
+        std::fs::write(&path, "").map_err(|error| Error::warehouse(&path, error))
     }
 
     fn next_part_path(&self) -> Result<PathBuf> {
@@ -353,4 +515,51 @@ fn remove_folder(folder: &Path) -> Result<()> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(error) => Err(Error::warehouse(folder, error)),
     }
+}
+
+/// A live transaction to stage: the warehouse's columns of one accepted event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedTransaction {
+    pub transaction_id: String,
+    pub user_id: String,
+    pub occurred_micros: i64,
+    /// The contract's `type`.
+    pub kind: String,
+    pub amount: f64,
+    pub game_type: Option<String>,
+    pub session_id: Option<String>,
+    pub country: Option<String>,
+}
+
+/// The rows as one staging batch, in order.
+fn staged_batch(
+    rows: &[StagedTransaction],
+) -> std::result::Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>
+{
+    use datafusion::arrow::array::{
+        ArrayRef, Float64Array, Int64Array, StringViewArray, TimestampMicrosecondArray,
+    };
+    let text = |values: Vec<Option<&str>>| -> ArrayRef { Arc::new(StringViewArray::from(values)) };
+    let columns: Vec<ArrayRef> = vec![
+        text(
+            rows.iter()
+                .map(|row| Some(row.transaction_id.as_str()))
+                .collect(),
+        ),
+        text(rows.iter().map(|row| Some(row.user_id.as_str())).collect()),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|row| row.occurred_micros))
+                .with_timezone("UTC"),
+        ),
+        text(rows.iter().map(|row| Some(row.kind.as_str())).collect()),
+        Arc::new(Float64Array::from_iter_values(
+            rows.iter().map(|row| row.amount),
+        )),
+        text(rows.iter().map(|row| row.game_type.as_deref()).collect()),
+        text(rows.iter().map(|row| row.session_id.as_deref()).collect()),
+        text(rows.iter().map(|row| row.country.as_deref()).collect()),
+        text(rows.iter().map(|_| Some(LIVE_ORIGIN)).collect()),
+        Arc::new(Int64Array::from_iter_values(0..rows.len() as i64)),
+    ];
+    datafusion::arrow::array::RecordBatch::try_new(staging_schema(), columns)
 }

@@ -7,6 +7,7 @@ use chrono::Utc;
 use crmbet_core::CampaignId;
 use crmbet_core::delivery::{
     CampaignDelivery, OutboxMessage, ProfileUpdates, event_id, profile_event_id,
+    segment_change_event_id,
 };
 use crmbet_store::Store;
 use serde_json::{Value as Json, json};
@@ -55,7 +56,10 @@ impl Dispatcher {
             .players
             .iter()
             .map(|change| SmarticoEvent {
-                eid: profile_event_id(updates.model_id, &change.user_id),
+                eid: change.change_id.map_or_else(
+                    || profile_event_id(updates.model_id, &change.user_id),
+                    segment_change_event_id,
+                ),
                 event_date,
                 ext_brand_id: settings.brand.clone(),
                 user_ext_id: change.user_id.clone(),

@@ -26,7 +26,7 @@ pub use matrix::{
     ColumnTransform, Encoding, FeatureTable, LOG_FEATURES, SIGNED_LOG_FEATURES, Transform,
 };
 pub use metrics::Metrics;
-pub use model::{Algorithm, Assignment, Candidate, Model, UnknownAlgorithm};
+pub use model::{Algorithm, Assignment, Candidate, Model, Scorer, UnknownAlgorithm};
 pub use naming::{CampaignType, ClusterSummary, FeatureProfile};
 pub use progress::{Progress, Stage};
 pub use stability::adjusted_rand_index;

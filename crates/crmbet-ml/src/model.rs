@@ -130,32 +130,82 @@ impl Model {
     /// The cluster of a player the model has not seen, from raw features named as in
     /// training (extra columns are ignored, a missing one is an error, NaN is imputed).
     pub fn assign(&self, columns: &[String], raw: &[f64]) -> Result<Assignment, Error> {
-        let row = self.transform.apply_row(columns, raw)?;
-        let centroids = self.centroid_matrix()?;
-        let radii = outlier_radii(&self.parameters);
-        Ok(assign_row(
-            Array1::from(row).view(),
-            centroids.view(),
-            radii.as_deref(),
-        ))
+        self.scorer()?.assign(columns, raw)
     }
 
-    /// The centroids as a matrix.
-    fn centroid_matrix(&self) -> Result<Array2<f64>, Error> {
-        let width = self.feature_names.len();
-        let flat: Vec<f64> = self.centroids.iter().flatten().copied().collect();
-        if self.centroids.is_empty() || self.centroids.iter().any(|row| row.len() != width) {
+    /// What assigning new players needs of the model, ready to use many times.
+    pub fn scorer(&self) -> Result<Scorer, Error> {
+        Scorer::new(
+            self.transform.clone(),
+            self.centroids.clone(),
+            &self.parameters,
+        )
+    }
+}
+
+/// The part of a model that assigns new players: its transform, its centroids and, for
+/// density models, the outlier radii. Built once from a stored model and used for every
+/// live assignment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scorer {
+    transform: Transform,
+    centroids: Array2<f64>,
+    radii: Option<Vec<f64>>,
+}
+
+impl Scorer {
+    /// A scorer from a model's stored parts (`parameters` may hold `outlier_radius`).
+    pub fn new(
+        transform: Transform,
+        centroids: Vec<Vec<f64>>,
+        parameters: &serde_json::Value,
+    ) -> Result<Self, Error> {
+        let width = transform.feature_names().len();
+        if centroids.is_empty() || centroids.iter().any(|row| row.len() != width) {
             return Err(Error::InvalidTable {
                 reason: format!(
                     "the model's centroids do not have {width} coordinates each; retrain it"
                 ),
             });
         }
-        Array2::from_shape_vec((self.centroids.len(), width), flat).map_err(|error| {
-            Error::InvalidTable {
-                reason: error.to_string(),
-            }
+        let flat: Vec<f64> = centroids.iter().flatten().copied().collect();
+        let centroids =
+            Array2::from_shape_vec((centroids.len(), width), flat).map_err(|error| {
+                Error::InvalidTable {
+                    reason: error.to_string(),
+                }
+            })?;
+        Ok(Self {
+            transform,
+            centroids,
+            radii: outlier_radii(parameters),
         })
+    }
+
+    /// Number of clusters.
+    pub fn clusters(&self) -> usize {
+        self.centroids.nrows()
+    }
+
+    /// The cluster of a player from raw features named as in training (extra columns are
+    /// ignored, a missing one is an error, NaN is imputed).
+    pub fn assign(&self, columns: &[String], raw: &[f64]) -> Result<Assignment, Error> {
+        let row = self.transform.apply_row(columns, raw)?;
+        Ok(assign_row(
+            Array1::from(row).view(),
+            self.centroids.view(),
+            self.radii.as_deref(),
+        ))
+    }
+
+    /// The nearest cluster, ignoring outlier radii (where a noise player is stored).
+    pub fn nearest(&self, columns: &[String], raw: &[f64]) -> Result<Assignment, Error> {
+        let row = self.transform.apply_row(columns, raw)?;
+        Ok(assign_row(
+            Array1::from(row).view(),
+            self.centroids.view(),
+            None,
+        ))
     }
 }
 

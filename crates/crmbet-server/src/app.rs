@@ -31,17 +31,19 @@ use crate::draining::Draining;
 use crate::gateway::Gateway;
 use crate::health::{DatabaseProbe, health};
 use crate::heavy_reads::HeavyReads;
+use crate::live_ingest::LiveIngest;
 use crate::metrics::{MeteredRoutes, Metrics, ProcessSources, RpcMetricsLayer};
 use crate::openapi::{DOCUMENT_PATH, UI_PATH, document_response, openapi_document, ui_response};
 use crate::rate_limit::{RateLimitState, RateLimiter};
 use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
+use crate::segment_feed::SegmentFeed;
 use crate::service::{
     AuthApi, CampaignApi, ClusterApi, EventApi, SmarticoWebhookApi, TrainingApi, UserApi,
 };
 use crate::web_security::{WebSecurity, default_public_origins};
 use crate::webhook_auth::{WebhookAuth, verify_rest_webhook};
-use crmbet_app::{CampaignSettings, Campaigns, LivePlay, Trainer};
+use crmbet_app::{CampaignSettings, Campaigns, Trainer};
 use crmbet_integrations::CircuitBreaker;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
@@ -78,6 +80,10 @@ pub struct AppState {
     pub delivery_breaker: Option<CircuitBreaker>,
     /// What `/metrics` exposes.
     pub metrics: Arc<Metrics>,
+    /// Live play with this server's cache (every intake goes through it).
+    pub live_ingest: LiveIngest,
+    /// The segment changes `WatchSegmentChanges` streams.
+    pub segment_feed: Arc<SegmentFeed>,
     /// Whether a shutdown has begun draining this server (health checks say so).
     pub draining: Arc<Draining>,
 }
@@ -111,7 +117,14 @@ impl AppState {
             config.trusted_proxies.clone(),
             config.max_body_bytes,
         );
+        let segment_feed = SegmentFeed::new(store.clone());
         Ok(Self {
+            live_ingest: LiveIngest::new(
+                store.clone(),
+                read_cache.clone(),
+                Arc::clone(&segment_feed),
+            ),
+            segment_feed,
             read_cache,
             connections,
             heavy_reads,
@@ -204,6 +217,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
                 state.store.clone(),
                 state.read_cache.clone(),
                 state.campaigns.clone(),
+                Arc::clone(&state.segment_feed),
             ))
             .max_decoding_message_size(max_message_bytes),
         )
@@ -231,7 +245,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
             .max_decoding_message_size(max_message_bytes),
         )
         .add_service(
-            EventServiceServer::new(EventApi::new(LivePlay::new(state.store.clone())))
+            EventServiceServer::new(EventApi::new(state.live_ingest.clone()))
                 .max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)

@@ -7,17 +7,19 @@
 //! rather than the whole message refused.
 
 use crmbet_app::live_play::MAX_BATCH_TRANSACTIONS;
-use crmbet_app::{IntakeSource, LivePlay, LiveTransaction};
+use crmbet_app::{IntakeSource, LiveTransaction};
 use crmbet_integrations::{LiveMessage, MessageVerdicts};
 use crmbet_proto::v1::{IngestBatchRequest, LiveTransaction as LiveTransactionMessage};
 use prost::Message;
 use serde_json::Value;
 
+use crate::live_ingest::LiveIngest;
+
 /// Reads every message of a batch and stores their transactions together; a message that
 /// cannot be read gets its reason (and is dead-lettered), the others are stored. An error
 /// means nothing of the batch may be acknowledged.
 pub async fn ingest_live_messages(
-    live_play: &LivePlay,
+    live_play: &LiveIngest,
     messages: Vec<LiveMessage>,
 ) -> Result<MessageVerdicts, String> {
     let mut transactions = Vec::new();

@@ -54,6 +54,7 @@ const KEY_VERSION: &str = "v1";
 
 const GET_SCRIPT: &str = "return redis.call('GET', KEYS[1])";
 const SET_SCRIPT: &str = "return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])";
+const DELETE_SCRIPT: &str = "return redis.call('DEL', unpack(KEYS))";
 
 /// One load in flight: its encoded answer or the status every waiter gets.
 type Flight = OnceCell<Result<Vec<u8>, Status>>;
@@ -228,6 +229,44 @@ impl ReadCache {
                 "cached answer under {key} does not decode: {error}"
             )))
         })
+    }
+
+    /// Drops the answers under `keys` (in process and in Redis), so the next read loads
+    /// them again: a live event changed what they say. Other instances' near copies follow
+    /// within [`NEAR_TTL`].
+    pub async fn forget(&self, keys: Vec<String>) {
+        if keys.is_empty() {
+            return;
+        }
+        {
+            let mut local = lock(&self.inner.local);
+            for key in &keys {
+                local.remove(key);
+            }
+        }
+        let Some(redis) = &self.inner.redis else {
+            return;
+        };
+        // A cluster refuses one call over keys of several slots.
+        let groups: Vec<Vec<String>> = if redis.is_clustered() {
+            let mut by_slot: std::collections::BTreeMap<u16, Vec<String>> = Default::default();
+            for key in keys {
+                by_slot
+                    .entry(fred::util::redis_keyslot(key.as_bytes()))
+                    .or_default()
+                    .push(key);
+            }
+            by_slot.into_values().collect()
+        } else {
+            vec![keys]
+        };
+        let client = redis.with_options(&call_options());
+        for group in groups {
+            let call = client.eval::<Value, _, _, _>(DELETE_SCRIPT, group, Vec::<Value>::new());
+            if let Err(reason) = within_timeout(call).await {
+                tracing::debug!(%reason, "cache invalidation failed; entries expire by TTL");
+            }
+        }
     }
 
     fn join_flight(&self, key: &str) -> Arc<Flight> {

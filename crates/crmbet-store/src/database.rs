@@ -42,6 +42,9 @@ pub const TABLES: &[&str] = &[
     "live_player_sessions",
     "live_player_days",
     "live_quarantine",
+    "segment_changes",
+    "etl_live_watermarks",
+    "lake_transaction_ids",
 ];
 
 /// Connections of the pool [`Store::connect`] opens.

@@ -1,9 +1,11 @@
 //! Storing what an ETL run produced, in one transaction, and reading the watermark.
 
 use chrono::{DateTime, Utc};
-use crmbet_core::{EtlRunId, Result};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use crmbet_core::{Error, EtlRunId, Result};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+};
 
 use crate::database::Store;
 use crate::entity::{etl_runs, lake_objects, player_features, players, quarantine};
@@ -73,6 +75,16 @@ pub struct EtlRunRecord {
     /// Every player's features; `etl_run_id` is set by [`Store::record_etl_run`].
     pub features: Vec<player_features::Model>,
     pub loaded_objects: Vec<LoadedObject>,
+    /// The last live transaction (by id) the warehouse holds after the run: the source's
+    /// new live watermark (`None` keeps the old one).
+    pub live_through_id: Option<i64>,
+    /// The newest transaction the warehouse holds.
+    pub newest_micros: Option<i64>,
+    /// Ids and times of the lake rows this run appended within the live window of the
+    /// newest transaction: a live event repeating one is a duplicate.
+    pub recent_ids: Vec<(String, i64)>,
+    /// The live window: ids older than `newest_micros` minus this are forgotten.
+    pub live_window_micros: i64,
 }
 
 impl Store {
@@ -214,8 +226,103 @@ impl Store {
                 Err(error) => return Err(database_error(error)),
             }
         }
+        let backend = transaction.get_database_backend();
+        for chunk in record.recent_ids.chunks(INSERT_BATCH_ROWS) {
+            let mut insert = Query::insert();
+            insert
+                .into_table(Alias::new("lake_transaction_ids"))
+                .columns([Alias::new("transaction_id"), Alias::new("occurred_micros")])
+                .on_conflict(
+                    OnConflict::column(Alias::new("transaction_id"))
+                        .do_nothing()
+                        .to_owned(),
+                );
+            for (id, micros) in chunk {
+                insert
+                    .values([id.as_str().into(), (*micros).into()])
+                    .map_err(|error| Error::Internal(format!("building an id insert: {error}")))?;
+            }
+            transaction
+                .execute_raw(backend.build(&insert))
+                .await
+                .map_err(database_error)?;
+        }
+        if let Some(newest) = record.newest_micros {
+            let forget = Query::delete()
+                .from_table(Alias::new("lake_transaction_ids"))
+                .and_where(
+                    Expr::col(Alias::new("occurred_micros"))
+                        .lt(newest.saturating_sub(record.live_window_micros)),
+                )
+                .to_owned();
+            transaction
+                .execute_raw(backend.build(&forget))
+                .await
+                .map_err(database_error)?;
+        }
+        let through_id = match record.live_through_id {
+            Some(through_id) => through_id,
+            None => live_watermark_in(&transaction, &record.source).await?,
+        };
+        let mut upsert = Query::insert();
+        upsert
+            .into_table(Alias::new("etl_live_watermarks"))
+            .columns([
+                Alias::new("source"),
+                Alias::new("through_id"),
+                Alias::new("newest_micros"),
+                Alias::new("updated_at"),
+            ])
+            .values([
+                record.source.as_str().into(),
+                through_id.into(),
+                record.newest_micros.into(),
+                now.into(),
+            ])
+            .map_err(|error| Error::Internal(format!("building a watermark upsert: {error}")))?
+            .on_conflict(
+                OnConflict::column(Alias::new("source"))
+                    .update_columns([
+                        Alias::new("through_id"),
+                        Alias::new("newest_micros"),
+                        Alias::new("updated_at"),
+                    ])
+                    .to_owned(),
+            );
+        transaction
+            .execute_raw(backend.build(&upsert))
+            .await
+            .map_err(database_error)?;
         transaction.commit().await.map_err(database_error)?;
         Ok(EtlRunId(etl_run_id))
+    }
+
+    /// The last live transaction (by id) the ETL runs of `source` accepted; 0 before any.
+    pub async fn live_watermark(&self, source: &str) -> Result<i64> {
+        live_watermark_in(self.connection(), source).await
+    }
+
+    /// The time before which a live event may already be in a lake without crmbet knowing
+    /// its id: the newest transaction any warehouse holds, minus `window_micros`. `None`
+    /// before the first batch run.
+    pub async fn live_late_horizon(&self, window_micros: i64) -> Result<Option<i64>> {
+        let query = Query::select()
+            .expr_as(
+                Expr::col(Alias::new("newest_micros")).max(),
+                Alias::new("newest"),
+            )
+            .from(Alias::new("etl_live_watermarks"))
+            .to_owned();
+        let newest: Option<i64> = match self
+            .connection()
+            .query_one(&query)
+            .await
+            .map_err(database_error)?
+        {
+            Some(row) => row.try_get("", "newest").map_err(database_error)?,
+            None => None,
+        };
+        Ok(newest.map(|newest| newest.saturating_sub(window_micros)))
     }
 
     /// The latest ETL run, if any.
@@ -227,5 +334,21 @@ impl Store {
             .one(self.connection())
             .await
             .map_err(database_error)
+    }
+}
+
+async fn live_watermark_in<C: ConnectionTrait>(connection: &C, source: &str) -> Result<i64> {
+    let query = Query::select()
+        .column(Alias::new("through_id"))
+        .from(Alias::new("etl_live_watermarks"))
+        .and_where(Expr::col(Alias::new("source")).eq(source))
+        .to_owned();
+    match connection
+        .query_one_raw(connection.get_database_backend().build(&query))
+        .await
+        .map_err(database_error)?
+    {
+        Some(row) => row.try_get("", "through_id").map_err(database_error),
+        None => Ok(0),
     }
 }

@@ -18,6 +18,7 @@ mod players;
 mod restrictions;
 #[cfg(feature = "test-support")]
 pub mod sample;
+mod segment_changes;
 #[cfg(feature = "test-support")]
 pub mod throwaway_postgres;
 mod training;
@@ -36,12 +37,14 @@ pub use lake_restrictions::{
 };
 pub use live::{
     LiveBatchSummary, LiveNovelty, LiveQuarantineRow, LiveStateUpdate, NewLiveTransaction,
+    StoredLiveTransaction,
 };
 pub use operations::OperationalSnapshot;
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 pub use restrictions::NewRestrictions;
+pub use segment_changes::{LiveSegment, REASON_ACTIVATION, REASON_LIVE, RecordedSegmentChange};
 pub use training::{
-    FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, SavedModel, StoredModel,
-    TrainingStatus,
+    FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, RfmPopulation, SavedModel,
+    StoredModel, TrainingStatus,
 };
 pub use webhook_events::{NewWebhookEvent, PlayerOutcome};

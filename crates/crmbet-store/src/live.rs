@@ -15,10 +15,11 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use chrono::{DateTime, Utc};
 use crmbet_core::{Error, Result};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
 
 use crate::database::Store;
 use crate::failure::database_error;
+use crate::segment_changes::{LiveSegment, record_live_segments};
 
 /// Rows per multi-row statement (SQLite allows 32,766 bound values).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -50,6 +51,40 @@ pub struct NewLiveTransaction {
     pub epoch_day: i64,
 }
 
+/// A stored live transaction, with the columns the warehouse keeps.
+#[derive(Debug, Clone, PartialEq, sea_orm::FromQueryResult)]
+pub struct StoredLiveTransaction {
+    /// The order it was accepted in.
+    pub id: i64,
+    pub transaction_id: String,
+    pub user_id: String,
+    pub occurred_micros: i64,
+    pub kind: String,
+    pub amount: f64,
+    pub currency: String,
+    pub game_type: Option<String>,
+    pub game_id: Option<String>,
+    pub session_id: Option<String>,
+    pub channel: Option<String>,
+    pub country: Option<String>,
+}
+
+/// The columns of [`StoredLiveTransaction`].
+const STORED_COLUMNS: [&str; 12] = [
+    "id",
+    "transaction_id",
+    "user_id",
+    "occurred_micros",
+    "kind",
+    "amount",
+    "currency",
+    "game_type",
+    "game_id",
+    "session_id",
+    "channel",
+    "country",
+];
+
 /// A live event that broke a contract rule.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveQuarantineRow {
@@ -72,6 +107,8 @@ pub struct LiveStateUpdate {
     pub state: String,
     /// The player's last event, for the population's reference time.
     pub last_seen_micros: i64,
+    /// Their segment in the active model, when one serves.
+    pub segment: Option<LiveSegment>,
 }
 
 /// What a batch stored.
@@ -84,6 +121,8 @@ pub struct LiveBatchSummary {
     pub quarantined: u64,
     /// The players whose state changed, in user order.
     pub players: Vec<String>,
+    /// Players whose cluster changed (each recorded in `segment_changes`).
+    pub segment_changes: u64,
 }
 
 impl Store {
@@ -114,6 +153,12 @@ impl Store {
         let mut ids_in_batch = HashSet::new();
         let candidates: Vec<usize> = (0..transactions.len())
             .filter(|index| ids_in_batch.insert(transactions[*index].transaction_id.as_str()))
+            .collect();
+        // A transaction a lake run already loaded is a duplicate too.
+        let in_lake = known_lake_ids(&transaction, backend, transactions, &candidates).await?;
+        let candidates: Vec<usize> = candidates
+            .into_iter()
+            .filter(|index| !in_lake.contains(&transactions[*index].transaction_id))
             .collect();
         let stored = insert_transactions(
             &transaction,
@@ -185,6 +230,11 @@ impl Store {
             ));
         }
         save_states(&transaction, backend, &updates, now).await?;
+        let segments: Vec<(String, LiveSegment)> = updates
+            .iter()
+            .filter_map(|(user_id, update)| Some((user_id.clone(), update.segment?)))
+            .collect();
+        let segment_changes = record_live_segments(&transaction, backend, &segments, now).await?;
         insert_quarantine(&transaction, backend, source, quarantined, now).await?;
         transaction.commit().await.map_err(database_error)?;
 
@@ -193,6 +243,7 @@ impl Store {
             duplicates: (transactions.len() - accepted.len()) as u64,
             quarantined: quarantined.len() as u64,
             players: updates.into_iter().map(|(user_id, _)| user_id).collect(),
+            segment_changes,
         })
     }
 
@@ -257,8 +308,9 @@ impl Store {
                 Func::max(Expr::col(column("last_seen_micros"))),
                 column("reference"),
             )
+            // No filter: a plain MAX reads the end of the index (a row without state has
+            // 0 and exists only inside the transaction that writes it).
             .from(table("live_player_state"))
-            .and_where(Expr::col(column("state")).is_not_null())
             .to_owned();
         let row = self
             .connection()
@@ -269,6 +321,117 @@ impl Store {
             Some(row) => row.try_get("", "reference").map_err(database_error),
             None => Ok(None),
         }
+    }
+
+    /// The id below which every live transaction is committed (or never will be): on
+    /// PostgreSQL ids are drawn before commit, so the newest id alone could hide an older
+    /// one still in flight. Waits for the batches being stored to commit.
+    pub async fn live_horizon(&self) -> Result<i64> {
+        let transaction = self.begin_write().await?;
+        if self.backend() == DbBackend::Postgres {
+            // Conflicts with every insert: granted once the batches in flight are done.
+            transaction
+                .execute_unprepared("LOCK TABLE live_transactions IN SHARE MODE")
+                .await
+                .map_err(database_error)?;
+        }
+        let query = Query::select()
+            .expr_as(Func::max(Expr::col(column("id"))), column("horizon"))
+            .from(table("live_transactions"))
+            .to_owned();
+        let horizon = match transaction
+            .query_one_raw(self.backend().build(&query))
+            .await
+            .map_err(database_error)?
+        {
+            Some(row) => row
+                .try_get::<Option<i64>>("", "horizon")
+                .map_err(database_error)?
+                .unwrap_or(0),
+            None => 0,
+        };
+        transaction.commit().await.map_err(database_error)?;
+        Ok(horizon)
+    }
+
+    /// Up to `limit` live transactions with `after < id <= through`, in order.
+    pub async fn live_transactions_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredLiveTransaction>> {
+        let query = Query::select()
+            .columns(STORED_COLUMNS.map(column))
+            .from(table("live_transactions"))
+            .and_where(Expr::col(column("id")).gt(after))
+            .and_where(Expr::col(column("id")).lte(through))
+            .order_by(column("id"), Order::Asc)
+            .limit(limit)
+            .to_owned();
+        StoredLiveTransaction::find_by_statement(self.backend().build(&query))
+            .all(self.connection())
+            .await
+            .map_err(database_error)
+    }
+
+    /// Replaces players' live state with a batch recompute, blocking live intake meanwhile:
+    /// stores the warehouse's distinct sessions and days, then hands `rebuild` the live
+    /// transactions accepted after `after_id` (those the recompute did not see) and writes
+    /// the states it returns. Returns how many states were written.
+    pub async fn seed_live<F>(
+        &self,
+        sessions: &[(String, String)],
+        days: &[(String, i64)],
+        after_id: i64,
+        rebuild: F,
+    ) -> Result<u64>
+    where
+        F: FnOnce(&[StoredLiveTransaction]) -> Result<Vec<(String, LiveStateUpdate)>>,
+    {
+        let now = Utc::now();
+        let backend = self.backend();
+        let transaction = self.begin_write().await?;
+        if backend == DbBackend::Postgres {
+            // Every ingest writes this table first: none runs until the seed is committed.
+            transaction
+                .execute_unprepared("LOCK TABLE live_player_state IN EXCLUSIVE MODE")
+                .await
+                .map_err(database_error)?;
+        }
+        insert_pairs(
+            &transaction,
+            backend,
+            "live_player_sessions",
+            "session_id",
+            sessions
+                .iter()
+                .map(|(user_id, session)| (user_id.clone(), PairValue::Text(session.clone()))),
+        )
+        .await?;
+        insert_pairs(
+            &transaction,
+            backend,
+            "live_player_days",
+            "epoch_day",
+            days.iter()
+                .map(|(user_id, day)| (user_id.clone(), PairValue::Number(*day))),
+        )
+        .await?;
+        let query = Query::select()
+            .columns(STORED_COLUMNS.map(column))
+            .from(table("live_transactions"))
+            .and_where(Expr::col(column("id")).gt(after_id))
+            .order_by(column("id"), Order::Asc)
+            .to_owned();
+        let later = StoredLiveTransaction::find_by_statement(backend.build(&query))
+            .all(&transaction)
+            .await
+            .map_err(database_error)?;
+        let updates = rebuild(&later)?;
+        save_states(&transaction, backend, &updates, now).await?;
+        transaction.commit().await.map_err(database_error)?;
+        Ok(updates.len() as u64)
     }
 
     /// Live transactions stored so far.
@@ -346,6 +509,37 @@ async fn lock_states(
         }
     }
     Ok(states)
+}
+
+/// The ids among the transactions at `indexes` that a lake run recorded.
+async fn known_lake_ids(
+    transaction: &DatabaseTransaction,
+    backend: DbBackend,
+    transactions: &[NewLiveTransaction],
+    indexes: &[usize],
+) -> Result<HashSet<String>> {
+    let mut known = HashSet::new();
+    for chunk in indexes.chunks(ROWS_PER_STATEMENT) {
+        let query = Query::select()
+            .column(column("transaction_id"))
+            .from(table("lake_transaction_ids"))
+            .and_where(
+                Expr::col(column("transaction_id")).is_in(
+                    chunk
+                        .iter()
+                        .map(|index| transactions[*index].transaction_id.clone()),
+                ),
+            )
+            .to_owned();
+        for row in transaction
+            .query_all_raw(backend.build(&query))
+            .await
+            .map_err(database_error)?
+        {
+            known.insert(row.try_get("", "transaction_id").map_err(database_error)?);
+        }
+    }
+    Ok(known)
 }
 
 /// Inserts the transactions at `indexes` that are not stored yet; returns the ids stored.

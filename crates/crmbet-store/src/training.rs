@@ -6,14 +6,14 @@
 
 use chrono::Utc;
 use crmbet_core::delivery::{
-    CAMPAIGN_DELIVERY_TOPIC, OutboxMessage, PROFILE_BATCH_PLAYERS, ProfileUpdates, SegmentChange,
+    CAMPAIGN_DELIVERY_TOPIC, OutboxMessage, PROFILE_BATCH_PLAYERS, ProfileUpdates,
 };
 use crmbet_core::{Error, EtlRunId, ModelId, Result, TrainingRunId};
 use sea_orm::ExprTrait;
 use sea_orm::sea_query::{Alias, Expr, OnConflict, Order, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Statement,
+    QuerySelect,
 };
 use serde_json::Value as Json;
 
@@ -23,6 +23,7 @@ use crate::entity::{
     training_runs,
 };
 use crate::failure::database_error;
+use crate::segment_changes::record_activation_changes;
 use crmbet_core::NUMERIC_FEATURES;
 
 /// Rows per INSERT of segments: well under the bind-parameter limits of both engines.
@@ -87,6 +88,14 @@ pub struct FeatureRows {
     pub columns: Vec<String>,
     /// `player_ids.len() × columns.len()` values, row by row.
     pub values: Vec<f64>,
+}
+
+/// Three features of every player of an ETL run, column by column.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RfmPopulation {
+    pub recency_days: Vec<f64>,
+    pub frequency: Vec<i64>,
+    pub deposit_sum: Vec<f64>,
 }
 
 /// A trained model to store.
@@ -211,6 +220,38 @@ impl Store {
                 .collect(),
             values,
         })
+    }
+
+    /// The recency, frequency and deposit sum of every player of `etl_run_id`: the
+    /// population a live player's RFM scores rank against.
+    pub async fn rfm_population(&self, etl_run_id: EtlRunId) -> Result<RfmPopulation> {
+        let query = Query::select()
+            .columns([
+                player_features::Column::RecencyDays,
+                player_features::Column::Frequency,
+                player_features::Column::DepositSum,
+            ])
+            .from(player_features::Entity)
+            .and_where(Expr::col(player_features::Column::EtlRunId).eq(etl_run_id.0))
+            .to_owned();
+        let rows = self
+            .connection()
+            .query_all(&query)
+            .await
+            .map_err(database_error)?;
+        let mut population = RfmPopulation::default();
+        for row in rows {
+            population
+                .recency_days
+                .push(row.try_get("", "recency_days").map_err(database_error)?);
+            population
+                .frequency
+                .push(row.try_get("", "frequency").map_err(database_error)?);
+            population
+                .deposit_sum
+                .push(row.try_get("", "deposit_sum").map_err(database_error)?);
+        }
+        Ok(population)
     }
 
     /// Records a new run as running, unless another run is queued or running: then
@@ -504,40 +545,15 @@ async fn set_active_model<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Writes the outbox messages of the segment changes from `previous` to `next`.
+/// Records the segment changes from `previous` to `next` and writes their Smartico profile
+/// updates to the outbox.
 async fn queue_profile_updates<C: ConnectionTrait>(
     connection: &C,
     previous: Option<i64>,
     next: i64,
 ) -> Result<()> {
-    // Both ids are integers from the database, so inlining them is safe and portable.
-    let previous = previous.unwrap_or(0);
-    let sql = format!(
-        "SELECT n.user_id AS user_id, c.name AS segment \
-         FROM player_segments n \
-         JOIN clusters c ON c.id = n.cluster_id \
-         LEFT JOIN player_segments p ON p.user_id = n.user_id AND p.model_id = {previous} \
-         LEFT JOIN clusters pc ON pc.id = p.cluster_id \
-         WHERE n.model_id = {next} AND (pc.name IS NULL OR pc.name <> c.name) \
-         ORDER BY n.user_id"
-    );
-    let rows = connection
-        .query_all_raw(Statement::from_string(
-            connection.get_database_backend(),
-            sql,
-        ))
-        .await
-        .map_err(database_error)?;
-    let changes: Vec<SegmentChange> = rows
-        .iter()
-        .map(|row| {
-            Ok(SegmentChange {
-                user_id: row.try_get("", "user_id").map_err(database_error)?,
-                segment: row.try_get("", "segment").map_err(database_error)?,
-            })
-        })
-        .collect::<Result<_>>()?;
     let now = Utc::now();
+    let changes = record_activation_changes(connection, previous, next, now).await?;
     let mut messages = Vec::new();
     for (index, players) in changes.chunks(PROFILE_BATCH_PLAYERS).enumerate() {
         let payload = serde_json::to_value(OutboxMessage::Profiles(ProfileUpdates {

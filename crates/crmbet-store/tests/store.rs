@@ -470,11 +470,21 @@ async fn check_etl_records(store: &Store) {
         ],
         features: vec![features_of("etl-a", 100.0), features_of("etl-b", 5.0)],
         loaded_objects: vec![object.clone()],
+        live_through_id: Some(7),
+        newest_micros: Some(1_000_000),
+        recent_ids: vec![("t-recent".to_owned(), 900_000)],
+        live_window_micros: 500_000,
     };
+    assert_eq!(store.live_watermark("/lakes/test").await.unwrap(), 0);
     let first = store.record_etl_run(record.clone()).await.unwrap();
     assert_eq!(
         store.loaded_objects("/lakes/test").await.unwrap(),
         vec![object.clone()]
+    );
+    assert_eq!(store.live_watermark("/lakes/test").await.unwrap(), 7);
+    assert_eq!(
+        store.live_late_horizon(500_000).await.unwrap(),
+        Some(500_000)
     );
     // A second run that loads the same object again keeps one watermark row.
     let second = store.record_etl_run(record.clone()).await.unwrap();
@@ -694,6 +704,7 @@ async fn check_training_records(store: &Store) {
             players: vec![SegmentChange {
                 user_id: "etl-b".to_owned(),
                 segment: "Cluster 0".to_owned(),
+                change_id: None,
             }],
         })
     );

@@ -186,6 +186,13 @@ pub struct BenchIngestArgs {
     /// Transactions per batch (a stream message, a RabbitMQ message, a use-case call).
     #[arg(long, default_value_t = 500)]
     pub batch: usize,
+    /// Players of the model the events are scored with (a lake of its own, loaded and
+    /// trained first on each engine).
+    #[arg(long, default_value_t = 200_000)]
+    pub model_players: usize,
+    /// Rows of the model's lake.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub model_transactions: usize,
     /// Also measure on PostgreSQL: throwaway databases on the server of
     /// CRMBET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long)]

@@ -44,6 +44,53 @@ pub async fn warehouse_aggregates(warehouse: &Warehouse) -> Result<Vec<PlayerAgg
     Ok(players)
 }
 
+/// The distinct sessions and UTC days of every player over the warehouse (what the live
+/// path's distinct counts continue from), in no particular order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarehousePairs {
+    pub sessions: Vec<(String, String)>,
+    /// Days as the feature query counts them: `micros / 86400000000`.
+    pub days: Vec<(String, i64)>,
+}
+
+/// Every player's distinct (session) and (day) pairs over the warehouse.
+pub async fn warehouse_pairs(warehouse: &Warehouse) -> Result<WarehousePairs> {
+    let context = SessionContext::new();
+    let mut pairs = WarehousePairs::default();
+    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
+        return Ok(pairs);
+    }
+    let sessions_sql = format!(
+        "SELECT user_id, session_id FROM {TRANSACTIONS_TABLE} \
+         WHERE session_id IS NOT NULL GROUP BY user_id, session_id"
+    );
+    for batch in collect(&context, &sessions_sql, "listing sessions").await? {
+        let user_id = text_column(&batch, "user_id")?;
+        let session = text_column(&batch, "session_id")?;
+        for row in 0..batch.num_rows() {
+            if let (Some(user_id), Some(session)) = (text(&user_id, row), text(&session, row)) {
+                pairs.sessions.push((user_id, session));
+            }
+        }
+    }
+    let days_sql = format!(
+        "SELECT user_id, epoch_day FROM (
+            SELECT user_id, CAST(occurred_at AS BIGINT) / 86400000000 AS epoch_day
+            FROM {TRANSACTIONS_TABLE}
+         ) GROUP BY user_id, epoch_day"
+    );
+    for batch in collect(&context, &days_sql, "listing days").await? {
+        let user_id = text_column(&batch, "user_id")?;
+        let day = integer_column(&batch, "epoch_day")?;
+        for row in 0..batch.num_rows() {
+            if let Some(user_id) = text(&user_id, row) {
+                pairs.days.push((user_id, integer(&day, row)));
+            }
+        }
+    }
+    Ok(pairs)
+}
+
 async fn collect(
     context: &SessionContext,
     sql: &str,

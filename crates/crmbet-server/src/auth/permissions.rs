@@ -162,6 +162,12 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Class::Read,
     )),
     rule(
+        "/crmbet.v1.UserService/WatchSegmentChanges",
+        Roles(EVERY_ROLE),
+        Read,
+        Class::Read,
+    ),
+    rule(
         "/crmbet.v1.UserService/SetPlayerRestrictions",
         Roles(RESTRICTORS),
         Write,

@@ -2,7 +2,7 @@
 //! batches or one batch (also `POST /api/v1/events`). Each batch is answered, or counted in
 //! the stream's answer, only once it is committed.
 
-use crmbet_app::{IngestReport, IntakeSource, LivePlay, LiveTransaction};
+use crmbet_app::{IngestReport, IntakeSource, LiveTransaction};
 use crmbet_proto::v1::event_service_server::EventService;
 use crmbet_proto::v1::{
     IngestBatchRequest, IngestBatchResponse, IngestOutcome, IngestRequest, IngestResponse,
@@ -10,6 +10,7 @@ use crmbet_proto::v1::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
+use crate::live_ingest::LiveIngest;
 use crate::live_messages::live_transaction;
 use crate::metrics::Protocol;
 use crate::status::status_from_error;
@@ -17,11 +18,11 @@ use crate::status::status_from_error;
 /// Serves EventService.
 #[derive(Debug, Clone)]
 pub struct EventApi {
-    live_play: LivePlay,
+    live_play: LiveIngest,
 }
 
 impl EventApi {
-    pub fn new(live_play: LivePlay) -> Self {
+    pub fn new(live_play: LiveIngest) -> Self {
         Self { live_play }
     }
 }

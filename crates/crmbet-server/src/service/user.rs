@@ -1,5 +1,7 @@
 //! UserService: a player's segment, search and behaviour.
 
+use std::sync::Arc;
+
 use crmbet_app::{Campaigns, RestrictionFlags};
 use crmbet_core::fingerprint::fingerprint;
 use crmbet_core::ids::is_player_id_char;
@@ -10,7 +12,7 @@ use crmbet_proto::v1::{
     BehaviouralFeatures, FinancialFeatures, GetUserBehaviorRequest, GetUserBehaviorResponse,
     GetUserSegmentRequest, GetUserSegmentResponse, PlayerRestrictions, RfmFeatures,
     SearchUsersRequest, SearchUsersResponse, SetPlayerRestrictionsRequest,
-    SetPlayerRestrictionsResponse, TemporalFeatures, UserSummary,
+    SetPlayerRestrictionsResponse, TemporalFeatures, UserSummary, WatchSegmentChangesRequest,
 };
 use crmbet_store::{PlayerSearch, Store};
 use tonic::{Request, Response, Status};
@@ -18,6 +20,7 @@ use tonic::{Request, Response, Status};
 use crate::auth::{Principal, note_audit_target};
 use crate::convert::{campaign_type, game_type, instant, money, timestamp};
 use crate::read_cache::ReadCache;
+use crate::segment_feed::{SegmentChanges, SegmentFeed};
 use crate::service::cluster::split_page;
 use crate::status::status_from_error;
 
@@ -28,16 +31,23 @@ pub struct UserApi {
     store: Store,
     cache: ReadCache,
     campaigns: Campaigns,
+    feed: Arc<SegmentFeed>,
 }
 
 impl UserApi {
     /// A service reading from `store`, segments through `cache`, setting restrictions
-    /// through `campaigns`.
-    pub fn new(store: Store, cache: ReadCache, campaigns: Campaigns) -> Self {
+    /// through `campaigns`, following segment changes through `feed`.
+    pub fn new(
+        store: Store,
+        cache: ReadCache,
+        campaigns: Campaigns,
+        feed: Arc<SegmentFeed>,
+    ) -> Self {
         Self {
             store,
             cache,
             campaigns,
+            feed,
         }
     }
 
@@ -315,6 +325,20 @@ impl UserService for UserApi {
             .map_err(status_from_error)
     }
 
+    type WatchSegmentChangesStream = SegmentChanges;
+
+    async fn watch_segment_changes(
+        &self,
+        request: Request<WatchSegmentChangesRequest>,
+    ) -> Result<Response<Self::WatchSegmentChangesStream>, Status> {
+        let cursor = parse_cursor(&request.get_ref().cursor).map_err(status_from_error)?;
+        self.feed
+            .watch(cursor)
+            .await
+            .map(Response::new)
+            .map_err(status_from_error)
+    }
+
     async fn set_player_restrictions(
         &self,
         request: Request<SetPlayerRestrictionsRequest>,
@@ -337,6 +361,24 @@ impl UserService for UserApi {
             .await
             .map(Response::new)
             .map_err(status_from_error)
+    }
+}
+
+/// A watcher's cursor: empty for "from now on", else a change's cursor (0 for the first).
+fn parse_cursor(cursor: &str) -> Result<Option<i64>> {
+    let cursor = cursor.trim();
+    if cursor.is_empty() {
+        return Ok(None);
+    }
+    match cursor.parse::<i64>() {
+        Ok(value) if value >= 0 => Ok(Some(value)),
+        _ => Err(Error::invalid_argument(
+            "cursor",
+            format!(
+                "{cursor:?} is not a cursor: send the cursor of the last change received, \
+                 0 for every change kept, or nothing for changes from now on"
+            ),
+        )),
     }
 }
 
@@ -401,6 +443,17 @@ mod tests {
                     assert!(message.starts_with(field), "{request:?}: {message}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn cursors_are_empty_or_a_change_id() {
+        assert_eq!(super::parse_cursor("").unwrap(), None);
+        assert_eq!(super::parse_cursor(" 0 ").unwrap(), Some(0));
+        assert_eq!(super::parse_cursor("42").unwrap(), Some(42));
+        for bad in ["-1", "abc", "1.5"] {
+            let error = super::parse_cursor(bad).unwrap_err();
+            assert!(error.to_string().contains("cursor"), "{error}");
         }
     }
 }

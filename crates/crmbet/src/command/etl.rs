@@ -53,6 +53,7 @@ pub async fn load_lake(
         run_id,
         outcome,
         restrictions,
+        live_states_seeded,
         store_seconds,
     } = loaded;
 
@@ -69,6 +70,10 @@ pub async fn load_lake(
             "rows_quarantined": outcome.rows_quarantined,
             "quarantine_by_rule": quarantine_by_rule(&outcome),
             "duplicates": outcome.duplicates,
+            "rows_already_live": outcome.rows_already_live,
+            "live_rows_staged": outcome.live_rows_staged,
+            "live_rows_loaded": outcome.live_rows_loaded,
+            "live_states_seeded": live_states_seeded,
             "players": outcome.players,
             "quality_score": outcome.quality.overall,
             "completeness": outcome.quality.completeness,
@@ -125,6 +130,12 @@ fn print_summary(
     );
     for (rule, count) in &outcome.quarantine_by_rule {
         println!("  quarantined  {:<24} {count}", rule.name());
+    }
+    if outcome.live_rows_staged > 0 || outcome.rows_already_live > 0 {
+        println!(
+            "live transactions: {} accepted into the warehouse ({} new); {} lake rows had arrived live (counted once)",
+            outcome.live_rows_staged, outcome.live_rows_loaded, outcome.rows_already_live
+        );
     }
     println!(
         "players: {}; quality {:.3} (grade {}): completeness {:.3}, validity {:.3}, uniqueness {:.3}, freshness {:.3}",

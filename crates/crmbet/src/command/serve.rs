@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use crmbet_app::{Campaigns, LivePlay};
+use crmbet_app::Campaigns;
 use crmbet_core::Config;
 use crmbet_integrations::{Backoff, Delivery, LiveIntakeSettings, run_live_intake, stopped};
 use crmbet_server::live_messages::ingest_live_messages;
@@ -63,8 +63,8 @@ pub async fn serve_store(
     let (stop_workers, workers_stopped) = watch::channel(false);
     let delivery = Delivery::start(store.clone(), &config, workers_stopped.clone())
         .context("starting campaign delivery")?;
-    let live_intake = start_live_intake(&store, &config, workers_stopped.clone());
     let mut state = AppState::new(store, config).context("loading the access-token key")?;
+    let live_intake = start_live_intake(&state, workers_stopped.clone());
     if let Some(breaker) = delivery.breaker() {
         state = state.with_delivery_breaker(breaker);
     }
@@ -108,10 +108,10 @@ const LIVE_INTAKE_LINGER: Duration = Duration::from_millis(20);
 
 /// Reads live transactions from `CRMBET_LIVE_QUEUE` when `AMQP_URL` is set.
 fn start_live_intake(
-    store: &Store,
-    config: &Config,
+    state: &AppState,
     shutdown: watch::Receiver<bool>,
 ) -> Option<tokio::task::JoinHandle<()>> {
+    let config = &state.config;
     let url = config.amqp_url.clone()?;
     let settings = LiveIntakeSettings {
         url,
@@ -120,7 +120,7 @@ fn start_live_intake(
         linger: LIVE_INTAKE_LINGER,
         backoff: Backoff::default(),
     };
-    let live_play = LivePlay::new(store.clone());
+    let live_play = state.live_ingest.clone();
     Some(tokio::spawn(run_live_intake(
         settings,
         move |messages| {

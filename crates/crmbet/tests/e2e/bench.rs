@@ -69,7 +69,8 @@ fn bench_serve_measures_cached_reads_against_the_empty_handler() {
     assert!(report["crmbet_vs_empty_handler"].as_f64().unwrap() > 0.0);
 }
 
-/// `crmbet bench ingest` on a small lake: every path on both engines stores every event.
+/// `crmbet bench ingest` on a small lake and model: every path on both engines stores every
+/// event, and the server paths measure how soon a transaction's segment is readable.
 #[test]
 fn bench_ingest_measures_every_intake_on_both_engines() {
     let amqp_url = std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
@@ -85,6 +86,10 @@ fn bench_ingest_measures_every_intake_on_both_engines() {
             "4000",
             "--batch",
             "100",
+            "--model-players",
+            "300",
+            "--model-transactions",
+            "12000",
             "--postgres",
             "--json",
         ])
@@ -129,5 +134,15 @@ fn bench_ingest_measures_every_intake_on_both_engines() {
     for run in runs {
         assert_eq!(run["events"], 4000, "{run}");
         assert!(run["events_per_second"].as_f64().unwrap() > 0.0, "{run}");
+        if run["path"] == "use case (baseline)" {
+            assert!(run["latency_p50_ms"].is_null(), "{run}");
+            continue;
+        }
+        // Every server path was probed: a transaction's new segment became readable.
+        assert!(run["probes"].as_u64().unwrap() >= 1, "{run}");
+        assert_eq!(run["probes_timed_out"], 0, "{run}");
+        let p50 = run["latency_p50_ms"].as_f64().unwrap();
+        let p99 = run["latency_p99_ms"].as_f64().unwrap();
+        assert!(p50 > 0.0 && p50 <= p99, "{run}");
     }
 }

@@ -150,7 +150,7 @@ async fn a_lake_replayed_over_rest_into_sqlite_gives_the_batch_features() {
         rows,
         features: batch,
         quarantined,
-        ..
+        duplicates,
     } = lake_with_batch_features(folder.path()).await;
     let database_url = format!(
         "sqlite://{}?mode=rwc",
@@ -175,6 +175,122 @@ async fn a_lake_replayed_over_rest_into_sqlite_gives_the_batch_features() {
     assert_eq!(again.accepted, 0, "{again:?}");
     assert_eq!(again.quarantined, quarantined);
     assert_live_features(&database_url, &batch).await;
+
+    // The platform writes the same transactions to its lake: the batch run counts each
+    // once, knows which arrived live, and its features are the same.
+    let (_, summary) = crate::etl::run_etl(
+        &database_url,
+        &folder.path().join("lake"),
+        &folder.path().join("crmbet-warehouse"),
+    );
+    assert_eq!(summary["live_rows_staged"], outcome.accepted, "{summary}");
+    assert_eq!(summary["live_rows_loaded"], outcome.accepted, "{summary}");
+    assert_eq!(summary["rows_already_live"], outcome.accepted, "{summary}");
+    assert_eq!(summary["rows_loaded"], 0, "{summary}");
+    assert_eq!(summary["rows_quarantined"], quarantined, "{summary}");
+    assert_eq!(
+        summary["duplicates"], duplicates,
+        "the lake's own repeats: {summary}"
+    );
+    assert_eq!(summary["players"], batch.len(), "{summary}");
+    assert_stored_features(&database_url, &batch).await;
+    assert_live_features(&database_url, &batch).await;
+
+    // Live events already in the warehouse stay duplicates after the run.
+    let after_run = post_all(&server, &rows).await;
+    assert_eq!(after_run.accepted, 0, "{after_run:?}");
+    assert_live_features(&database_url, &batch).await;
+}
+
+/// The features the latest batch run stored equal `batch`.
+async fn assert_stored_features(database_url: &str, batch: &[PlayerFeatures]) {
+    let store = Store::connect(database_url).await.unwrap();
+    let run = store.latest_etl_run_with_features().await.unwrap().unwrap();
+    let rows = store.feature_rows(run).await.unwrap();
+    assert_eq!(rows.player_ids.len(), batch.len());
+    let width = rows.columns.len();
+    for (index, player) in batch.iter().enumerate() {
+        assert_eq!(rows.player_ids[index], player.user_id);
+        let expected = crmbet_app::numeric_features(player);
+        let stored = &rows.values[index * width..(index + 1) * width];
+        for ((name, stored), expected) in rows.columns.iter().zip(stored).zip(&expected) {
+            assert!(
+                (stored - expected).abs() <= 1e-9 * expected.abs().max(1.0),
+                "{}: {name} stored {stored}, batch {expected}",
+                player.user_id
+            );
+        }
+    }
+}
+
+/// Moves the newer half of the lake's transaction objects (by key) to `newer`.
+fn split_lake(lake: &Path, newer: &Path) {
+    let mut objects = Vec::new();
+    let mut folders = vec![lake.join("transactions")];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                objects.push(path);
+            }
+        }
+    }
+    objects.sort();
+    assert!(objects.len() >= 2, "a lake of several objects");
+    for object in &objects[objects.len() / 2..] {
+        let moved = newer.join(object.strip_prefix(lake).unwrap());
+        std::fs::create_dir_all(moved.parent().unwrap()).unwrap();
+        std::fs::rename(object, moved).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn live_events_after_a_batch_run_continue_every_players_history() {
+    let folder = tempfile::tempdir().unwrap();
+    let ReplayedLake {
+        features: batch, ..
+    } = lake_with_batch_features(folder.path()).await;
+    // The older half is loaded by a batch run, the newer half arrives live.
+    let lake = folder.path().join("lake");
+    let newer = folder.path().join("newer");
+    split_lake(&lake, &newer);
+    let database = ThrowawayPostgres::create("crmbet_live_after_batch").await;
+    let (_, summary) = crate::etl::run_etl(&database.url, &lake, &folder.path().join("warehouse"));
+    assert!(
+        summary["live_states_seeded"].as_u64().unwrap() > 0,
+        "{summary}"
+    );
+    let server = RunningServer::serve(&database.url);
+    let rows = lake_transactions(&newer).await.unwrap();
+    let outcome = stream_all(&server, &rows).await;
+    assert!(outcome.accepted > 0, "{outcome:?}");
+    assert_live_features(&database.url, &batch).await;
+
+    // The next batch run over the whole lake counts the live half once and agrees.
+    split_lake_back(&newer, &lake);
+    let (_, summary) = crate::etl::run_etl(&database.url, &lake, &folder.path().join("warehouse"));
+    assert_eq!(summary["rows_already_live"], outcome.accepted, "{summary}");
+    assert_stored_features(&database.url, &batch).await;
+    assert_live_features(&database.url, &batch).await;
+}
+
+/// Puts the objects moved by [`split_lake`] back.
+fn split_lake_back(newer: &Path, lake: &Path) {
+    let mut folders = vec![newer.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let back = lake.join(path.strip_prefix(newer).unwrap());
+                std::fs::create_dir_all(back.parent().unwrap()).unwrap();
+                std::fs::rename(&path, back).unwrap();
+            }
+        }
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ mod campaign;
 mod etl;
 mod health;
 mod live;
+mod live_segments;
 mod metrics;
 mod protocols;
 mod s3;

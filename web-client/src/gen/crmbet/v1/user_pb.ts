@@ -2,8 +2,8 @@
 // @generated from file crmbet/v1/user.proto (package crmbet.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { CampaignType, GameType, Money } from "./common_pb";
 import { file_crmbet_v1_common } from "./common_pb";
 import { file_google_api_annotations } from "../../google/api/annotations_pb";
@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file crmbet/v1/user.proto.
  */
 export const file_crmbet_v1_user: GenFile = /*@__PURE__*/
-  fileDesc("ChRjcm1iZXQvdjEvdXNlci5wcm90bxIJY3JtYmV0LnYxIqgBChJQbGF5ZXJSZXN0cmljdGlvbnMSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgSDgoGc291cmNlGAUgASgJEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKHFNldFBsYXllclJlc3RyaWN0aW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgiVAodU2V0UGxheWVyUmVzdHJpY3Rpb25zUmVzcG9uc2USMwoMcmVzdHJpY3Rpb25zGAEgASgLMh0uY3JtYmV0LnYxLlBsYXllclJlc3RyaWN0aW9ucyIoChVHZXRVc2VyU2VnbWVudFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSLwAQoWR2V0VXNlclNlZ21lbnRSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmNsdXN0ZXJfaWQYAiABKAMSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEhAKCG1vZGVsX2lkGAQgASgDEhIKCmNvbmZpZGVuY2UYBSABKAESDwoHb3V0bGllchgGIAEoCBIzChJzdWdnZXN0ZWRfY2FtcGFpZ24YByABKA4yFy5jcm1iZXQudjEuQ2FtcGFpZ25UeXBlEi8KC2Fzc2lnbmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAgoSU2VhcmNoVXNlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhIKCmNsdXN0ZXJfaWQYAyABKAMSFAoMbWluX21vbmV0YXJ5GAQgASgJEhQKDG1heF9tb25ldGFyeRgFIAEoCRI1ChFsYXN0X2FjdGl2ZV9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9hY3RpdmVfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjb3VudHJ5GAggASgJEhYKDnVzZXJfaWRfcHJlZml4GAkgASgJIvcBCgtVc2VyU3VtbWFyeRIPCgd1c2VyX2lkGAEgASgJEg8KB2NvdW50cnkYAiABKAkSEgoKY2x1c3Rlcl9pZBgDIAEoAxIUCgxjbHVzdGVyX25hbWUYBCABKAkSIgoIbW9uZXRhcnkYBSABKAsyEC5jcm1iZXQudjEuTW9uZXkSEQoJZnJlcXVlbmN5GAYgASgDEjEKDWZpcnN0X3NlZW5fYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChNTZWFyY2hVc2Vyc1Jlc3BvbnNlEiUKBXVzZXJzGAEgAygLMhYuY3JtYmV0LnYxLlVzZXJTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChZHZXRVc2VyQmVoYXZpb3JSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkikgIKE0JlaGF2aW91cmFsRmVhdHVyZXMSKwoOZmF2b3VyaXRlX2dhbWUYASABKA4yEy5jcm1iZXQudjEuR2FtZVR5cGUSEwoLc2hhcmVfY3Jhc2gYAiABKAESEwoLc2hhcmVfc2xvdHMYAyABKAESGQoRc2hhcmVfbGl2ZV9jYXNpbm8YBCABKAESFAoMc2hhcmVfc3BvcnRzGAUgASgBEhMKC3NoYXJlX3RhYmxlGAYgASgBEhEKCWJldF9jb3VudBgHIAEoAxIPCgdiZXRfc3RkGAggASgBEg4KBmJldF9jdhgJIAEoARIQCghzZXNzaW9ucxgKIAEoAxIYChBiZXRzX3Blcl9zZXNzaW9uGAsgASgBIpADChFGaW5hbmNpYWxGZWF0dXJlcxIoCg5hdmVyYWdlX3RpY2tldBgBIAEoCzIQLmNybWJldC52MS5Nb25leRImCgx0b3RhbF9zdGFrZWQYAiABKAsyEC5jcm1iZXQudjEuTW9uZXkSJQoLbmV0X3JldmVudWUYAyABKAsyEC5jcm1iZXQudjEuTW9uZXkSFQoNZGVwb3NpdF9jb3VudBgEIAEoAxIlCgtkZXBvc2l0X3N1bRgFIAEoCzIQLmNybWJldC52MS5Nb25leRIpCg9hdmVyYWdlX2RlcG9zaXQYBiABKAsyEC5jcm1iZXQudjEuTW9uZXkSGAoQd2l0aGRyYXdhbF9jb3VudBgHIAEoAxIoCg53aXRoZHJhd2FsX3N1bRgIIAEoCzIQLmNybWJldC52MS5Nb25leRIYChB3aXRoZHJhd2FsX3JhdGlvGAkgASgBEhMKC2JvbnVzX3NoYXJlGAogASgBEiYKDGNsdl9lc3RpbWF0ZRgLIAEoCzIQLmNybWJldC52MS5Nb25leSKbAQoQVGVtcG9yYWxGZWF0dXJlcxITCgtuaWdodF9zaGFyZRgBIAEoARIVCg13ZWVrZW5kX3NoYXJlGAIgASgBEhYKDnByZWZlcnJlZF9ob3VyGAMgASgFEhkKEXByZWZlcnJlZF93ZWVrZGF5GAQgASgFEhMKC2FjdGl2ZV9kYXlzGAUgASgDEhMKC3RlbnVyZV9kYXlzGAYgASgBIqIBCgtSZm1GZWF0dXJlcxIUCgxyZWNlbmN5X2RheXMYASABKAESEQoJZnJlcXVlbmN5GAIgASgDEiIKCG1vbmV0YXJ5GAMgASgLMhAuY3JtYmV0LnYxLk1vbmV5EhUKDXJlY2VuY3lfc2NvcmUYBCABKAUSFwoPZnJlcXVlbmN5X3Njb3JlGAUgASgFEhYKDm1vbmV0YXJ5X3Njb3JlGAYgASgFIvACChdHZXRVc2VyQmVoYXZpb3JSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmV0bF9ydW5faWQYAiABKAMSMwoLYmVoYXZpb3VyYWwYAyABKAsyHi5jcm1iZXQudjEuQmVoYXZpb3VyYWxGZWF0dXJlcxIvCglmaW5hbmNpYWwYBCABKAsyHC5jcm1iZXQudjEuRmluYW5jaWFsRmVhdHVyZXMSLQoIdGVtcG9yYWwYBSABKAsyGy5jcm1iZXQudjEuVGVtcG9yYWxGZWF0dXJlcxIjCgNyZm0YBiABKAsyFi5jcm1iZXQudjEuUmZtRmVhdHVyZXMSMQoNZmlyc3Rfc2Vlbl9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF9hY3RpdmVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NvdW50cnkYCSABKAkymwQKC1VzZXJTZXJ2aWNlEn0KDkdldFVzZXJTZWdtZW50EiAuY3JtYmV0LnYxLkdldFVzZXJTZWdtZW50UmVxdWVzdBohLmNybWJldC52MS5HZXRVc2VyU2VnbWVudFJlc3BvbnNlIiaC0+STAiASHi9hcGkvdjEvdXNlci97dXNlcl9pZH0vc2VnbWVudBJqCgtTZWFyY2hVc2VycxIdLmNybWJldC52MS5TZWFyY2hVc2Vyc1JlcXVlc3QaHi5jcm1iZXQudjEuU2VhcmNoVXNlcnNSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL3VzZXJzL3NlYXJjaBKCAQoPR2V0VXNlckJlaGF2aW9yEiEuY3JtYmV0LnYxLkdldFVzZXJCZWhhdmlvclJlcXVlc3QaIi5jcm1iZXQudjEuR2V0VXNlckJlaGF2aW9yUmVzcG9uc2UiKILT5JMCIhIgL2FwaS92MS91c2Vycy97dXNlcl9pZH0vYmVoYXZpb3ISmwEKFVNldFBsYXllclJlc3RyaWN0aW9ucxInLmNybWJldC52MS5TZXRQbGF5ZXJSZXN0cmljdGlvbnNSZXF1ZXN0GiguY3JtYmV0LnYxLlNldFBsYXllclJlc3RyaWN0aW9uc1Jlc3BvbnNlIi+C0+STAik6ASoaJC9hcGkvdjEvdXNlcnMve3VzZXJfaWR9L3Jlc3RyaWN0aW9uc2IGcHJvdG8z", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
+  fileDesc("ChRjcm1iZXQvdjEvdXNlci5wcm90bxIJY3JtYmV0LnYxIqgBChJQbGF5ZXJSZXN0cmljdGlvbnMSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgSDgoGc291cmNlGAUgASgJEi4KCnVwZGF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wInIKHFNldFBsYXllclJlc3RyaWN0aW9uc1JlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCRIVCg1zZWxmX2V4Y2x1ZGVkGAIgASgIEg8KB2Jsb2NrZWQYAyABKAgSGQoRbWFya2V0aW5nX29wdF9vdXQYBCABKAgiVAodU2V0UGxheWVyUmVzdHJpY3Rpb25zUmVzcG9uc2USMwoMcmVzdHJpY3Rpb25zGAEgASgLMh0uY3JtYmV0LnYxLlBsYXllclJlc3RyaWN0aW9ucyIoChVHZXRVc2VyU2VnbWVudFJlcXVlc3QSDwoHdXNlcl9pZBgBIAEoCSLwAQoWR2V0VXNlclNlZ21lbnRSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmNsdXN0ZXJfaWQYAiABKAMSFAoMY2x1c3Rlcl9uYW1lGAMgASgJEhAKCG1vZGVsX2lkGAQgASgDEhIKCmNvbmZpZGVuY2UYBSABKAESDwoHb3V0bGllchgGIAEoCBIzChJzdWdnZXN0ZWRfY2FtcGFpZ24YByABKA4yFy5jcm1iZXQudjEuQ2FtcGFpZ25UeXBlEi8KC2Fzc2lnbmVkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKTAgoSU2VhcmNoVXNlcnNSZXF1ZXN0EhEKCXBhZ2Vfc2l6ZRgBIAEoBRISCgpwYWdlX3Rva2VuGAIgASgJEhIKCmNsdXN0ZXJfaWQYAyABKAMSFAoMbWluX21vbmV0YXJ5GAQgASgJEhQKDG1heF9tb25ldGFyeRgFIAEoCRI1ChFsYXN0X2FjdGl2ZV9hZnRlchgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNgoSbGFzdF9hY3RpdmVfYmVmb3JlGAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIPCgdjb3VudHJ5GAggASgJEhYKDnVzZXJfaWRfcHJlZml4GAkgASgJIvcBCgtVc2VyU3VtbWFyeRIPCgd1c2VyX2lkGAEgASgJEg8KB2NvdW50cnkYAiABKAkSEgoKY2x1c3Rlcl9pZBgDIAEoAxIUCgxjbHVzdGVyX25hbWUYBCABKAkSIgoIbW9uZXRhcnkYBSABKAsyEC5jcm1iZXQudjEuTW9uZXkSEQoJZnJlcXVlbmN5GAYgASgDEjEKDWZpcnN0X3NlZW5fYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmxhc3RfYWN0aXZlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJVChNTZWFyY2hVc2Vyc1Jlc3BvbnNlEiUKBXVzZXJzGAEgAygLMhYuY3JtYmV0LnYxLlVzZXJTdW1tYXJ5EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIpChZHZXRVc2VyQmVoYXZpb3JSZXF1ZXN0Eg8KB3VzZXJfaWQYASABKAkikgIKE0JlaGF2aW91cmFsRmVhdHVyZXMSKwoOZmF2b3VyaXRlX2dhbWUYASABKA4yEy5jcm1iZXQudjEuR2FtZVR5cGUSEwoLc2hhcmVfY3Jhc2gYAiABKAESEwoLc2hhcmVfc2xvdHMYAyABKAESGQoRc2hhcmVfbGl2ZV9jYXNpbm8YBCABKAESFAoMc2hhcmVfc3BvcnRzGAUgASgBEhMKC3NoYXJlX3RhYmxlGAYgASgBEhEKCWJldF9jb3VudBgHIAEoAxIPCgdiZXRfc3RkGAggASgBEg4KBmJldF9jdhgJIAEoARIQCghzZXNzaW9ucxgKIAEoAxIYChBiZXRzX3Blcl9zZXNzaW9uGAsgASgBIpADChFGaW5hbmNpYWxGZWF0dXJlcxIoCg5hdmVyYWdlX3RpY2tldBgBIAEoCzIQLmNybWJldC52MS5Nb25leRImCgx0b3RhbF9zdGFrZWQYAiABKAsyEC5jcm1iZXQudjEuTW9uZXkSJQoLbmV0X3JldmVudWUYAyABKAsyEC5jcm1iZXQudjEuTW9uZXkSFQoNZGVwb3NpdF9jb3VudBgEIAEoAxIlCgtkZXBvc2l0X3N1bRgFIAEoCzIQLmNybWJldC52MS5Nb25leRIpCg9hdmVyYWdlX2RlcG9zaXQYBiABKAsyEC5jcm1iZXQudjEuTW9uZXkSGAoQd2l0aGRyYXdhbF9jb3VudBgHIAEoAxIoCg53aXRoZHJhd2FsX3N1bRgIIAEoCzIQLmNybWJldC52MS5Nb25leRIYChB3aXRoZHJhd2FsX3JhdGlvGAkgASgBEhMKC2JvbnVzX3NoYXJlGAogASgBEiYKDGNsdl9lc3RpbWF0ZRgLIAEoCzIQLmNybWJldC52MS5Nb25leSKbAQoQVGVtcG9yYWxGZWF0dXJlcxITCgtuaWdodF9zaGFyZRgBIAEoARIVCg13ZWVrZW5kX3NoYXJlGAIgASgBEhYKDnByZWZlcnJlZF9ob3VyGAMgASgFEhkKEXByZWZlcnJlZF93ZWVrZGF5GAQgASgFEhMKC2FjdGl2ZV9kYXlzGAUgASgDEhMKC3RlbnVyZV9kYXlzGAYgASgBIqIBCgtSZm1GZWF0dXJlcxIUCgxyZWNlbmN5X2RheXMYASABKAESEQoJZnJlcXVlbmN5GAIgASgDEiIKCG1vbmV0YXJ5GAMgASgLMhAuY3JtYmV0LnYxLk1vbmV5EhUKDXJlY2VuY3lfc2NvcmUYBCABKAUSFwoPZnJlcXVlbmN5X3Njb3JlGAUgASgFEhYKDm1vbmV0YXJ5X3Njb3JlGAYgASgFIvACChdHZXRVc2VyQmVoYXZpb3JSZXNwb25zZRIPCgd1c2VyX2lkGAEgASgJEhIKCmV0bF9ydW5faWQYAiABKAMSMwoLYmVoYXZpb3VyYWwYAyABKAsyHi5jcm1iZXQudjEuQmVoYXZpb3VyYWxGZWF0dXJlcxIvCglmaW5hbmNpYWwYBCABKAsyHC5jcm1iZXQudjEuRmluYW5jaWFsRmVhdHVyZXMSLQoIdGVtcG9yYWwYBSABKAsyGy5jcm1iZXQudjEuVGVtcG9yYWxGZWF0dXJlcxIjCgNyZm0YBiABKAsyFi5jcm1iZXQudjEuUmZtRmVhdHVyZXMSMQoNZmlyc3Rfc2Vlbl9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoObGFzdF9hY3RpdmVfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2NvdW50cnkYCSABKAkiLAoaV2F0Y2hTZWdtZW50Q2hhbmdlc1JlcXVlc3QSDgoGY3Vyc29yGAEgASgJIkcKG1dhdGNoU2VnbWVudENoYW5nZXNSZXNwb25zZRIoCgZjaGFuZ2UYASABKAsyGC5jcm1iZXQudjEuU2VnbWVudENoYW5nZSLiAgoNU2VnbWVudENoYW5nZRIOCgZjdXJzb3IYASABKAkSDwoHdXNlcl9pZBgCIAEoCRIQCghtb2RlbF9pZBgDIAEoAxIbChNwcmV2aW91c19jbHVzdGVyX2lkGAQgASgDEh0KFXByZXZpb3VzX2NsdXN0ZXJfbmFtZRgFIAEoCRISCgpjbHVzdGVyX2lkGAYgASgDEhQKDGNsdXN0ZXJfbmFtZRgHIAEoCRIzChJzdWdnZXN0ZWRfY2FtcGFpZ24YCCABKA4yFy5jcm1iZXQudjEuQ2FtcGFpZ25UeXBlEhIKCmNvbmZpZGVuY2UYCSABKAESDwoHb3V0bGllchgKIAEoCBIuCgZyZWFzb24YCyABKA4yHi5jcm1iZXQudjEuU2VnbWVudENoYW5nZVJlYXNvbhIuCgpjaGFuZ2VkX2F0GAwgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCqCAQoTU2VnbWVudENoYW5nZVJlYXNvbhIlCiFTRUdNRU5UX0NIQU5HRV9SRUFTT05fVU5TUEVDSUZJRUQQABIeChpTRUdNRU5UX0NIQU5HRV9SRUFTT05fTElWRRABEiQKIFNFR01FTlRfQ0hBTkdFX1JFQVNPTl9BQ1RJVkFUSU9OEAIypQUKC1VzZXJTZXJ2aWNlEn0KDkdldFVzZXJTZWdtZW50EiAuY3JtYmV0LnYxLkdldFVzZXJTZWdtZW50UmVxdWVzdBohLmNybWJldC52MS5HZXRVc2VyU2VnbWVudFJlc3BvbnNlIiaC0+STAiASHi9hcGkvdjEvdXNlci97dXNlcl9pZH0vc2VnbWVudBJqCgtTZWFyY2hVc2VycxIdLmNybWJldC52MS5TZWFyY2hVc2Vyc1JlcXVlc3QaHi5jcm1iZXQudjEuU2VhcmNoVXNlcnNSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL3VzZXJzL3NlYXJjaBKCAQoPR2V0VXNlckJlaGF2aW9yEiEuY3JtYmV0LnYxLkdldFVzZXJCZWhhdmlvclJlcXVlc3QaIi5jcm1iZXQudjEuR2V0VXNlckJlaGF2aW9yUmVzcG9uc2UiKILT5JMCIhIgL2FwaS92MS91c2Vycy97dXNlcl9pZH0vYmVoYXZpb3IShwEKE1dhdGNoU2VnbWVudENoYW5nZXMSJS5jcm1iZXQudjEuV2F0Y2hTZWdtZW50Q2hhbmdlc1JlcXVlc3QaJi5jcm1iZXQudjEuV2F0Y2hTZWdtZW50Q2hhbmdlc1Jlc3BvbnNlIh+C0+STAhkSFy9hcGkvdjEvc2VnbWVudC1jaGFuZ2VzMAESmwEKFVNldFBsYXllclJlc3RyaWN0aW9ucxInLmNybWJldC52MS5TZXRQbGF5ZXJSZXN0cmljdGlvbnNSZXF1ZXN0GiguY3JtYmV0LnYxLlNldFBsYXllclJlc3RyaWN0aW9uc1Jlc3BvbnNlIi+C0+STAik6ASoaJC9hcGkvdjEvdXNlcnMve3VzZXJfaWR9L3Jlc3RyaWN0aW9uc2IGcHJvdG8z", [file_crmbet_v1_common, file_google_api_annotations, file_google_protobuf_timestamp]);
 
 /**
  * What may never happen to a player.
@@ -679,6 +679,153 @@ export const GetUserBehaviorResponseSchema: GenMessage<GetUserBehaviorResponse> 
   messageDesc(file_crmbet_v1_user, 13);
 
 /**
+ * @generated from message crmbet.v1.WatchSegmentChangesRequest
+ */
+export type WatchSegmentChangesRequest = Message<"crmbet.v1.WatchSegmentChangesRequest"> & {
+  /**
+   * The cursor of the last change received. Empty: only changes from now on; "0": every
+   * change kept, from the first.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+};
+
+/**
+ * Describes the message crmbet.v1.WatchSegmentChangesRequest.
+ * Use `create(WatchSegmentChangesRequestSchema)` to create a new message.
+ */
+export const WatchSegmentChangesRequestSchema: GenMessage<WatchSegmentChangesRequest> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 14);
+
+/**
+ * @generated from message crmbet.v1.WatchSegmentChangesResponse
+ */
+export type WatchSegmentChangesResponse = Message<"crmbet.v1.WatchSegmentChangesResponse"> & {
+  /**
+   * @generated from field: crmbet.v1.SegmentChange change = 1;
+   */
+  change?: SegmentChange | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.WatchSegmentChangesResponse.
+ * Use `create(WatchSegmentChangesResponseSchema)` to create a new message.
+ */
+export const WatchSegmentChangesResponseSchema: GenMessage<WatchSegmentChangesResponse> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 15);
+
+/**
+ * One change of a player's segment.
+ *
+ * @generated from message crmbet.v1.SegmentChange
+ */
+export type SegmentChange = Message<"crmbet.v1.SegmentChange"> & {
+  /**
+   * Where a watcher resumes after this change.
+   *
+   * @generated from field: string cursor = 1;
+   */
+  cursor: string;
+
+  /**
+   * @generated from field: string user_id = 2;
+   */
+  userId: string;
+
+  /**
+   * @generated from field: int64 model_id = 3;
+   */
+  modelId: bigint;
+
+  /**
+   * 0 when the player had no segment in this model before.
+   *
+   * @generated from field: int64 previous_cluster_id = 4;
+   */
+  previousClusterId: bigint;
+
+  /**
+   * @generated from field: string previous_cluster_name = 5;
+   */
+  previousClusterName: string;
+
+  /**
+   * @generated from field: int64 cluster_id = 6;
+   */
+  clusterId: bigint;
+
+  /**
+   * @generated from field: string cluster_name = 7;
+   */
+  clusterName: string;
+
+  /**
+   * @generated from field: crmbet.v1.CampaignType suggested_campaign = 8;
+   */
+  suggestedCampaign: CampaignType;
+
+  /**
+   * @generated from field: double confidence = 9;
+   */
+  confidence: number;
+
+  /**
+   * @generated from field: bool outlier = 10;
+   */
+  outlier: boolean;
+
+  /**
+   * @generated from field: crmbet.v1.SegmentChangeReason reason = 11;
+   */
+  reason: SegmentChangeReason;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp changed_at = 12;
+   */
+  changedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message crmbet.v1.SegmentChange.
+ * Use `create(SegmentChangeSchema)` to create a new message.
+ */
+export const SegmentChangeSchema: GenMessage<SegmentChange> = /*@__PURE__*/
+  messageDesc(file_crmbet_v1_user, 16);
+
+/**
+ * Why a player's segment changed.
+ *
+ * @generated from enum crmbet.v1.SegmentChangeReason
+ */
+export enum SegmentChangeReason {
+  /**
+   * @generated from enum value: SEGMENT_CHANGE_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Live play moved the player (or gave a new player a segment).
+   *
+   * @generated from enum value: SEGMENT_CHANGE_REASON_LIVE = 1;
+   */
+  LIVE = 1,
+
+  /**
+   * A model activation put the player in a segment of another name.
+   *
+   * @generated from enum value: SEGMENT_CHANGE_REASON_ACTIVATION = 2;
+   */
+  ACTIVATION = 2,
+}
+
+/**
+ * Describes the enum crmbet.v1.SegmentChangeReason.
+ */
+export const SegmentChangeReasonSchema: GenEnum<SegmentChangeReason> = /*@__PURE__*/
+  enumDesc(file_crmbet_v1_user, 0);
+
+/**
  * Players: their segment at bet time, search, and behaviour.
  *
  * @generated from service crmbet.v1.UserService
@@ -713,6 +860,20 @@ export const UserService: GenService<{
     methodKind: "unary";
     input: typeof GetUserBehaviorRequestSchema;
     output: typeof GetUserBehaviorResponseSchema;
+  },
+  /**
+   * Every change of a player's segment in the active model, oldest first, then each as it
+   * happens: live play moving a player (or giving a new player their first segment), and a
+   * model activation moving players to a segment of another name. Resume after a
+   * disconnect with the cursor of the last change received: no change is skipped or
+   * repeated. Also over grpc-web (the dashboard) and as a REST stream.
+   *
+   * @generated from rpc crmbet.v1.UserService.WatchSegmentChanges
+   */
+  watchSegmentChanges: {
+    methodKind: "server_streaming";
+    input: typeof WatchSegmentChangesRequestSchema;
+    output: typeof WatchSegmentChangesResponseSchema;
   },
   /**
    * Sets a player's responsible-gambling and marketing restrictions, replacing the ones

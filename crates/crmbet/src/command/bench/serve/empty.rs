@@ -9,7 +9,7 @@ use crmbet_proto::v1::user_service_server::{UserService, UserServiceServer};
 use crmbet_proto::v1::{
     GetUserBehaviorRequest, GetUserBehaviorResponse, GetUserSegmentRequest, GetUserSegmentResponse,
     SearchUsersRequest, SearchUsersResponse, SetPlayerRestrictionsRequest,
-    SetPlayerRestrictionsResponse,
+    SetPlayerRestrictionsResponse, WatchSegmentChangesRequest, WatchSegmentChangesResponse,
 };
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -54,6 +54,18 @@ impl UserService for EmptyUserService {
         &self,
         _request: Request<GetUserBehaviorRequest>,
     ) -> Result<Response<GetUserBehaviorResponse>, Status> {
+        Err(Status::unimplemented(
+            "the empty handler serves GetUserSegment only",
+        ))
+    }
+
+    type WatchSegmentChangesStream =
+        tokio_stream::Empty<Result<WatchSegmentChangesResponse, Status>>;
+
+    async fn watch_segment_changes(
+        &self,
+        _request: Request<WatchSegmentChangesRequest>,
+    ) -> Result<Response<Self::WatchSegmentChangesStream>, Status> {
         Err(Status::unimplemented(
             "the empty handler serves GetUserSegment only",
         ))
