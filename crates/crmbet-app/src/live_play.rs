@@ -100,6 +100,9 @@ pub struct IngestReport {
 pub struct LivePlay {
     store: Store,
     scoring: Arc<ActiveScoring>,
+    /// Whether segment changes go to Smartico (a configured Smartico): without it, they
+    /// would wait in the outbox for a delivery that never comes.
+    profile_updates: bool,
 }
 
 impl LivePlay {
@@ -107,6 +110,15 @@ impl LivePlay {
         Self {
             store,
             scoring: Arc::new(ActiveScoring::default()),
+            profile_updates: false,
+        }
+    }
+
+    /// The same use case, queuing a Smartico profile update for every segment change.
+    pub fn with_profile_updates(self, profile_updates: bool) -> Self {
+        Self {
+            profile_updates,
+            ..self
         }
     }
 
@@ -181,6 +193,7 @@ impl LivePlay {
                 source.name(),
                 &rows,
                 &quarantined,
+                self.profile_updates,
                 |user_id, state, novelties| {
                     let mut aggregates = match state {
                         Some(text) => serde_json::from_str(text).map_err(|error| {

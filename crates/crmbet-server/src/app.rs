@@ -123,6 +123,7 @@ impl AppState {
                 store.clone(),
                 read_cache.clone(),
                 Arc::clone(&segment_feed),
+                config.smartico_url.is_some(),
             ),
             segment_feed,
             read_cache,

@@ -21,9 +21,16 @@ pub struct LiveIngest {
 }
 
 impl LiveIngest {
-    pub fn new(store: Store, read_cache: ReadCache, feed: Arc<SegmentFeed>) -> Self {
+    /// Live play on `store`; segment changes go to Smartico when `profile_updates` (a
+    /// configured Smartico).
+    pub fn new(
+        store: Store,
+        read_cache: ReadCache,
+        feed: Arc<SegmentFeed>,
+        profile_updates: bool,
+    ) -> Self {
         Self {
-            live_play: LivePlay::new(store),
+            live_play: LivePlay::new(store).with_profile_updates(profile_updates),
             read_cache,
             feed,
         }

@@ -128,13 +128,16 @@ pub struct LiveBatchSummary {
 impl Store {
     /// Stores a batch of live transactions with `source` (`rest`, `grpc`, `amqp`). For each
     /// player with new transactions, `update` gets their stored state (`None` before their
-    /// first) and their new transactions in batch order, and returns the new state. Returns
-    /// once everything is committed; on an error nothing is stored.
+    /// first) and their new transactions in batch order, and returns the new state (and
+    /// segment). Segment changes are recorded, and queued as Smartico profile updates when
+    /// `profile_updates` is set. Returns once everything is committed; on an error nothing
+    /// is stored.
     pub async fn ingest_live<F>(
         &self,
         source: &str,
         transactions: &[NewLiveTransaction],
         quarantined: &[LiveQuarantineRow],
+        profile_updates: bool,
         mut update: F,
     ) -> Result<LiveBatchSummary>
     where
@@ -234,7 +237,8 @@ impl Store {
             .iter()
             .filter_map(|(user_id, update)| Some((user_id.clone(), update.segment?)))
             .collect();
-        let segment_changes = record_live_segments(&transaction, backend, &segments, now).await?;
+        let segment_changes =
+            record_live_segments(&transaction, backend, &segments, profile_updates, now).await?;
         insert_quarantine(&transaction, backend, source, quarantined, now).await?;
         transaction.commit().await.map_err(database_error)?;
 

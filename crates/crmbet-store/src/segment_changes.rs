@@ -144,12 +144,13 @@ fn changes_query() -> sea_orm::sea_query::SelectStatement {
 }
 
 /// Stores the players' live segments; for each whose cluster changed (or who had none in
-/// the model) records a change and queues a Smartico profile update. Returns how many
-/// changed.
+/// the model) records a change and, with `profile_updates`, queues a Smartico profile
+/// update. Returns how many changed.
 pub(crate) async fn record_live_segments(
     transaction: &DatabaseTransaction,
     backend: DbBackend,
     segments: &[(String, LiveSegment)],
+    profile_updates: bool,
     now: DateTime<Utc>,
 ) -> Result<u64> {
     let mut changed = 0;
@@ -255,8 +256,10 @@ pub(crate) async fn record_live_segments(
                 change_ids.push((id, user_id));
             }
             changed += change_ids.len() as u64;
-            queue_live_profile_updates(transaction, backend, model_id, chunk, &change_ids, now)
-                .await?;
+            if profile_updates {
+                queue_live_profile_updates(transaction, backend, model_id, chunk, &change_ids, now)
+                    .await?;
+            }
         }
     }
     Ok(changed)

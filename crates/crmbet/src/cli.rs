@@ -193,6 +193,10 @@ pub struct BenchIngestArgs {
     /// Rows of the model's lake.
     #[arg(long, default_value_t = 1_000_000)]
     pub model_transactions: usize,
+    /// Events a second offered over gRPC and RabbitMQ (batches sent on a schedule, the
+    /// latency probes among them); 0 sends as fast as the server takes them.
+    #[arg(long, default_value_t = 20_000)]
+    pub rate: u64,
     /// Also measure on PostgreSQL: throwaway databases on the server of
     /// CRMBET_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres).
     #[arg(long)]

@@ -9,9 +9,11 @@
 //! child processes. The transactions sent are another synthetic lake's rows (dirty ones
 //! included, in the ETL's order, the last year up to yesterday) for players of that model,
 //! so every accepted event is scored and may move its player; each path sends them under
-//! its own transaction ids, so none is a duplicate of another path's. While the server
-//! paths run, a probe sends one transaction every 100 ms over the same path and polls
-//! GetUserSegment until it answers the segment that transaction gave (see `probe`).
+//! its own transaction ids, so none is a duplicate of another path's. The server paths are
+//! offered `--rate` events a second (batches on a schedule; the use case takes them as
+//! fast as it can), and meanwhile a probe sends one transaction every 100 ms over the same
+//! path and polls GetUserSegment until it answers the segment that transaction gave (see
+//! `probe`).
 
 mod probe;
 
@@ -373,7 +375,22 @@ async fn over_grpc(
             transactions: batch.iter().map(transaction_message).collect(),
         })
         .collect();
-    let mut request = tonic::Request::new(tokio_stream::iter(messages));
+    // Batches on the offered schedule, through a small channel: the stream never runs
+    // ahead of it, and falls behind it only when the server does.
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    let every = batch_interval(arguments);
+    let producer = tokio::spawn(async move {
+        let start = tokio::time::Instant::now();
+        for (index, message) in messages.into_iter().enumerate() {
+            if let Some(every) = every {
+                tokio::time::sleep_until(start + every.mul_f64(index as f64)).await;
+            }
+            if sender.send(message).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut request = tonic::Request::new(tokio_stream::wrappers::ReceiverStream::new(receiver));
     request
         .metadata_mut()
         .insert("authorization", server.authorization.clone());
@@ -395,6 +412,7 @@ async fn over_grpc(
         .outcome
         .unwrap_or_default();
     let seconds = started.elapsed().as_secs_f64();
+    producer.await.context("the producer task failed")?;
     let _ = stop_probes.send(true);
     let latency = probes.await.context("the probe task failed")??;
     anyhow::ensure!(
@@ -442,7 +460,6 @@ async fn over_rabbitmq(
     channel
         .confirm_select(lapin::options::ConfirmSelectOptions::default())
         .await?;
-    publish(&channel, &queue, &bodies).await?;
     let expected = stored_counts_after(&store, transactions).await?;
     let server = BenchServer::start(setup).await?;
     let live_ingest = server.live_ingest.clone();
@@ -468,6 +485,12 @@ async fn over_rabbitmq(
         "amqp",
         probes_stopped,
     ));
+    let publisher = tokio::spawn(publish(
+        channel.clone(),
+        queue.clone(),
+        bodies,
+        batch_interval(arguments),
+    ));
     let deadline = Instant::now() + Duration::from_secs(1800);
     loop {
         let stored = store.live_transaction_count().await?;
@@ -484,6 +507,7 @@ async fn over_rabbitmq(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
+    publisher.await.context("the publisher task failed")??;
     let _ = stop_probes.send(true);
     let latency = probes.await.context("the probe task failed")??;
     let _ = stop.send(true);
@@ -516,14 +540,31 @@ async fn stored_counts_after(
     ))
 }
 
-async fn publish(channel: &lapin::Channel, queue: &str, bodies: &[Vec<u8>]) -> anyhow::Result<()> {
+/// The pause between two batches for the offered rate, if any.
+fn batch_interval(arguments: &BenchIngestArgs) -> Option<Duration> {
+    (arguments.rate > 0)
+        .then(|| Duration::from_secs_f64(arguments.batch.max(1) as f64 / arguments.rate as f64))
+}
+
+/// Publishes the bodies on the offered schedule (all at once without one), then waits for
+/// the broker's confirms.
+async fn publish(
+    channel: lapin::Channel,
+    queue: String,
+    bodies: Vec<Vec<u8>>,
+    every: Option<Duration>,
+) -> anyhow::Result<()> {
+    let start = tokio::time::Instant::now();
     let mut confirms = Vec::with_capacity(bodies.len());
-    for body in bodies {
+    for (index, body) in bodies.iter().enumerate() {
+        if let Some(every) = every {
+            tokio::time::sleep_until(start + every.mul_f64(index as f64)).await;
+        }
         confirms.push(
             channel
                 .basic_publish(
                     "".into(),
-                    queue.into(),
+                    queue.as_str().into(),
                     lapin::options::BasicPublishOptions::default(),
                     body,
                     lapin::BasicProperties::default()
@@ -576,6 +617,7 @@ fn report(measurements: &[Measurement], arguments: &BenchIngestArgs, with_amqp: 
         println!(
             "{}",
             json!({ "batch": arguments.batch, "model_players": arguments.model_players,
+                    "offered_events_per_second": arguments.rate,
                     "runs": rows,
                     "goal_events_per_second": GOAL_EVENTS_PER_SECOND,
                     "floor_events_per_second": FLOOR_EVENTS_PER_SECOND,
@@ -617,7 +659,7 @@ fn report(measurements: &[Measurement], arguments: &BenchIngestArgs, with_amqp: 
         println!("(set AMQP_URL to measure the RabbitMQ intake too)");
     }
     println!(
-        "batches of {}, model of {} players; goal {GOAL_EVENTS_PER_SECOND:.0} events/s with p99 under {GOAL_P99_MS:.0} ms, floor {FLOOR_EVENTS_PER_SECOND:.0} events/s with p99 under {FLOOR_P99_MS:.0} ms",
-        arguments.batch, arguments.model_players
+        "batches of {}, model of {} players, {} events/s offered to the server paths (0: as fast as taken); goal {GOAL_EVENTS_PER_SECOND:.0} events/s with p99 under {GOAL_P99_MS:.0} ms, floor {FLOOR_EVENTS_PER_SECOND:.0} events/s with p99 under {FLOOR_P99_MS:.0} ms",
+        arguments.batch, arguments.model_players, arguments.rate
     );
 }
