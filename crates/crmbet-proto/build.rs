@@ -13,6 +13,7 @@ const PROTO_FILES: &[&str] = &[
     "crmbet/v1/auth.proto",
     "crmbet/v1/webhook.proto",
     "crmbet/v1/event.proto",
+    "crmbet/v1/notification.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -11,6 +11,8 @@ mod m20261206_000005_database_identity;
 mod m20261206_000006_campaign_delivery;
 mod m20261207_000007_live_transactions;
 mod m20261207_000008_live_segments;
+mod m20261207_000009_segment_webhooks;
+mod m20261207_000010_on_entry_campaigns;
 
 /// Every migration, in order.
 pub struct Migrator;
@@ -27,6 +29,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000006_campaign_delivery::Migration),
             Box::new(m20261207_000007_live_transactions::Migration),
             Box::new(m20261207_000008_live_segments::Migration),
+            Box::new(m20261207_000009_segment_webhooks::Migration),
+            Box::new(m20261207_000010_on_entry_campaigns::Migration),
         ]
     }
 }

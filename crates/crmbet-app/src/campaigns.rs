@@ -12,13 +12,13 @@ use crmbet_core::delivery::{CAMPAIGN_DELIVERY_TOPIC, CampaignDelivery, OutboxMes
 use crmbet_core::{CampaignId, Config, Error, ModelId, PlayerId, Result};
 use crmbet_store::entity::{campaigns, player_restrictions};
 use crmbet_store::{
-    AudienceDetail, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign, NewOutboxMessage,
-    NewRestrictions, NewWebhookEvent, Store,
+    AudienceCandidate, AudienceDetail, EntryEnrollment, LaunchOutcome, LaunchRecord, LaunchTarget,
+    NewCampaign, NewOutboxMessage, NewRestrictions, NewWebhookEvent, Store,
 };
 use serde_json::json;
 
 use crate::audience::{
-    AudienceRules, FrequencyCap, TargetFilter, eligible_players, in_control_group,
+    AudienceRules, ExclusionCounts, FrequencyCap, TargetFilter, eligible_players, in_control_group,
 };
 use crate::uplift::{Estimate, conversion_uplift, mean_difference};
 
@@ -82,7 +82,17 @@ pub struct CampaignDraft {
     pub request_id: Option<String>,
     pub start_at: Option<DateTime<Utc>>,
     pub created_by: Option<String>,
+    /// Enrol each player as they enter one of the clusters after the launch, instead of
+    /// the clusters' members at launch.
+    pub on_entry: bool,
 }
+
+/// `campaigns.trigger` of a campaign that enrols players as they enter its clusters.
+pub const TRIGGER_ON_ENTRY: &str = "on_entry";
+/// `campaigns.trigger` of a campaign whose audience is chosen at launch.
+pub const TRIGGER_LAUNCH: &str = "launch";
+/// Segment changes an on-entry campaign reads per enrolment.
+const ENTRY_CHANGES_PER_ROUND: u64 = 5000;
 
 /// The funnel of one group.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -192,6 +202,12 @@ impl Campaigns {
                 model_id,
                 created_by: draft.created_by,
                 start_at: draft.start_at,
+                trigger: if draft.on_entry {
+                    TRIGGER_ON_ENTRY
+                } else {
+                    TRIGGER_LAUNCH
+                }
+                .to_owned(),
             })
             .await?;
         Ok(campaign)
@@ -239,58 +255,30 @@ impl Campaigns {
                 .model_id
                 .ok_or_else(|| Error::Internal(format!("campaign {campaign_id} has no model")))?,
         );
-        let cluster_ids: Vec<i64> = serde_json::from_value(campaign.cluster_ids.clone())
-            .map_err(|error| Error::Internal(format!("stored cluster ids: {error}")))?;
-        let filter: TargetFilter = serde_json::from_value(campaign.filter.clone())
-            .map_err(|error| Error::Internal(format!("stored target filter: {error}")))?;
-        let detail = if filter == TargetFilter::default() {
-            AudienceDetail::Membership
+        let on_entry = campaign.trigger == TRIGGER_ON_ENTRY;
+        // An on-entry campaign starts empty and enrols from the changes after this one.
+        let entry_cursor = if on_entry {
+            Some(self.store.last_segment_change().await?)
         } else {
-            AudienceDetail::FilterAttributes
+            None
         };
-        let candidates = self
-            .store
-            .audience_candidates(model_id, &cluster_ids, detail)
-            .await?;
-        let restrictions: HashMap<String, player_restrictions::Model> = self
-            .store
-            .restricted_players()
-            .await?
-            .into_iter()
-            .map(|row| (row.user_id.clone(), row))
-            .collect();
-        let recent_contacts = if self.settings.frequency_cap.max_campaigns > 0 {
-            self.store
-                .recent_contacts(now - self.settings.frequency_cap_window)
+        let (targets, exclusions) = if on_entry {
+            (Vec::new(), ExclusionCounts::default())
+        } else {
+            let (cluster_ids, filter) = audience_of(&campaign)?;
+            let detail = if filter == TargetFilter::default() {
+                AudienceDetail::Membership
+            } else {
+                AudienceDetail::FilterAttributes
+            };
+            let candidates = self
+                .store
+                .audience_candidates(model_id, &cluster_ids, detail, None)
+                .await?;
+            self.select_targets(&campaign, &filter, candidates, now)
                 .await?
-        } else {
-            HashMap::new()
-        };
-        let rules = AudienceRules {
-            filter: &filter,
-            restrictions: &restrictions,
-            recent_contacts: &recent_contacts,
-            cap: self.settings.frequency_cap,
-            now,
         };
         let read_ms = started.elapsed().as_millis() as u64;
-        let (eligible, exclusions) = eligible_players(candidates, &rules);
-        let targets: Vec<LaunchTarget> = eligible
-            .into_iter()
-            .map(|player| {
-                let control = in_control_group(
-                    &self.settings.holdout_seed,
-                    campaign_id,
-                    &player.user_id,
-                    campaign.holdout_share,
-                );
-                LaunchTarget {
-                    user_id: player.user_id,
-                    cluster_id: player.cluster_id,
-                    group_name: if control { "control" } else { "treatment" },
-                }
-            })
-            .collect();
         let messages = delivery_messages(&campaign, &targets, self.settings.batch_players)?;
         let selected_ms = started.elapsed().as_millis() as u64;
         let treatment = targets
@@ -312,6 +300,7 @@ impl Campaigns {
             targets,
             messages,
             exclusions: exclusions_json,
+            entry_cursor,
         };
         match self.store.launch_campaign(record).await? {
             LaunchOutcome::Launched(campaign) => {
@@ -329,6 +318,144 @@ impl Campaigns {
             }
             LaunchOutcome::AlreadyLaunched(campaign) => Ok(campaign),
         }
+    }
+
+    /// Applies the rules of a launch to `candidates` (restrictions, frequency cap, target
+    /// filter) and draws the control group.
+    async fn select_targets(
+        &self,
+        campaign: &campaigns::Model,
+        filter: &TargetFilter,
+        candidates: Vec<AudienceCandidate>,
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<LaunchTarget>, ExclusionCounts)> {
+        let restrictions: HashMap<String, player_restrictions::Model> = self
+            .store
+            .restricted_players()
+            .await?
+            .into_iter()
+            .map(|row| (row.user_id.clone(), row))
+            .collect();
+        let recent_contacts = if self.settings.frequency_cap.max_campaigns > 0 {
+            self.store
+                .recent_contacts(now - self.settings.frequency_cap_window)
+                .await?
+        } else {
+            HashMap::new()
+        };
+        let rules = AudienceRules {
+            filter,
+            restrictions: &restrictions,
+            recent_contacts: &recent_contacts,
+            cap: self.settings.frequency_cap,
+            now,
+        };
+        let (eligible, exclusions) = eligible_players(candidates, &rules);
+        let campaign_id = CampaignId(campaign.id);
+        let targets = eligible
+            .into_iter()
+            .map(|player| {
+                let control = in_control_group(
+                    &self.settings.holdout_seed,
+                    campaign_id,
+                    &player.user_id,
+                    campaign.holdout_share,
+                );
+                LaunchTarget {
+                    user_id: player.user_id,
+                    cluster_id: player.cluster_id,
+                    group_name: if control { "control" } else { "treatment" },
+                }
+            })
+            .collect();
+        Ok((targets, exclusions))
+    }
+
+    /// Enrols, for every launched on-entry campaign, the players who entered one of its
+    /// clusters since its cursor (the same rules and holdout as a launch; a player already
+    /// enrolled stays as they are) and queues their messages. Returns how many players were
+    /// enrolled. Safe to run on several instances at once: each enrolment commits only from
+    /// the cursor it read.
+    pub async fn enroll_entrants(&self) -> Result<usize> {
+        let mut enrolled = 0;
+        for campaign in self.store.on_entry_campaigns().await? {
+            enrolled += self.enroll_campaign_entrants(&campaign).await?;
+        }
+        Ok(enrolled)
+    }
+
+    async fn enroll_campaign_entrants(&self, campaign: &campaigns::Model) -> Result<usize> {
+        let from_cursor = campaign.entry_cursor.unwrap_or(0);
+        let changes = self
+            .store
+            .segment_changes_after(from_cursor, ENTRY_CHANGES_PER_ROUND)
+            .await?;
+        let Some(through_cursor) = changes.last().map(|change| change.id) else {
+            return Ok(0);
+        };
+        let (cluster_ids, filter) = audience_of(campaign)?;
+        let mut entrants: Vec<String> = Vec::new();
+        for change in &changes {
+            let entered = Some(change.model_id) == campaign.model_id
+                && cluster_ids.contains(&change.cluster_id)
+                && !change
+                    .previous_cluster_id
+                    .is_some_and(|previous| cluster_ids.contains(&previous));
+            if entered && !entrants.contains(&change.user_id) {
+                entrants.push(change.user_id.clone());
+            }
+        }
+        let campaign_id = CampaignId(campaign.id);
+        let already = self.store.existing_targets(campaign_id, &entrants).await?;
+        entrants.retain(|user| !already.contains(user));
+        let now = Utc::now();
+        let (targets, exclusions) = if entrants.is_empty() {
+            (Vec::new(), ExclusionCounts::default())
+        } else {
+            let model_id = ModelId(campaign.model_id.unwrap_or_default());
+            let detail = if filter == TargetFilter::default() {
+                AudienceDetail::Membership
+            } else {
+                AudienceDetail::FilterAttributes
+            };
+            // Their segment now: a player who entered and left again in these changes is
+            // no longer a member and is not enrolled.
+            let candidates = self
+                .store
+                .audience_candidates(model_id, &cluster_ids, detail, Some(&entrants))
+                .await?;
+            self.select_targets(campaign, &filter, candidates, now)
+                .await?
+        };
+        let mut messages = delivery_messages(campaign, &targets, self.settings.batch_players)?;
+        for message in &mut messages {
+            // Unique per enrolment: the launch's keys are `campaign-<id>-batch-<n>`.
+            message.message_key = format!("{}-entry-{through_cursor}", message.message_key);
+        }
+        let committed = self
+            .store
+            .enroll_entrants(EntryEnrollment {
+                campaign_id,
+                from_cursor,
+                through_cursor,
+                enrolled_at: now,
+                targets: targets.clone(),
+                messages,
+            })
+            .await?;
+        if !committed {
+            return Ok(0);
+        }
+        if !targets.is_empty() || exclusions != ExclusionCounts::default() {
+            tracing::info!(
+                campaign_id = campaign.id,
+                enrolled = targets.len(),
+                ?exclusions,
+                through_cursor,
+                "on-entry campaign enrolled players"
+            );
+        }
+        Ok(targets.len())
     }
 
     /// Launches every scheduled campaign whose start time has come; returns how many.
@@ -483,6 +610,15 @@ impl Tally {
 }
 
 /// The outbox messages of a launch: the treatment players in batches of `batch_players`.
+/// A campaign's clusters and target filter, as stored.
+fn audience_of(campaign: &campaigns::Model) -> Result<(Vec<i64>, TargetFilter)> {
+    let cluster_ids: Vec<i64> = serde_json::from_value(campaign.cluster_ids.clone())
+        .map_err(|error| Error::Internal(format!("stored cluster ids: {error}")))?;
+    let filter: TargetFilter = serde_json::from_value(campaign.filter.clone())
+        .map_err(|error| Error::Internal(format!("stored target filter: {error}")))?;
+    Ok((cluster_ids, filter))
+}
+
 fn delivery_messages(
     campaign: &campaigns::Model,
     targets: &[LaunchTarget],
@@ -647,6 +783,7 @@ mod tests {
             request_id: None,
             start_at: None,
             created_by: None,
+            on_entry: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The use cases of crmbet that the server and the command line both call: loading a lake,
 //! training runs, accounts and their passwords, campaigns (audiences, launches through the
-//! outbox, results), players' restrictions and live play (transactions as they happen).
+//! outbox, results), players' restrictions, live play (transactions as they happen) and
+//! operators' webhooks for segment changes.
 //!
 //! Invariant: this crate knows no protocol (no tonic, no HTTP types): it takes and returns
 //! domain values and [`crmbet_core::Error`], which the server maps to status codes and the
@@ -15,6 +16,7 @@ pub mod live_play;
 mod live_scoring;
 mod live_seeding;
 mod passwords;
+pub mod segment_webhooks;
 pub mod training;
 pub mod uplift;
 
@@ -32,4 +34,5 @@ pub use passwords::{
     MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, check_new_password, generate_password, hash_password,
     verify_password,
 };
+pub use segment_webhooks::{RegisteredWebhook, SegmentWebhooks};
 pub use training::{Trainer, TrainingEvent, TrainingOutcome, TrainingRequest, feature_table};

@@ -140,6 +140,15 @@ pub struct Config {
     /// `CRMBET_DELIVERY_MAX_ATTEMPTS`: deliveries of one broker message before RabbitMQ
     /// moves it to the dead-letter queue.
     pub delivery_max_attempts: u32,
+    /// `CRMBET_OUTBOUND_WEBHOOK_MAX_ATTEMPTS`: failed deliveries of one batch of segment
+    /// changes to an operator's webhook before the batch is dead-lettered and the webhook
+    /// moves on.
+    pub outbound_webhook_max_attempts: u32,
+    /// `CRMBET_OUTBOUND_WEBHOOK_RETRY_MS`: the first retry delay of a failed webhook
+    /// delivery; it doubles per failure (with jitter) up to ten minutes.
+    pub outbound_webhook_retry_ms: u64,
+    /// `CRMBET_OUTBOUND_WEBHOOK_TIMEOUT_MS`: how long one webhook delivery may take.
+    pub outbound_webhook_timeout_ms: u64,
     /// `CRMBET_FREQUENCY_CAP`: most campaigns one player receives within the window below;
     /// 0 for no cap.
     pub frequency_cap: u32,
@@ -232,6 +241,9 @@ impl Default for Config {
             circuit_breaker_open_seconds: 30,
             outbox_lease_seconds: 30,
             delivery_max_attempts: 10,
+            outbound_webhook_max_attempts: 8,
+            outbound_webhook_retry_ms: 1000,
+            outbound_webhook_timeout_ms: 10_000,
             frequency_cap: 3,
             frequency_cap_window_hours: 168,
             holdout_seed: "crmbet-holdout".to_owned(),
@@ -286,6 +298,9 @@ pub const ENVIRONMENT_VARIABLES: &[&str] = &[
     "CRMBET_CIRCUIT_BREAKER_OPEN_SECONDS",
     "CRMBET_OUTBOX_LEASE_SECONDS",
     "CRMBET_DELIVERY_MAX_ATTEMPTS",
+    "CRMBET_OUTBOUND_WEBHOOK_MAX_ATTEMPTS",
+    "CRMBET_OUTBOUND_WEBHOOK_RETRY_MS",
+    "CRMBET_OUTBOUND_WEBHOOK_TIMEOUT_MS",
     "CRMBET_FREQUENCY_CAP",
     "CRMBET_FREQUENCY_CAP_WINDOW_HOURS",
     "CRMBET_HOLDOUT_SEED",
@@ -529,6 +544,15 @@ impl Config {
         }
         if let Some((name, value)) = number("CRMBET_DELIVERY_MAX_ATTEMPTS") {
             self.delivery_max_attempts = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_OUTBOUND_WEBHOOK_MAX_ATTEMPTS") {
+            self.outbound_webhook_max_attempts = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_OUTBOUND_WEBHOOK_RETRY_MS") {
+            self.outbound_webhook_retry_ms = parse_positive(&name, &value)?;
+        }
+        if let Some((name, value)) = number("CRMBET_OUTBOUND_WEBHOOK_TIMEOUT_MS") {
+            self.outbound_webhook_timeout_ms = parse_positive(&name, &value)?;
         }
         if let Some((name, value)) = number("CRMBET_FREQUENCY_CAP") {
             self.frequency_cap = parse_number(&name, &value)?;

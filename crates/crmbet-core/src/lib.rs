@@ -14,6 +14,7 @@ pub mod money;
 pub mod paging;
 pub mod rate_limit_classes;
 pub mod role;
+pub mod signature;
 
 pub use config::{Config, LogFormat, TlsFiles};
 pub use error::{Error, ErrorCode, Result};

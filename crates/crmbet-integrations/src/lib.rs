@@ -10,7 +10,8 @@
 //! delivery is recognised downstream.
 //!
 //! Also the RabbitMQ intake of live transactions ([`run_live_intake`]), which hands
-//! batches of messages to the caller and acknowledges them once the caller stored them.
+//! batches of messages to the caller and acknowledges them once the caller stored them,
+//! and the delivery of segment changes to operators' signed webhooks ([`WebhookDelivery`]).
 
 mod backoff;
 mod breaker;
@@ -19,6 +20,7 @@ mod error;
 mod live_intake;
 mod outbox_queue;
 mod rabbitmq;
+mod segment_webhooks;
 mod smartico;
 mod throttle;
 mod workers;
@@ -30,6 +32,9 @@ pub use error::{DeliveryError, Result};
 pub use live_intake::{LiveIntakeSettings, LiveMessage, MessageVerdicts, run_live_intake};
 pub use outbox_queue::{OutboxQueue, QueueSettings};
 pub use rabbitmq::{BrokerSettings, declare_with_dead_letters, run_consumer, run_relay};
+pub use segment_webhooks::{
+    DELIVERY_HEADER, SIGNATURE_HEADER, WEBHOOK_ID_HEADER, WebhookDelivery, WebhookSettings,
+};
 pub use smartico::{DUPLICATE_EVENT, Sent, SmarticoClient, SmarticoEvent, SmarticoSettings};
 pub use throttle::Throttle;
 pub use workers::{Delivery, stopped};

@@ -15,6 +15,7 @@ use crmbet_proto::v1::auth_service_server::AuthServiceServer;
 use crmbet_proto::v1::campaign_service_server::CampaignServiceServer;
 use crmbet_proto::v1::cluster_service_server::ClusterServiceServer;
 use crmbet_proto::v1::event_service_server::EventServiceServer;
+use crmbet_proto::v1::notification_service_server::NotificationServiceServer;
 use crmbet_proto::v1::smartico_webhook_service_server::SmarticoWebhookServiceServer;
 use crmbet_proto::v1::training_service_server::TrainingServiceServer;
 use crmbet_proto::v1::user_service_server::UserServiceServer;
@@ -39,11 +40,12 @@ use crate::read_cache::ReadCache;
 use crate::rest::{RestConfig, RestRoutes, rest_router};
 use crate::segment_feed::SegmentFeed;
 use crate::service::{
-    AuthApi, CampaignApi, ClusterApi, EventApi, SmarticoWebhookApi, TrainingApi, UserApi,
+    AuthApi, CampaignApi, ClusterApi, EventApi, NotificationApi, SmarticoWebhookApi, TrainingApi,
+    UserApi,
 };
 use crate::web_security::{WebSecurity, default_public_origins};
 use crate::webhook_auth::{WebhookAuth, verify_rest_webhook};
-use crmbet_app::{CampaignSettings, Campaigns, Trainer};
+use crmbet_app::{CampaignSettings, Campaigns, SegmentWebhooks, Trainer};
 use crmbet_integrations::CircuitBreaker;
 
 /// How long startup waits for Redis before serving with a local rate limiter.
@@ -179,6 +181,9 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
     health_reporter
         .set_serving::<EventServiceServer<EventApi>>()
         .await;
+    health_reporter
+        .set_serving::<NotificationServiceServer<NotificationApi>>()
+        .await;
     state.draining.report_through(
         health_reporter.clone(),
         vec![
@@ -189,6 +194,7 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
             <AuthServiceServer<AuthApi> as NamedService>::NAME,
             <SmarticoWebhookServiceServer<SmarticoWebhookApi> as NamedService>::NAME,
             <EventServiceServer<EventApi> as NamedService>::NAME,
+            <NotificationServiceServer<NotificationApi> as NamedService>::NAME,
         ],
         Arc::clone(&state.database_probe),
     );
@@ -248,6 +254,12 @@ pub async fn grpc_routes(state: &AppState) -> Result<MeteredRoutes> {
         .add_service(
             EventServiceServer::new(EventApi::new(state.live_ingest.clone()))
                 .max_decoding_message_size(max_message_bytes),
+        )
+        .add_service(
+            NotificationServiceServer::new(NotificationApi::new(SegmentWebhooks::new(
+                state.store.clone(),
+            )))
+            .max_decoding_message_size(max_message_bytes),
         )
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -17,10 +17,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use hmac::{Hmac, KeyInit, Mac};
+use crmbet_core::signature;
+pub use crmbet_core::signature::sign;
 use http::HeaderMap;
 use http_body_util::BodyExt;
-use sha2::Sha256;
 use tonic::Status;
 
 use crate::auth::client_address;
@@ -133,11 +133,8 @@ fn verify_signature(
              server's clock ({now_seconds}); sign again with the current time"
         )));
     }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map_err(|_| Status::internal("the webhook secret cannot key an hmac"))?;
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    let expected = mac.finalize().into_bytes();
+    let expected = signature::mac(secret, timestamp, body)
+        .ok_or_else(|| Status::internal("the webhook secret cannot key an hmac"))?;
     if candidates
         .iter()
         .any(|candidate| constant_time_equal(candidate, &expected))
@@ -147,20 +144,6 @@ fn verify_signature(
     Err(Status::unauthenticated(
         "x-webhook-signature does not match the body",
     ))
-}
-
-/// The hex signature of `body` at `timestamp`: what a signing sender puts in `v1`.
-pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-        return String::new();
-    };
-    mac.update(format!("{timestamp}.").as_bytes());
-    mac.update(body);
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {

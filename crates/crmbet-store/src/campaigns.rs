@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use crmbet_core::{CampaignId, Error, ModelId, Result};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, JoinType, Order, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, SqlErr,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, SqlErr,
 };
 use serde_json::Value as Json;
 
@@ -37,6 +37,8 @@ pub struct NewCampaign {
     pub model_id: ModelId,
     pub created_by: Option<String>,
     pub start_at: Option<DateTime<Utc>>,
+    /// `launch` or `on_entry`.
+    pub trigger: String,
 }
 
 /// A member of a campaign's clusters, with what the target filter looks at.
@@ -88,6 +90,20 @@ pub struct LaunchRecord {
     /// The audit row of the launch, with the exclusions in its details.
     pub audit_actor: String,
     pub audit_details: Json,
+    /// For an on-entry campaign: the segment change it enrols from (the newest at launch).
+    pub entry_cursor: Option<i64>,
+}
+
+/// Players an on-entry campaign enrols from the segment changes after `from_cursor`
+/// through `through_cursor`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryEnrollment {
+    pub campaign_id: CampaignId,
+    pub from_cursor: i64,
+    pub through_cursor: i64,
+    pub enrolled_at: DateTime<Utc>,
+    pub targets: Vec<LaunchTarget>,
+    pub messages: Vec<NewOutboxMessage>,
 }
 
 /// What a launch did.
@@ -134,6 +150,8 @@ impl Store {
             start_at: Set(campaign.start_at),
             cancelled_at: Set(None),
             exclusions: Set(None),
+            trigger: Set(campaign.trigger),
+            entry_cursor: Set(None),
             ..Default::default()
         })
         .exec(self.connection())
@@ -232,8 +250,15 @@ impl Store {
         model_id: ModelId,
         cluster_ids: &[i64],
         detail: AudienceDetail,
+        only_users: Option<&[String]>,
     ) -> Result<Vec<AudienceCandidate>> {
         let mut query = Query::select();
+        if let Some(users) = only_users {
+            query.and_where(
+                Expr::col((player_segments::Entity, player_segments::Column::UserId))
+                    .is_in(users.iter().map(String::as_str)),
+            );
+        }
         query
             .column((player_segments::Entity, player_segments::Column::UserId))
             .column((player_segments::Entity, player_segments::Column::ClusterId))
@@ -383,63 +408,23 @@ impl Store {
                 campaigns::Column::Exclusions,
                 Expr::value(record.exclusions.clone()),
             )
+            .col_expr(
+                campaigns::Column::EntryCursor,
+                Expr::value(record.entry_cursor),
+            )
             .filter(campaigns::Column::Id.eq(record.campaign_id.0))
             .exec(&transaction)
             .await
             .map_err(database_error)?;
-        // Plain multi-row INSERTs: at 200k targets, building an ActiveModel per row costs
-        // more than the database's work.
-        for chunk in record.targets.chunks(INSERT_BATCH_ROWS) {
-            let mut insert = Query::insert();
-            insert.into_table(campaign_targets::Entity).columns([
-                campaign_targets::Column::CampaignId,
-                campaign_targets::Column::UserId,
-                campaign_targets::Column::GroupName,
-                campaign_targets::Column::ClusterId,
-                campaign_targets::Column::Status,
-                campaign_targets::Column::CreatedAt,
-            ]);
-            for target in chunk {
-                let status = if target.group_name == "treatment" {
-                    "pending"
-                } else {
-                    "held_back"
-                };
-                insert
-                    .values([
-                        record.campaign_id.0.into(),
-                        target.user_id.as_str().into(),
-                        target.group_name.into(),
-                        target.cluster_id.into(),
-                        status.into(),
-                        record.launched_at.into(),
-                    ])
-                    .map_err(|error| {
-                        Error::Internal(format!("building a target insert: {error}"))
-                    })?;
-            }
-            let statement = self.backend().build(&insert);
-            transaction
-                .execute_raw(statement)
-                .await
-                .map_err(database_error)?;
-        }
-        for chunk in record.messages.chunks(INSERT_BATCH_ROWS) {
-            outbox::Entity::insert_many(chunk.iter().map(|message| outbox::ActiveModel {
-                topic: Set(message.topic.clone()),
-                message_key: Set(message.message_key.clone()),
-                payload: Set(message.payload.clone()),
-                created_at: Set(record.launched_at),
-                available_at: Set(record.launched_at),
-                attempts: Set(0),
-                published_at: Set(None),
-                last_error: Set(None),
-                ..Default::default()
-            }))
-            .exec(&transaction)
-            .await
-            .map_err(database_error)?;
-        }
+        insert_targets(
+            &transaction,
+            self.backend(),
+            record.campaign_id,
+            record.launched_at,
+            &record.targets,
+        )
+        .await?;
+        insert_outbox(&transaction, record.launched_at, &record.messages).await?;
         audit_log::Entity::insert(audit_log::ActiveModel {
             actor: Set(record.audit_actor.clone()),
             role: Set(None),
@@ -458,6 +443,87 @@ impl Store {
         Ok(LaunchOutcome::Launched(
             self.campaign(record.campaign_id).await?,
         ))
+    }
+
+    /// Launched campaigns that enrol players on entry, oldest first.
+    pub async fn on_entry_campaigns(&self) -> Result<Vec<campaigns::Model>> {
+        campaigns::Entity::find()
+            .filter(campaigns::Column::Status.eq("launched"))
+            .filter(campaigns::Column::Trigger.eq("on_entry"))
+            .order_by_asc(campaigns::Column::Id)
+            .all(self.connection())
+            .await
+            .map_err(database_error)
+    }
+
+    /// Which of `users` are targets of the campaign already.
+    pub async fn existing_targets(
+        &self,
+        campaign_id: CampaignId,
+        users: &[String],
+    ) -> Result<Vec<String>> {
+        let mut existing = Vec::new();
+        for chunk in users.chunks(INSERT_BATCH_ROWS) {
+            let rows: Vec<String> = campaign_targets::Entity::find()
+                .select_only()
+                .column(campaign_targets::Column::UserId)
+                .filter(campaign_targets::Column::CampaignId.eq(campaign_id.0))
+                .filter(campaign_targets::Column::UserId.is_in(chunk.iter().map(String::as_str)))
+                .into_tuple()
+                .all(self.connection())
+                .await
+                .map_err(database_error)?;
+            existing.extend(rows);
+        }
+        Ok(existing)
+    }
+
+    /// Commits one enrolment of an on-entry campaign: its targets, their outbox messages,
+    /// the counts and the moved cursor, in one transaction, only if the campaign is still
+    /// launched and its cursor still at `from_cursor` (another instance enrolling the same
+    /// changes makes this one a no-op). True when it committed.
+    pub async fn enroll_entrants(&self, enrollment: EntryEnrollment) -> Result<bool> {
+        let transaction = self.begin_write().await?;
+        let count = |group: &str| {
+            enrollment
+                .targets
+                .iter()
+                .filter(|target| target.group_name == group)
+                .count() as i64
+        };
+        let updated = campaigns::Entity::update_many()
+            .col_expr(
+                campaigns::Column::EntryCursor,
+                Expr::value(Some(enrollment.through_cursor)),
+            )
+            .col_expr(
+                campaigns::Column::TreatmentCount,
+                Expr::col(campaigns::Column::TreatmentCount).add(count("treatment")),
+            )
+            .col_expr(
+                campaigns::Column::ControlCount,
+                Expr::col(campaigns::Column::ControlCount).add(count("control")),
+            )
+            .filter(campaigns::Column::Id.eq(enrollment.campaign_id.0))
+            .filter(campaigns::Column::Status.eq("launched"))
+            .filter(campaigns::Column::EntryCursor.eq(enrollment.from_cursor))
+            .exec(&transaction)
+            .await
+            .map_err(database_error)?;
+        if updated.rows_affected != 1 {
+            return Ok(false);
+        }
+        insert_targets(
+            &transaction,
+            self.backend(),
+            enrollment.campaign_id,
+            enrollment.enrolled_at,
+            &enrollment.targets,
+        )
+        .await?;
+        insert_outbox(&transaction, enrollment.enrolled_at, &enrollment.messages).await?;
+        transaction.commit().await.map_err(database_error)?;
+        Ok(true)
     }
 
     /// Every target of a campaign, by user id.
@@ -504,4 +570,74 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Freezes `targets` into a campaign: treatment players wait for delivery, control players
+/// are held back. Plain multi-row INSERTs: at 200k targets, building an ActiveModel per row
+/// costs more than the database's work.
+async fn insert_targets(
+    transaction: &DatabaseTransaction,
+    backend: DbBackend,
+    campaign_id: CampaignId,
+    at: DateTime<Utc>,
+    targets: &[LaunchTarget],
+) -> Result<()> {
+    for chunk in targets.chunks(INSERT_BATCH_ROWS) {
+        let mut insert = Query::insert();
+        insert.into_table(campaign_targets::Entity).columns([
+            campaign_targets::Column::CampaignId,
+            campaign_targets::Column::UserId,
+            campaign_targets::Column::GroupName,
+            campaign_targets::Column::ClusterId,
+            campaign_targets::Column::Status,
+            campaign_targets::Column::CreatedAt,
+        ]);
+        for target in chunk {
+            let status = if target.group_name == "treatment" {
+                "pending"
+            } else {
+                "held_back"
+            };
+            insert
+                .values([
+                    campaign_id.0.into(),
+                    target.user_id.as_str().into(),
+                    target.group_name.into(),
+                    target.cluster_id.into(),
+                    status.into(),
+                    at.into(),
+                ])
+                .map_err(|error| Error::Internal(format!("building a target insert: {error}")))?;
+        }
+        transaction
+            .execute_raw(backend.build(&insert))
+            .await
+            .map_err(database_error)?;
+    }
+    Ok(())
+}
+
+/// Queues `messages` in the outbox, due at once.
+async fn insert_outbox(
+    transaction: &DatabaseTransaction,
+    at: DateTime<Utc>,
+    messages: &[NewOutboxMessage],
+) -> Result<()> {
+    for chunk in messages.chunks(INSERT_BATCH_ROWS) {
+        outbox::Entity::insert_many(chunk.iter().map(|message| outbox::ActiveModel {
+            topic: Set(message.topic.clone()),
+            message_key: Set(message.message_key.clone()),
+            payload: Set(message.payload.clone()),
+            created_at: Set(at),
+            available_at: Set(at),
+            attempts: Set(0),
+            published_at: Set(None),
+            last_error: Set(None),
+            ..Default::default()
+        }))
+        .exec(transaction)
+        .await
+        .map_err(database_error)?;
+    }
+    Ok(())
 }

@@ -45,6 +45,8 @@ pub const TABLES: &[&str] = &[
     "segment_changes",
     "etl_live_watermarks",
     "lake_transaction_ids",
+    "webhook_endpoints",
+    "webhook_dead_letters",
 ];
 
 /// Connections of the pool [`Store::connect`] opens.

@@ -18,4 +18,6 @@ pub mod campaigns;
 pub mod outbox;
 pub mod player_restrictions;
 pub mod refresh_tokens;
+pub mod webhook_dead_letters;
+pub mod webhook_endpoints;
 pub mod webhook_events;

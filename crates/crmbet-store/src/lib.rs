@@ -19,6 +19,7 @@ mod restrictions;
 #[cfg(feature = "test-support")]
 pub mod sample;
 mod segment_changes;
+mod segment_webhooks;
 #[cfg(feature = "test-support")]
 pub mod throwaway_postgres;
 mod training;
@@ -26,8 +27,8 @@ mod webhook_events;
 
 pub use accounts::{AuditEntry, NewAccount, NewRefreshToken, Rotation};
 pub use campaigns::{
-    AudienceCandidate, AudienceDetail, LaunchOutcome, LaunchRecord, LaunchTarget, NewCampaign,
-    NewOutboxMessage,
+    AudienceCandidate, AudienceDetail, EntryEnrollment, LaunchOutcome, LaunchRecord, LaunchTarget,
+    NewCampaign, NewOutboxMessage,
 };
 pub use clusters::{ClusterAnalytics, ClusterMember, FeatureStatistics, GroupCount};
 pub use database::{MigrationStatus, POOL_MAX_CONNECTIONS, PoolUsage, Store, TABLES};
@@ -43,6 +44,7 @@ pub use operations::OperationalSnapshot;
 pub use players::{PlayerBehavior, PlayerSearch, PlayerSegment, PlayerSummary};
 pub use restrictions::NewRestrictions;
 pub use segment_changes::{LiveSegment, REASON_ACTIVATION, REASON_LIVE, RecordedSegmentChange};
+pub use segment_webhooks::{NewDeadLetter, NewWebhookEndpoint, WebhookClaim};
 pub use training::{
     FeatureRows, NewCluster, NewModel, NewSegment, NewTrainingRun, RfmPopulation, SavedModel,
     StoredModel, TrainingStatus,

@@ -25,6 +25,8 @@
 //!   WhoAmI needs any valid access token.
 //! - The Smartico webhook authenticates by its own HMAC signature, not by a JWT.
 //! - EventService (live transactions) takes `service` tokens, the platform's, and `admin`.
+//! - NotificationService (operators' webhooks for segment changes) is for `admin` only: a
+//!   webhook sends every player's segment changes to an address its creator chooses.
 //! - gRPC health and reflection stay open, like `GET /health`.
 //!
 //! The rate-limit class of each RPC: AuthService is `auth`, GetUserSegment `segment`,
@@ -95,6 +97,8 @@ const LAUNCHERS: &[Role] = &[Admin, Marketer, Service];
 const RESTRICTORS: &[Role] = &[Admin, Service];
 /// Live transactions: the operator's platform (a service), and admins (replays, tests).
 const INGESTERS: &[Role] = &[Admin, Service];
+/// Outbound webhooks send player data to an address of the caller's choosing: admins only.
+const ADMINS: &[Role] = &[Admin];
 
 const fn rule(path: &'static str, access: Access, effect: Effect, class: Class) -> MethodRule {
     MethodRule {
@@ -248,6 +252,30 @@ pub const METHOD_RULES: &[MethodRule] = &[
         Public,
         Ingest,
         Class::Webhook,
+    ),
+    rule(
+        "/crmbet.v1.NotificationService/CreateWebhook",
+        Roles(ADMINS),
+        Write,
+        Class::Write,
+    ),
+    rule(
+        "/crmbet.v1.NotificationService/ListWebhooks",
+        Roles(ADMINS),
+        Read,
+        Class::Read,
+    ),
+    rule(
+        "/crmbet.v1.NotificationService/DeleteWebhook",
+        Roles(ADMINS),
+        Write,
+        Class::Write,
+    ),
+    rule(
+        "/crmbet.v1.NotificationService/ListWebhookDeadLetters",
+        Roles(ADMINS),
+        Read,
+        Class::Read,
     ),
     rule(
         "/crmbet.v1.EventService/Ingest",

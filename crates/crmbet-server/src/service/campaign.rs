@@ -1,10 +1,11 @@
 //! CampaignService: translates messages and calls the campaign use cases of `crmbet-app`.
 
+use crmbet_app::campaigns::TRIGGER_ON_ENTRY;
 use crmbet_app::{CampaignDraft, Campaigns, Comparison, ExclusionCounts, Funnel, TargetFilter};
 use crmbet_core::money::{format_amount, parse_amount};
 use crmbet_core::{CampaignId, Error, PageSize, PageToken, Result};
 use crmbet_proto::v1::campaign_service_server::CampaignService;
-use crmbet_proto::v1::{Campaign, CampaignType};
+use crmbet_proto::v1::{Campaign, CampaignTrigger, CampaignType};
 use crmbet_proto::v1::{
     CampaignFunnel, CampaignStatus, CancelCampaignRequest, CancelCampaignResponse, Channel,
     ClusterResults, CreateCampaignRequest, CreateCampaignResponse, Estimate, GetCampaignRequest,
@@ -82,6 +83,20 @@ impl CampaignApi {
                 .map(|start| instant("start_at", start))
                 .transpose()?,
             created_by,
+            on_entry: match CampaignTrigger::try_from(request.trigger) {
+                Ok(CampaignTrigger::OnEntry) => true,
+                Ok(CampaignTrigger::Launch | CampaignTrigger::Unspecified) => false,
+                Err(_) => {
+                    return Err(Error::invalid_argument(
+                        "trigger",
+                        format!(
+                            "{} is not a campaign trigger (CAMPAIGN_TRIGGER_LAUNCH or \
+                             CAMPAIGN_TRIGGER_ON_ENTRY)",
+                            request.trigger
+                        ),
+                    ));
+                }
+            },
         };
         let campaign = self.campaigns.create(draft).await?;
         campaign_message(&campaign)
@@ -144,7 +159,7 @@ impl CampaignApi {
     }
 }
 
-fn caller_name<Message>(request: &Request<Message>) -> Option<String> {
+pub(crate) fn caller_name<Message>(request: &Request<Message>) -> Option<String> {
     request
         .extensions()
         .get::<Principal>()
@@ -316,6 +331,12 @@ fn campaign_message(row: &campaigns::Model) -> Result<Campaign> {
         treatment_count: row.treatment_count,
         control_count: row.control_count,
         start_at: row.start_at.map(timestamp),
+        trigger: if row.trigger == TRIGGER_ON_ENTRY {
+            CampaignTrigger::OnEntry
+        } else {
+            CampaignTrigger::Launch
+        }
+        .into(),
         exclusions: exclusions.map(|counts| crmbet_proto::v1::ExclusionCounts {
             self_excluded: count(counts.self_excluded),
             blocked: count(counts.blocked),

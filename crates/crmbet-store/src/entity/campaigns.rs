@@ -36,6 +36,11 @@ pub struct Model {
     pub cancelled_at: Option<DateTimeUtc>,
     /// Players the launch left out, by reason (a JSON object of counts).
     pub exclusions: Option<Json>,
+    /// `launch` (the clusters' members at launch) or `on_entry` (each player as they enter
+    /// one of the clusters after the launch).
+    pub trigger: String,
+    /// The last segment change a launched on-entry campaign has enrolled from.
+    pub entry_cursor: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use crmbet_app::Campaigns;
 use crmbet_core::Config;
-use crmbet_integrations::{Backoff, Delivery, LiveIntakeSettings, run_live_intake, stopped};
+use crmbet_integrations::{
+    Backoff, Delivery, LiveIntakeSettings, WebhookDelivery, WebhookSettings, run_live_intake,
+    stopped,
+};
 use crmbet_server::live_messages::ingest_live_messages;
 use crmbet_server::{AppState, Transport, application, serve, shutdown_signal};
 use crmbet_store::Store;
@@ -63,12 +66,19 @@ pub async fn serve_store(
     let (stop_workers, workers_stopped) = watch::channel(false);
     let delivery = Delivery::start(store.clone(), &config, workers_stopped.clone())
         .context("starting campaign delivery")?;
+    let webhooks = WebhookDelivery::new(store.clone(), WebhookSettings::from_config(&config))
+        .context("starting segment-change webhooks")?;
+    let webhooks = tokio::spawn(webhooks.run(stopped(workers_stopped.clone())));
     let mut state = AppState::new(store, config).context("loading the access-token key")?;
     let live_intake = start_live_intake(&state, workers_stopped.clone());
     if let Some(breaker) = delivery.breaker() {
         state = state.with_delivery_breaker(breaker);
     }
-    let scheduler = tokio::spawn(launch_scheduled(state.campaigns.clone(), workers_stopped));
+    let scheduler = tokio::spawn(launch_scheduled(
+        state.campaigns.clone(),
+        workers_stopped.clone(),
+    ));
+    let enroller = tokio::spawn(enroll_entrants(state.campaigns.clone(), workers_stopped));
     let draining = Arc::clone(&state.draining);
     let gateway = application(state).await.context("building the server")?;
     println!(
@@ -93,6 +103,9 @@ pub async fn serve_store(
     let _ = stop_workers.send(true);
     delivery.stopped(grace).await;
     let _ = scheduler.await;
+    let _ = enroller.await;
+    // A batch cut short is sent again after the restart (its cursor did not move).
+    let _ = tokio::time::timeout(grace, webhooks).await;
     if let Some(live_intake) = live_intake {
         // Unacknowledged messages of an unfinished batch are delivered again after a restart.
         let _ = tokio::time::timeout(grace, live_intake).await;
@@ -136,6 +149,24 @@ const SCHEDULER_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Launches scheduled campaigns when their start comes, until shutdown. A launch is one
 /// transaction and idempotent, so a restart neither loses nor repeats one.
+/// How often on-entry campaigns look for players who entered their clusters.
+const ENROLMENT_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Enrols the players who entered the clusters of launched on-entry campaigns.
+async fn enroll_entrants(campaigns: Campaigns, shutdown: watch::Receiver<bool>) {
+    let stop = stopped(shutdown);
+    tokio::pin!(stop);
+    loop {
+        if let Err(error) = campaigns.enroll_entrants().await {
+            tracing::warn!(%error, "enrolling players in on-entry campaigns failed; retrying");
+        }
+        tokio::select! {
+            () = &mut stop => return,
+            () = tokio::time::sleep(ENROLMENT_INTERVAL) => {}
+        }
+    }
+}
+
 async fn launch_scheduled(campaigns: Campaigns, shutdown: watch::Receiver<bool>) {
     let stop = stopped(shutdown);
     tokio::pin!(stop);

@@ -17,12 +17,18 @@ use tonic::Streaming;
 
 use crate::server::RunningServer;
 use crate::smartico_stand_in::{Faults, SmarticoStandIn};
+use crate::webhook_receiver::WebhookReceiver;
 
 const NEWCOMER: &str = "live-newcomer-1";
 
 /// One round of play: `count` transactions of the newcomer, all in one batch. Rounds
 /// alternate two very different players' habits, so the segment has to follow.
 fn round(index: usize, count: usize) -> Vec<LiveTransaction> {
+    round_of(NEWCOMER, index, count)
+}
+
+/// [`round`] for any player.
+pub fn round_of(player: &str, index: usize, count: usize) -> Vec<LiveTransaction> {
     let whale = index % 2 == 1;
     // Within the last days (the demo's lake ends yesterday: older events would be late
     // for live play), at night for the whale, in the afternoon otherwise.
@@ -33,27 +39,27 @@ fn round(index: usize, count: usize) -> Vec<LiveTransaction> {
     );
     let mut transactions = Vec::with_capacity(count + 1);
     transactions.push(LiveTransaction {
-        transaction_id: Some(format!("{NEWCOMER}-{index}-deposit")),
-        user_id: Some(NEWCOMER.to_owned()),
+        transaction_id: Some(format!("{player}-{index}-deposit")),
+        user_id: Some(player.to_owned()),
         occurred_at: Some(start.to_rfc3339()),
         r#type: Some("deposit".to_owned()),
         amount: Some(if whale { 25_000.0 } else { 10.0 }),
         currency: Some("EUR".to_owned()),
-        session_id: Some(format!("{NEWCOMER}-session-{index}")),
+        session_id: Some(format!("{player}-session-{index}")),
         channel: Some("mobile".to_owned()),
         country: Some("MT".to_owned()),
         ..LiveTransaction::default()
     });
     for bet in 0..count {
         transactions.push(LiveTransaction {
-            transaction_id: Some(format!("{NEWCOMER}-{index}-{bet}")),
-            user_id: Some(NEWCOMER.to_owned()),
+            transaction_id: Some(format!("{player}-{index}-{bet}")),
+            user_id: Some(player.to_owned()),
             occurred_at: Some((start + chrono::Duration::seconds(bet as i64 * 20)).to_rfc3339()),
             r#type: Some("bet".to_owned()),
             amount: Some(if whale { 2_000.0 } else { 0.5 }),
             currency: Some("EUR".to_owned()),
             game_type: Some(if whale { "crash" } else { "slots" }.to_owned()),
-            session_id: Some(format!("{NEWCOMER}-session-{index}")),
+            session_id: Some(format!("{player}-session-{index}")),
             channel: Some("mobile".to_owned()),
             country: Some("MT".to_owned()),
             ..LiveTransaction::default()
@@ -80,6 +86,8 @@ async fn live_play_moves_a_player_and_each_change_is_streamed_and_delivered_once
     let mut environment = stand_in.environment();
     environment.push(("CRMBET_RATE_LIMIT_PER_HOUR", "1000000".to_owned()));
     let server = RunningServer::start_with_environment(400, &environment);
+    let receiver = WebhookReceiver::start().await;
+    let registered = register_webhook(&server, &receiver).await;
     let channel = server.grpc_channel().await;
     let mut users = UserServiceClient::new(channel.clone());
     let mut events = EventServiceClient::new(channel);
@@ -235,4 +243,66 @@ async fn live_play_moves_a_player_and_each_change_is_streamed_and_delivered_once
             change.cluster_name.as_str()
         );
     }
+
+    // The registered webhook got each change once, signed, in cursor order.
+    receiver.wait_for(changes.len(), 60).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let received = receiver.changes();
+    assert_eq!(received.len(), changes.len(), "{received:?}");
+    for change in &changes {
+        let cursor: i64 = change.cursor.parse().unwrap();
+        let (body, times) = &received[&cursor];
+        assert_eq!(*times, 1, "change {cursor} arrived {times} times");
+        assert_eq!(body["user_id"], NEWCOMER);
+        assert_eq!(body["cluster_id"], change.cluster_id.to_string());
+        assert_eq!(body["cluster_name"], change.cluster_name.as_str());
+        assert_eq!(body["reason"], "live");
+    }
+    assert_eq!(
+        receiver.counters(),
+        (0, 0),
+        "no failure, every signature good"
+    );
+    let listed = webhook_list(&server).await;
+    assert_eq!(listed[0]["webhook_id"], registered["webhook"]["webhook_id"]);
+    assert_eq!(
+        listed[0]["delivered_through"],
+        changes.last().unwrap().cursor.as_str()
+    );
+    assert!(listed[0].get("secret").is_none(), "{listed:?}");
+}
+
+/// Registers `receiver` as a webhook over REST and gives it the secret.
+pub async fn register_webhook(
+    server: &RunningServer,
+    receiver: &WebhookReceiver,
+) -> serde_json::Value {
+    let response = server
+        .rest_client()
+        .await
+        .post(format!("{}/api/v1/notifications/webhooks", server.url()))
+        .json(&serde_json::json!({ "url": receiver.url, "description": "e2e receiver" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let registered: serde_json::Value = response.json().await.unwrap();
+    let secret = registered["secret"].as_str().expect("a secret");
+    assert!(secret.len() >= 32, "{registered}");
+    receiver.set_secret(secret);
+    registered
+}
+
+/// The webhooks ListWebhooks answers over REST.
+pub async fn webhook_list(server: &RunningServer) -> Vec<serde_json::Value> {
+    let response = server
+        .rest_client()
+        .await
+        .get(format!("{}/api/v1/notifications/webhooks", server.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    body["webhooks"].as_array().cloned().unwrap_or_default()
 }

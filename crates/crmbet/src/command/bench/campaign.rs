@@ -153,6 +153,7 @@ async fn measure(
             request_id: None,
             start_at: None,
             created_by: None,
+            on_entry: false,
         })
         .await
         .context("creating the campaign")?;
