@@ -20,6 +20,7 @@ mod error;
 mod live_intake;
 mod outbox_queue;
 mod rabbitmq;
+mod reconnect;
 mod segment_webhooks;
 mod smartico;
 mod throttle;

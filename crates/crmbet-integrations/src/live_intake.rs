@@ -22,6 +22,7 @@ use lapin::{Connection, ConnectionProperties, Consumer};
 use crate::backoff::Backoff;
 use crate::error::{DeliveryError, Result};
 use crate::rabbitmq::declare_with_dead_letters;
+use crate::reconnect::keep_running;
 
 /// Where and how live transactions are read from the broker.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,23 +58,13 @@ pub async fn run_live_intake<F, Fut>(
     F: Fn(Vec<LiveMessage>) -> Fut,
     Fut: Future<Output = std::result::Result<MessageVerdicts, String>>,
 {
-    tokio::pin!(shutdown);
-    let mut failures = 0u32;
-    loop {
-        let session = tokio::select! {
-            () = &mut shutdown => return,
-            session = intake_session(&settings, &intake) => session,
-        };
-        let Err(error) = session;
-        failures = failures.saturating_add(1);
-        let wait = settings.backoff.delay(failures);
-        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64,
-            "live intake: the broker failed; reconnecting");
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
+    keep_running(
+        "live intake: the broker failed; reconnecting",
+        settings.backoff,
+        shutdown,
+        || intake_session(&settings, &intake),
+    )
+    .await;
 }
 
 /// One connection's worth of reading; returns only with the error that ended it.

@@ -26,6 +26,7 @@ use serde_json::Value as Json;
 use crate::backoff::Backoff;
 use crate::dispatcher::Dispatcher;
 use crate::error::{DeliveryError, Result};
+use crate::reconnect::keep_running;
 
 /// Persistent delivery mode of AMQP 0-9-1.
 const PERSISTENT: u8 = 2;
@@ -113,23 +114,13 @@ fn quorum_arguments() -> FieldTable {
 
 /// Publishes outbox messages to the broker until `shutdown` resolves.
 pub async fn run_relay(store: Store, settings: BrokerSettings, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    let mut failures = 0u32;
-    loop {
-        let session = tokio::select! {
-            () = &mut shutdown => return,
-            session = relay_session(&store, &settings) => session,
-        };
-        let Err(error) = session;
-        failures = failures.saturating_add(1);
-        let wait = settings.backoff.delay(failures);
-        tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64,
-            "relay: the broker failed; messages wait in the outbox");
-        tokio::select! {
-            () = &mut shutdown => return,
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
+    keep_running(
+        "relay: the broker failed; messages wait in the outbox",
+        settings.backoff,
+        shutdown,
+        || relay_session(&store, &settings),
+    )
+    .await;
 }
 
 /// One connection's worth of publishing; returns only with the error that ended it.
@@ -200,24 +191,13 @@ pub async fn run_consumer(
     settings: BrokerSettings,
     shutdown: impl Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    let mut failures = 0u32;
-    loop {
-        let session = tokio::select! {
-            () = &mut shutdown => return,
-            session = consumer_session(&dispatcher, &settings) => session,
-        };
-        if let Err(error) = session {
-            failures = failures.saturating_add(1);
-            let wait = settings.backoff.delay(failures);
-            tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64,
-                "consumer: the broker failed; reconnecting");
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-        }
-    }
+    keep_running(
+        "consumer: the broker failed; reconnecting",
+        settings.backoff,
+        shutdown,
+        || consumer_session(&dispatcher, &settings),
+    )
+    .await;
 }
 
 async fn consumer_session(dispatcher: &Dispatcher, settings: &BrokerSettings) -> Result<()> {

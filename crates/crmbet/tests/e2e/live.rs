@@ -27,14 +27,14 @@ const BATCH: usize = 500;
 
 /// A generated lake with broken and repeated rows, its rows in the ETL's order, and the
 /// features of a full ETL run over it.
-struct ReplayedLake {
-    rows: Vec<LiveTransaction>,
-    features: Vec<PlayerFeatures>,
-    quarantined: u64,
-    duplicates: u64,
+pub(crate) struct ReplayedLake {
+    pub rows: Vec<LiveTransaction>,
+    pub features: Vec<PlayerFeatures>,
+    pub quarantined: u64,
+    pub duplicates: u64,
 }
 
-async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
+pub(crate) async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
     let lake = folder.join("lake");
     let mut options =
         SyntheticLakeOptions::new(300, 12_000, NaiveDate::from_ymd_opt(2026, 5, 31).unwrap());
@@ -64,7 +64,7 @@ async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
 
 /// A transaction as the platform would post it: the lake contract's columns, absent ones
 /// left out.
-fn posted(transaction: &LiveTransaction) -> Value {
+pub(crate) fn posted(transaction: &LiveTransaction) -> Value {
     let Value::Object(columns) = serde_json::to_value(transaction).unwrap() else {
         panic!("a transaction is a JSON object");
     };
@@ -132,7 +132,7 @@ async fn stream_all(server: &RunningServer, rows: &[LiveTransaction]) -> IngestO
 }
 
 /// Every player's live features in `database_url` equal the batch ones.
-async fn assert_live_features(database_url: &str, batch: &[PlayerFeatures]) {
+pub(crate) async fn assert_live_features(database_url: &str, batch: &[PlayerFeatures]) {
     let store = Store::connect(database_url).await.unwrap();
     let live = LivePlay::new(store).features().await.unwrap();
     assert_eq!(live.len(), batch.len(), "players");
@@ -319,14 +319,14 @@ async fn a_lake_streamed_over_grpc_into_postgres_gives_the_batch_features() {
     assert_live_features(&database.url, &batch).await;
 }
 
-fn amqp_url() -> String {
+pub(crate) fn amqp_url() -> String {
     std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
         panic!("CRMBET_TEST_AMQP_URL is not set: scripts/test.sh starts RabbitMQ and sets it; this test does not skip")
     })
 }
 
 /// Publishes `bodies` as persistent messages to `queue` (declared as the server declares it).
-async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
+pub(crate) async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
     let connection =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
             .await
@@ -365,7 +365,7 @@ async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
 }
 
 /// Messages waiting in `queue` (0 when it does not exist yet).
-async fn queued(queue: &str) -> u32 {
+pub(crate) async fn queued(queue: &str) -> u32 {
     let connection =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
             .await

@@ -8,6 +8,7 @@ mod abuse;
 mod accounts;
 mod bad_input;
 mod bench;
+mod broker_restart;
 mod campaign;
 mod etl;
 mod health;
