@@ -26,8 +26,10 @@ impl MigrationTrait for Migration {
                     // The last segment change the endpoint acknowledged.
                     .col(big_integer(WebhookEndpoints::DeliveredThrough))
                     .col(big_integer(WebhookEndpoints::ChangesDelivered))
-                    // Failed attempts at the batch after the cursor.
+                    // Failed attempts at the batch after the cursor, and that batch's last
+                    // change, so a retry sends the same batch.
                     .col(integer(WebhookEndpoints::Failures))
+                    .col(big_integer_null(WebhookEndpoints::PendingThrough))
                     .col(timestamp_with_time_zone(WebhookEndpoints::NextAttemptAt))
                     .col(timestamp_with_time_zone_null(WebhookEndpoints::LeaseUntil))
                     .col(text_null(WebhookEndpoints::LastError))
@@ -84,6 +86,7 @@ enum WebhookEndpoints {
     DeliveredThrough,
     ChangesDelivered,
     Failures,
+    PendingThrough,
     NextAttemptAt,
     LeaseUntil,
     LastError,

@@ -379,16 +379,24 @@ impl Campaigns {
     pub async fn enroll_entrants(&self) -> Result<usize> {
         let mut enrolled = 0;
         for campaign in self.store.on_entry_campaigns().await? {
-            enrolled += self.enroll_campaign_entrants(&campaign).await?;
+            // One campaign failing must not hold back the others.
+            match self.enroll_campaign_entrants(&campaign).await {
+                Ok(count) => enrolled += count,
+                Err(error) => tracing::warn!(
+                    campaign_id = campaign.id,
+                    %error,
+                    "enrolling an on-entry campaign failed; retrying"
+                ),
+            }
         }
         Ok(enrolled)
     }
 
     async fn enroll_campaign_entrants(&self, campaign: &campaigns::Model) -> Result<usize> {
-        let from_cursor = campaign.entry_cursor.unwrap_or(0);
+        let from_cursor = campaign.entry_cursor;
         let changes = self
             .store
-            .segment_changes_after(from_cursor, ENTRY_CHANGES_PER_ROUND)
+            .segment_changes_after(from_cursor.unwrap_or(0), ENTRY_CHANGES_PER_ROUND)
             .await?;
         let Some(through_cursor) = changes.last().map(|change| change.id) else {
             return Ok(0);
@@ -609,7 +617,6 @@ impl Tally {
     }
 }
 
-/// The outbox messages of a launch: the treatment players in batches of `batch_players`.
 /// A campaign's clusters and target filter, as stored.
 fn audience_of(campaign: &campaigns::Model) -> Result<(Vec<i64>, TargetFilter)> {
     let cluster_ids: Vec<i64> = serde_json::from_value(campaign.cluster_ids.clone())
@@ -619,6 +626,7 @@ fn audience_of(campaign: &campaigns::Model) -> Result<(Vec<i64>, TargetFilter)> 
     Ok((cluster_ids, filter))
 }
 
+/// The outbox messages of a launch: the treatment players in batches of `batch_players`.
 fn delivery_messages(
     campaign: &campaigns::Model,
     targets: &[LaunchTarget],

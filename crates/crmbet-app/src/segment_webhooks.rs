@@ -114,12 +114,28 @@ fn check_url(url: &str) -> Result<String> {
         _ => return refuse("must start with https:// (or http://)"),
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = authority.rsplit('@').next().unwrap_or_default();
-    if host.is_empty() || host.starts_with(':') {
-        return refuse("must name a host, e.g. https://hooks.example.com/crmbet");
-    }
     if authority.contains('@') {
         return refuse("must not carry credentials: authenticate by the signature instead");
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(bracketed) => match bracketed.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return refuse("has text after its [IPv6] host that is not a :port"),
+            },
+            None => return refuse("opens an [IPv6] host without closing it"),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return refuse("must name a host, e.g. https://hooks.example.com/crmbet");
+    }
+    if port.is_some_and(|port| !matches!(port.parse::<u16>(), Ok(1..))) {
+        return refuse("has a port that is not a number from 1 to 65535");
     }
     Ok(url.to_owned())
 }
@@ -146,6 +162,10 @@ mod tests {
             "https://:80/",
             "https://user:pass@example.com/",
             "https://exa mple.com/",
+            "https://example.com:99999/",
+            "https://example.com:abc/",
+            "https://example.com:/",
+            "https://[::1/",
         ] {
             let error = check_url(bad).expect_err(bad);
             assert!(

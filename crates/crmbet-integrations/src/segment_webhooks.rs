@@ -152,10 +152,24 @@ impl WebhookDelivery {
     /// Sends the batch after the claimed endpoint's cursor; true when it was acknowledged.
     async fn deliver_next(&self, claim: &WebhookClaim) -> Result<bool> {
         let endpoint = &claim.endpoint;
-        let changes = self
-            .store
-            .segment_changes_after(endpoint.delivered_through, self.settings.batch_changes)
-            .await?;
+        // A retry sends exactly the batch that failed (receivers may key on the delivery
+        // id); otherwise the next changes after the cursor.
+        let changes = match endpoint.pending_through {
+            Some(through) => {
+                self.store
+                    .segment_changes_between(
+                        endpoint.delivered_through,
+                        through,
+                        self.settings.batch_changes,
+                    )
+                    .await?
+            }
+            None => {
+                self.store
+                    .segment_changes_after(endpoint.delivered_through, self.settings.batch_changes)
+                    .await?
+            }
+        };
         let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
             self.store.release_webhook(claim).await?;
             return Ok(false);
@@ -211,7 +225,7 @@ impl WebhookDelivery {
                         + chrono::Duration::from_std(delay)
                             .unwrap_or_else(|_| chrono::Duration::seconds(600));
                     self.store
-                        .webhook_failed(claim, failures, retry_at, &error)
+                        .webhook_failed(claim, last, failures, retry_at, &error)
                         .await?;
                 }
                 Ok(false)
@@ -237,13 +251,10 @@ impl WebhookDelivery {
         if status.is_success() {
             return Ok(());
         }
-        let message: String = response
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(200)
-            .collect();
+        // The start of the receiver's answer is enough to say why; never read all of it.
+        let mut response = response;
+        let head = response.chunk().await.ok().flatten().unwrap_or_default();
+        let message: String = String::from_utf8_lossy(&head[..head.len().min(200)]).into_owned();
         Err(DeliveryError::Rejected {
             status: status.as_u16(),
             message: format!("webhook {}: {message}", endpoint.url),

@@ -99,7 +99,8 @@ pub struct LaunchRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryEnrollment {
     pub campaign_id: CampaignId,
-    pub from_cursor: i64,
+    /// The campaign's cursor as read (`None` for one launched without one).
+    pub from_cursor: Option<i64>,
     pub through_cursor: i64,
     pub enrolled_at: DateTime<Utc>,
     pub targets: Vec<LaunchTarget>,
@@ -317,8 +318,9 @@ impl Store {
             .map_err(database_error)
     }
 
-    /// How many launched campaigns since `since` had each player in their treatment group
-    /// (players with none are absent), for the frequency cap.
+    /// How many campaigns targeted each player in their treatment group since `since` (at
+    /// a launch, or enrolling them on entry; players with none are absent), for the
+    /// frequency cap.
     pub async fn recent_contacts(&self, since: DateTime<Utc>) -> Result<HashMap<String, i64>> {
         let mut query = Query::select();
         query
@@ -331,14 +333,6 @@ impl Store {
                 "contacts",
             )
             .from(campaign_targets::Entity)
-            .join(
-                JoinType::InnerJoin,
-                campaigns::Entity,
-                Expr::col((campaigns::Entity, campaigns::Column::Id)).equals((
-                    campaign_targets::Entity,
-                    campaign_targets::Column::CampaignId,
-                )),
-            )
             .and_where(
                 Expr::col((
                     campaign_targets::Entity,
@@ -346,7 +340,14 @@ impl Store {
                 ))
                 .eq("treatment"),
             )
-            .and_where(Expr::col((campaigns::Entity, campaigns::Column::LaunchedAt)).gte(since))
+            // When the player was targeted: a launch's time, or an on-entry enrolment's.
+            .and_where(
+                Expr::col((
+                    campaign_targets::Entity,
+                    campaign_targets::Column::CreatedAt,
+                ))
+                .gte(since),
+            )
             .group_by_col((campaign_targets::Entity, campaign_targets::Column::UserId));
         let statement = self.backend().build(&query);
         let rows = self
@@ -506,7 +507,10 @@ impl Store {
             )
             .filter(campaigns::Column::Id.eq(enrollment.campaign_id.0))
             .filter(campaigns::Column::Status.eq("launched"))
-            .filter(campaigns::Column::EntryCursor.eq(enrollment.from_cursor))
+            .filter(match enrollment.from_cursor {
+                Some(cursor) => campaigns::Column::EntryCursor.eq(cursor),
+                None => campaigns::Column::EntryCursor.is_null(),
+            })
             .exec(&transaction)
             .await
             .map_err(database_error)?;

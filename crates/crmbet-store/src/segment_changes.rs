@@ -71,6 +71,25 @@ impl Store {
             .map_err(database_error)
     }
 
+    /// The changes after `after` through `through`, oldest first, at most `limit`.
+    pub async fn segment_changes_between(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u64,
+    ) -> Result<Vec<RecordedSegmentChange>> {
+        let query = changes_query()
+            .and_where(Expr::col((Alias::new("s"), Alias::new("id"))).gt(after))
+            .and_where(Expr::col((Alias::new("s"), Alias::new("id"))).lte(through))
+            .order_by((Alias::new("s"), Alias::new("id")), Order::Asc)
+            .limit(limit)
+            .to_owned();
+        RecordedSegmentChange::find_by_statement(self.backend().build(&query))
+            .all(self.connection())
+            .await
+            .map_err(database_error)
+    }
+
     /// The newest change's cursor (0 before the first): where a watcher that wants only
     /// what happens from now on starts.
     pub async fn last_segment_change(&self) -> Result<i64> {

@@ -11,7 +11,7 @@ use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 use crate::database::Store;
@@ -75,6 +75,7 @@ impl Store {
             delivered_through: Set(from),
             changes_delivered: Set(0),
             failures: Set(0),
+            pending_through: Set(None),
             next_attempt_at: Set(now),
             lease_until: Set(None),
             last_error: Set(None),
@@ -153,6 +154,10 @@ impl Store {
                 .filter(webhook_endpoints::Column::Id.eq(endpoint.id))
                 .filter(webhook_endpoints::Column::NextAttemptAt.lte(now))
                 .filter(free.clone())
+                // Still as read: another instance may have delivered and released it in
+                // between, and this claim must not start from a cursor it moved past.
+                .filter(webhook_endpoints::Column::DeliveredThrough.eq(endpoint.delivered_through))
+                .filter(webhook_endpoints::Column::Failures.eq(endpoint.failures))
                 .exec(self.connection())
                 .await
                 .map_err(database_error)?;
@@ -185,6 +190,10 @@ impl Store {
             )
             .col_expr(webhook_endpoints::Column::Failures, Expr::value(0))
             .col_expr(
+                webhook_endpoints::Column::PendingThrough,
+                Expr::value(Option::<i64>::None),
+            )
+            .col_expr(
                 webhook_endpoints::Column::LastError,
                 Expr::value(Option::<String>::None),
             )
@@ -199,16 +208,22 @@ impl Store {
         Ok(updated.rows_affected == 1)
     }
 
-    /// The delivery failed; the endpoint tries the same batch again at `retry_at`.
+    /// The delivery of the batch through `pending_through` failed; the endpoint tries the
+    /// same batch again at `retry_at`.
     pub async fn webhook_failed(
         &self,
         claim: &WebhookClaim,
+        pending_through: i64,
         failures: i32,
         retry_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool> {
         let updated = webhook_endpoints::Entity::update_many()
             .col_expr(webhook_endpoints::Column::Failures, Expr::value(failures))
+            .col_expr(
+                webhook_endpoints::Column::PendingThrough,
+                Expr::value(Some(pending_through)),
+            )
             .col_expr(
                 webhook_endpoints::Column::NextAttemptAt,
                 Expr::value(stored_instant(retry_at)),
@@ -235,13 +250,17 @@ impl Store {
         claim: &WebhookClaim,
         letter: NewDeadLetter,
     ) -> Result<bool> {
-        let transaction = self.connection().begin().await.map_err(database_error)?;
+        let transaction = self.begin_write().await?;
         let updated = webhook_endpoints::Entity::update_many()
             .col_expr(
                 webhook_endpoints::Column::DeliveredThrough,
                 Expr::value(letter.last_change_id),
             )
             .col_expr(webhook_endpoints::Column::Failures, Expr::value(0))
+            .col_expr(
+                webhook_endpoints::Column::PendingThrough,
+                Expr::value(Option::<i64>::None),
+            )
             .col_expr(
                 webhook_endpoints::Column::LastError,
                 Expr::value(Some(clipped(&letter.error))),

@@ -18,6 +18,8 @@ pub struct Model {
     pub changes_delivered: i64,
     /// Failed attempts at the batch after `delivered_through`.
     pub failures: i32,
+    /// The last change of the batch being retried: a retry sends exactly that batch.
+    pub pending_through: Option<i64>,
     pub next_attempt_at: DateTimeUtc,
     /// While set and in the future, one instance is delivering to the endpoint.
     pub lease_until: Option<DateTimeUtc>,

@@ -147,8 +147,6 @@ fn start_live_intake(
 /// How often the scheduler looks for scheduled campaigns whose start has come.
 const SCHEDULER_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Launches scheduled campaigns when their start comes, until shutdown. A launch is one
-/// transaction and idempotent, so a restart neither loses nor repeats one.
 /// How often on-entry campaigns look for players who entered their clusters.
 const ENROLMENT_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -167,6 +165,8 @@ async fn enroll_entrants(campaigns: Campaigns, shutdown: watch::Receiver<bool>) 
     }
 }
 
+/// Launches scheduled campaigns when their start comes, until shutdown. A launch is one
+/// transaction and idempotent, so a restart neither loses nor repeats one.
 async fn launch_scheduled(campaigns: Campaigns, shutdown: watch::Receiver<bool>) {
     let stop = stopped(shutdown);
     tokio::pin!(stop);
