@@ -32,9 +32,28 @@ pub struct LiveIntakeSettings {
     pub queue: String,
     /// The most messages handed to the intake at once (and unacknowledged at a time).
     pub batch: u16,
+    /// A batch takes no more messages once their bodies hold this many bytes, so a backlog
+    /// of large messages is stored in transactions of bounded size (and latency).
+    pub max_batch_bytes: usize,
     /// How long a batch waits for more messages after its first.
     pub linger: Duration,
     pub backoff: Backoff,
+}
+
+impl LiveIntakeSettings {
+    /// Reading `queue` at `url` as `crmbet serve` does: up to 500 messages or 1 MiB of
+    /// bodies a batch, each waiting up to 20 ms for more after its first (a busy queue gets
+    /// large batches, a quiet one its events at once).
+    pub fn new(url: String, queue: String) -> Self {
+        Self {
+            url,
+            queue,
+            batch: 500,
+            max_batch_bytes: 1024 * 1024,
+            linger: Duration::from_millis(20),
+            backoff: Backoff::default(),
+        }
+    }
 }
 
 /// One delivered message, as published.
@@ -152,11 +171,17 @@ async fn next_batch(
         .await
         .ok_or_else(cancelled)?
         .map_err(broker)?;
+    let mut bytes = first.data.len();
     let mut deliveries = vec![first];
     let deadline = tokio::time::Instant::now() + settings.linger;
-    while deliveries.len() < usize::from(settings.batch.max(1)) {
+    while deliveries.len() < usize::from(settings.batch.max(1)) && bytes < settings.max_batch_bytes
+    {
         match tokio::time::timeout_at(deadline, consumer.next()).await {
-            Ok(Some(delivery)) => deliveries.push(delivery.map_err(broker)?),
+            Ok(Some(delivery)) => {
+                let delivery = delivery.map_err(broker)?;
+                bytes += delivery.data.len();
+                deliveries.push(delivery);
+            }
             Ok(None) => return Err(cancelled()),
             Err(_) => break,
         }

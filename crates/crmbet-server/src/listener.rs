@@ -373,6 +373,19 @@ enum CloseReason {
     ShuttingDown,
 }
 
+/// Native gRPC (not grpc-web, which has no client streams): its body may be a long stream
+/// of messages.
+fn is_native_grpc(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value == "application/grpc"
+                || value.starts_with("application/grpc+")
+                || value.starts_with("application/grpc;")
+        })
+}
+
 async fn serve_http<Io>(
     io: Io,
     peer: SocketAddr,
@@ -389,7 +402,14 @@ async fn serve_http<Io>(
     let requests = Arc::clone(&activity);
     let service = service_fn(move |request: http::Request<Incoming>| {
         let in_flight = requests.begin_request();
-        let mut request = request.map(|body| Body::new(TimedBody::new(body, body_timeout)));
+        let streams = is_native_grpc(request.headers());
+        let mut request = request.map(|body| {
+            Body::new(if streams {
+                TimedBody::per_frame(body, body_timeout)
+            } else {
+                TimedBody::new(body, body_timeout)
+            })
+        });
         // The rate limiter, login backoff and audit log read the client's address here.
         request.extensions_mut().insert(ConnectInfo(peer));
         let answer = gateway.clone().oneshot(request);

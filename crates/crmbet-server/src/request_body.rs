@@ -3,7 +3,9 @@
 //! without an end) is refused instead of holding its connection and a task for ever.
 //!
 //! The deadline starts the first time the body is not ready when read: a body that arrived
-//! with its headers (the usual small request) costs no timer.
+//! with its headers (the usual small request) costs no timer. A native gRPC body is a
+//! stream of messages (EventService.Ingest streams live events for as long as the platform
+//! plays): its deadline bounds the wait for the next frame, and starts again with each one.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -26,14 +28,26 @@ pub(crate) struct TimedBody {
     inner: Incoming,
     timeout: Duration,
     deadline: Option<Pin<Box<Sleep>>>,
+    /// The timeout bounds each wait for a frame, not the whole body.
+    per_frame: bool,
 }
 
 impl TimedBody {
+    /// A body that must end within `timeout` of its first wait.
     pub(crate) fn new(inner: Incoming, timeout: Duration) -> Self {
         Self {
             inner,
             timeout,
             deadline: None,
+            per_frame: false,
+        }
+    }
+
+    /// A stream of frames, each of which must come within `timeout` of the last.
+    pub(crate) fn per_frame(inner: Incoming, timeout: Duration) -> Self {
+        Self {
+            per_frame: true,
+            ..Self::new(inner, timeout)
         }
     }
 }
@@ -48,6 +62,9 @@ impl Body for TimedBody {
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = self.get_mut();
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(context) {
+            if this.per_frame {
+                this.deadline = None;
+            }
             return Poll::Ready(frame.map(|result| result.map_err(BoxError::from)));
         }
         let timeout = this.timeout;

@@ -7,8 +7,7 @@ use anyhow::Context;
 use crmbet_app::Campaigns;
 use crmbet_core::Config;
 use crmbet_integrations::{
-    Backoff, Delivery, LiveIntakeSettings, WebhookDelivery, WebhookSettings, run_live_intake,
-    stopped,
+    Delivery, LiveIntakeSettings, WebhookDelivery, WebhookSettings, run_live_intake, stopped,
 };
 use crmbet_server::live_messages::ingest_live_messages;
 use crmbet_server::{AppState, Transport, application, serve, shutdown_signal};
@@ -114,11 +113,6 @@ pub async fn serve_store(
     Ok(())
 }
 
-/// Messages of the live-transaction queue stored together, and how long a batch waits for
-/// more after its first: a busy queue gets large batches, a quiet one its events at once.
-const LIVE_INTAKE_BATCH: u16 = 500;
-const LIVE_INTAKE_LINGER: Duration = Duration::from_millis(20);
-
 /// Reads live transactions from `CRMBET_LIVE_QUEUE` when `AMQP_URL` is set.
 fn start_live_intake(
     state: &AppState,
@@ -126,13 +120,7 @@ fn start_live_intake(
 ) -> Option<tokio::task::JoinHandle<()>> {
     let config = &state.config;
     let url = config.amqp_url.clone()?;
-    let settings = LiveIntakeSettings {
-        url,
-        queue: config.live_queue.clone(),
-        batch: LIVE_INTAKE_BATCH,
-        linger: LIVE_INTAKE_LINGER,
-        backoff: Backoff::default(),
-    };
+    let settings = LiveIntakeSettings::new(url, config.live_queue.clone());
     let live_play = state.live_ingest.clone();
     Some(tokio::spawn(run_live_intake(
         settings,

@@ -306,3 +306,50 @@ pub async fn webhook_list(server: &RunningServer) -> Vec<serde_json::Value> {
     let body: serde_json::Value = response.json().await.unwrap();
     body["webhooks"].as_array().cloned().unwrap_or_default()
 }
+
+/// A client stream of `rounds` batches of `player`, `gap` apart.
+fn paced_stream(
+    player: &'static str,
+    rounds: usize,
+    gap: Duration,
+) -> impl tokio_stream::Stream<Item = crmbet_proto::v1::IngestRequest> {
+    use tokio_stream::StreamExt;
+    tokio_stream::iter(0..rounds).then(move |index| async move {
+        if index > 0 {
+            tokio::time::sleep(gap).await;
+        }
+        crmbet_proto::v1::IngestRequest {
+            transactions: round_of(player, index, 2),
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_event_stream_lives_as_long_as_its_messages_keep_coming() {
+    let environment = [
+        ("CRMBET_REQUEST_BODY_TIMEOUT_SECONDS", "1".to_owned()),
+        ("CRMBET_RATE_LIMIT_PER_HOUR", "1000000".to_owned()),
+    ];
+    let server = RunningServer::start_with_environment(200, &environment);
+    let mut events = EventServiceClient::new(server.grpc_channel().await);
+    // Three seconds of play, a message every 400 ms: longer than the body timeout, each
+    // wait well within it.
+    let outcome = events
+        .ingest(paced_stream("paced-player", 8, Duration::from_millis(400)))
+        .await
+        .expect("a stream that keeps sending stays open")
+        .into_inner()
+        .outcome
+        .unwrap();
+    assert_eq!(outcome.accepted, 8 * 3, "{outcome:?}");
+    // A stream that falls silent for longer than the timeout is cut.
+    let silent = events
+        .ingest(paced_stream(
+            "silent-player",
+            2,
+            Duration::from_millis(2500),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(silent.code(), tonic::Code::DeadlineExceeded, "{silent:?}");
+}

@@ -29,7 +29,7 @@ use crmbet_core::{Config, Role};
 use crmbet_etl::live::lake_transactions;
 use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
 use crmbet_integrations::{
-    Backoff, LiveIntakeSettings, LiveMessage, declare_with_dead_letters, run_live_intake, stopped,
+    LiveIntakeSettings, LiveMessage, declare_with_dead_letters, run_live_intake, stopped,
 };
 use crmbet_proto::v1::auth_service_client::AuthServiceClient;
 use crmbet_proto::v1::event_service_client::EventServiceClient;
@@ -437,13 +437,7 @@ async fn over_rabbitmq(
     let store = setup.store.clone();
     let batch = arguments.batch.max(1);
     let queue = format!("crmbet.bench.ingest.{}", generate_password().to_lowercase());
-    let settings = LiveIntakeSettings {
-        url: url.to_owned(),
-        queue: queue.clone(),
-        batch: 500,
-        linger: Duration::from_millis(20),
-        backoff: Backoff::default(),
-    };
+    let settings = LiveIntakeSettings::new(url.to_owned(), queue.clone());
     let bodies: Vec<Vec<u8>> = transactions
         .chunks(batch)
         .map(|batch| {
