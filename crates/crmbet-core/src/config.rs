@@ -87,7 +87,8 @@ pub struct Config {
     /// that does not answer within 20 s is closed. 0 turns pings off.
     pub http2_ping_interval_seconds: u64,
     /// `CRMBET_REQUEST_BODY_TIMEOUT_SECONDS`: how long a request body may take to arrive
-    /// once the server waits for it; a slower one is refused (408, `DEADLINE_EXCEEDED`).
+    /// once the server waits for it; a slower one is refused (408, `DEADLINE_EXCEEDED`). For
+    /// native gRPC (message streams) it bounds each wait for the next frame.
     pub request_body_timeout_seconds: u64,
     /// `CRMBET_HEAVY_READ_CONCURRENCY`: heavy reads (SearchUsers, ListClusterUsers,
     /// GetClusterAnalytics, …) that may run at once; see the permission table.
