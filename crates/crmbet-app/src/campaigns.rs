@@ -275,7 +275,7 @@ impl Campaigns {
                 .store
                 .audience_candidates(model_id, &cluster_ids, detail, None)
                 .await?;
-            self.select_targets(&campaign, &filter, candidates, now)
+            self.select_targets(&campaign, &filter, candidates, None, now)
                 .await?
         };
         let read_ms = started.elapsed().as_millis() as u64;
@@ -321,24 +321,26 @@ impl Campaigns {
     }
 
     /// Applies the rules of a launch to `candidates` (restrictions, frequency cap, target
-    /// filter) and draws the control group.
+    /// filter) and draws the control group. With `among`, the candidates' user ids, only
+    /// their restrictions and contacts are read (a few entrants, not the whole base).
     async fn select_targets(
         &self,
         campaign: &campaigns::Model,
         filter: &TargetFilter,
         candidates: Vec<AudienceCandidate>,
+        among: Option<&[String]>,
         now: DateTime<Utc>,
     ) -> Result<(Vec<LaunchTarget>, ExclusionCounts)> {
         let restrictions: HashMap<String, player_restrictions::Model> = self
             .store
-            .restricted_players()
+            .restricted_players_among(among)
             .await?
             .into_iter()
             .map(|row| (row.user_id.clone(), row))
             .collect();
         let recent_contacts = if self.settings.frequency_cap.max_campaigns > 0 {
             self.store
-                .recent_contacts(now - self.settings.frequency_cap_window)
+                .recent_contacts(now - self.settings.frequency_cap_window, among)
                 .await?
         } else {
             HashMap::new()
@@ -432,7 +434,7 @@ impl Campaigns {
                 .store
                 .audience_candidates(model_id, &cluster_ids, detail, Some(&entrants))
                 .await?;
-            self.select_targets(campaign, &filter, candidates, now)
+            self.select_targets(campaign, &filter, candidates, Some(&entrants), now)
                 .await?
         };
         let mut messages = delivery_messages(campaign, &targets, self.settings.batch_players)?;

@@ -154,22 +154,15 @@ impl WebhookDelivery {
         let endpoint = &claim.endpoint;
         // A retry sends exactly the batch that failed (receivers may key on the delivery
         // id); otherwise the next changes after the cursor.
-        let changes = match endpoint.pending_through {
-            Some(through) => {
-                self.store
-                    .segment_changes_between(
-                        endpoint.delivered_through,
-                        through,
-                        self.settings.batch_changes,
-                    )
-                    .await?
-            }
-            None => {
-                self.store
-                    .segment_changes_after(endpoint.delivered_through, self.settings.batch_changes)
-                    .await?
-            }
-        };
+        let through = endpoint.pending_through.unwrap_or(i64::MAX);
+        let changes = self
+            .store
+            .segment_changes_between(
+                endpoint.delivered_through,
+                through,
+                self.settings.batch_changes,
+            )
+            .await?;
         let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
             self.store.release_webhook(claim).await?;
             return Ok(false);

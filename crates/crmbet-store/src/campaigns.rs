@@ -321,8 +321,19 @@ impl Store {
     /// How many campaigns targeted each player in their treatment group since `since` (at
     /// a launch, or enrolling them on entry; players with none are absent), for the
     /// frequency cap.
-    pub async fn recent_contacts(&self, since: DateTime<Utc>) -> Result<HashMap<String, i64>> {
+    /// Only `users` are counted when given.
+    pub async fn recent_contacts(
+        &self,
+        since: DateTime<Utc>,
+        only_users: Option<&[String]>,
+    ) -> Result<HashMap<String, i64>> {
         let mut query = Query::select();
+        if let Some(users) = only_users {
+            query.and_where(
+                Expr::col((campaign_targets::Entity, campaign_targets::Column::UserId))
+                    .is_in(users.iter().map(String::as_str)),
+            );
+        }
         query
             .column((campaign_targets::Entity, campaign_targets::Column::UserId))
             .expr_as(

@@ -83,7 +83,21 @@ impl Store {
 
     /// Every player with at least one restriction in force.
     pub async fn restricted_players(&self) -> Result<Vec<player_restrictions::Model>> {
-        player_restrictions::Entity::find()
+        self.restricted_players_among(None).await
+    }
+
+    /// [`Store::restricted_players`], only among `users` when given.
+    pub async fn restricted_players_among(
+        &self,
+        users: Option<&[String]>,
+    ) -> Result<Vec<player_restrictions::Model>> {
+        let mut query = player_restrictions::Entity::find();
+        if let Some(users) = users {
+            query = query.filter(
+                player_restrictions::Column::UserId.is_in(users.iter().map(String::as_str)),
+            );
+        }
+        query
             .filter(
                 Condition::any()
                     .add(player_restrictions::Column::SelfExcluded.eq(true))

@@ -60,15 +60,7 @@ impl Store {
         after: i64,
         limit: u64,
     ) -> Result<Vec<RecordedSegmentChange>> {
-        let query = changes_query()
-            .and_where(Expr::col((Alias::new("s"), Alias::new("id"))).gt(after))
-            .order_by((Alias::new("s"), Alias::new("id")), Order::Asc)
-            .limit(limit)
-            .to_owned();
-        RecordedSegmentChange::find_by_statement(self.backend().build(&query))
-            .all(self.connection())
-            .await
-            .map_err(database_error)
+        self.segment_changes_between(after, i64::MAX, limit).await
     }
 
     /// The changes after `after` through `through`, oldest first, at most `limit`.

@@ -10,8 +10,8 @@ use crmbet_core::{Error, Result};
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, ExprTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, EntityTrait, ExprTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 
 use crate::database::Store;
@@ -179,33 +179,11 @@ impl Store {
         through: i64,
         count: i64,
     ) -> Result<bool> {
-        let updated = webhook_endpoints::Entity::update_many()
-            .col_expr(
-                webhook_endpoints::Column::DeliveredThrough,
-                Expr::value(through),
-            )
-            .col_expr(
-                webhook_endpoints::Column::ChangesDelivered,
-                Expr::col(webhook_endpoints::Column::ChangesDelivered).add(count),
-            )
-            .col_expr(webhook_endpoints::Column::Failures, Expr::value(0))
-            .col_expr(
-                webhook_endpoints::Column::PendingThrough,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                webhook_endpoints::Column::LastError,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                webhook_endpoints::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(Self::held(claim))
-            .exec(self.connection())
-            .await
-            .map_err(database_error)?;
-        Ok(updated.rows_affected == 1)
+        let update = moved_past(through, None).col_expr(
+            webhook_endpoints::Column::ChangesDelivered,
+            Expr::col(webhook_endpoints::Column::ChangesDelivered).add(count),
+        );
+        finish_claim(self.connection(), claim, update).await
     }
 
     /// The delivery of the batch through `pending_through` failed; the endpoint tries the
@@ -218,7 +196,7 @@ impl Store {
         retry_at: DateTime<Utc>,
         error: &str,
     ) -> Result<bool> {
-        let updated = webhook_endpoints::Entity::update_many()
+        let update = webhook_endpoints::Entity::update_many()
             .col_expr(webhook_endpoints::Column::Failures, Expr::value(failures))
             .col_expr(
                 webhook_endpoints::Column::PendingThrough,
@@ -231,16 +209,8 @@ impl Store {
             .col_expr(
                 webhook_endpoints::Column::LastError,
                 Expr::value(Some(clipped(error))),
-            )
-            .col_expr(
-                webhook_endpoints::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(Self::held(claim))
-            .exec(self.connection())
-            .await
-            .map_err(database_error)?;
-        Ok(updated.rows_affected == 1)
+            );
+        finish_claim(self.connection(), claim, update).await
     }
 
     /// The batch failed for the last time: it is kept as a dead letter and the endpoint's
@@ -251,29 +221,8 @@ impl Store {
         letter: NewDeadLetter,
     ) -> Result<bool> {
         let transaction = self.begin_write().await?;
-        let updated = webhook_endpoints::Entity::update_many()
-            .col_expr(
-                webhook_endpoints::Column::DeliveredThrough,
-                Expr::value(letter.last_change_id),
-            )
-            .col_expr(webhook_endpoints::Column::Failures, Expr::value(0))
-            .col_expr(
-                webhook_endpoints::Column::PendingThrough,
-                Expr::value(Option::<i64>::None),
-            )
-            .col_expr(
-                webhook_endpoints::Column::LastError,
-                Expr::value(Some(clipped(&letter.error))),
-            )
-            .col_expr(
-                webhook_endpoints::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(Self::held(claim))
-            .exec(&transaction)
-            .await
-            .map_err(database_error)?;
-        if updated.rows_affected != 1 {
+        let update = moved_past(letter.last_change_id, Some(clipped(&letter.error)));
+        if !finish_claim(&transaction, claim, update).await? {
             return Ok(false);
         }
         webhook_dead_letters::ActiveModel {
@@ -295,15 +244,8 @@ impl Store {
 
     /// Gives a claim back without a delivery (nothing new to send).
     pub async fn release_webhook(&self, claim: &WebhookClaim) -> Result<()> {
-        webhook_endpoints::Entity::update_many()
-            .col_expr(
-                webhook_endpoints::Column::LeaseUntil,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .filter(Self::held(claim))
-            .exec(self.connection())
-            .await
-            .map_err(database_error)?;
+        let update = webhook_endpoints::Entity::update_many();
+        finish_claim(self.connection(), claim, update).await?;
         Ok(())
     }
 
@@ -334,11 +276,45 @@ impl Store {
             .map_err(database_error)?;
         Ok(rows.into_iter().collect())
     }
+}
 
-    /// The endpoint row while `claim`'s lease is still the one on it.
-    fn held(claim: &WebhookClaim) -> Condition {
-        Condition::all()
-            .add(webhook_endpoints::Column::Id.eq(claim.endpoint.id))
-            .add(webhook_endpoints::Column::LeaseUntil.eq(claim.lease_until))
-    }
+/// The cursor moved past a batch (acknowledged, or given up on with `error`): the next
+/// batch starts with no failures.
+fn moved_past(
+    through: i64,
+    error: Option<String>,
+) -> sea_orm::UpdateMany<webhook_endpoints::Entity> {
+    webhook_endpoints::Entity::update_many()
+        .col_expr(
+            webhook_endpoints::Column::DeliveredThrough,
+            Expr::value(through),
+        )
+        .col_expr(webhook_endpoints::Column::Failures, Expr::value(0))
+        .col_expr(
+            webhook_endpoints::Column::PendingThrough,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(webhook_endpoints::Column::LastError, Expr::value(error))
+}
+
+/// Applies `update` and gives the lease back, if `claim`'s lease is still the one on the
+/// endpoint; false when it had lapsed (and nothing changed).
+async fn finish_claim(
+    connection: &impl ConnectionTrait,
+    claim: &WebhookClaim,
+    update: sea_orm::UpdateMany<webhook_endpoints::Entity>,
+) -> Result<bool> {
+    let held = Condition::all()
+        .add(webhook_endpoints::Column::Id.eq(claim.endpoint.id))
+        .add(webhook_endpoints::Column::LeaseUntil.eq(claim.lease_until));
+    let updated = update
+        .col_expr(
+            webhook_endpoints::Column::LeaseUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .filter(held)
+        .exec(connection)
+        .await
+        .map_err(database_error)?;
+    Ok(updated.rows_affected == 1)
 }

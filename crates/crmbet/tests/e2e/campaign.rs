@@ -19,7 +19,7 @@ pub(crate) const WEBHOOK_SECRET: &str = "the e2e webhook secret, long enough";
 const PLAYERS: usize = 1500;
 
 /// The environment of a server that delivers to `stand_in` with `extra` settings.
-fn environment(
+pub(crate) fn environment(
     stand_in: &SmarticoStandIn,
     extra: &[(&'static str, String)],
 ) -> Vec<(&'static str, String)> {

@@ -34,7 +34,7 @@ pub(crate) struct ReplayedLake {
     pub duplicates: u64,
 }
 
-pub(crate) async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
+async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
     let lake = folder.join("lake");
     let mut options =
         SyntheticLakeOptions::new(300, 12_000, NaiveDate::from_ymd_opt(2026, 5, 31).unwrap());
@@ -64,7 +64,7 @@ pub(crate) async fn lake_with_batch_features(folder: &Path) -> ReplayedLake {
 
 /// A transaction as the platform would post it: the lake contract's columns, absent ones
 /// left out.
-pub(crate) fn posted(transaction: &LiveTransaction) -> Value {
+fn posted(transaction: &LiveTransaction) -> Value {
     let Value::Object(columns) = serde_json::to_value(transaction).unwrap() else {
         panic!("a transaction is a JSON object");
     };
@@ -319,7 +319,7 @@ async fn a_lake_streamed_over_grpc_into_postgres_gives_the_batch_features() {
     assert_live_features(&database.url, &batch).await;
 }
 
-pub(crate) fn amqp_url() -> String {
+fn amqp_url() -> String {
     std::env::var("CRMBET_TEST_AMQP_URL").unwrap_or_else(|_| {
         panic!("CRMBET_TEST_AMQP_URL is not set: scripts/test.sh starts RabbitMQ and sets it; this test does not skip")
     })
@@ -365,7 +365,7 @@ pub(crate) async fn publish(queue: &str, bodies: &[(Vec<u8>, &str)]) {
 }
 
 /// Messages waiting in `queue` (0 when it does not exist yet).
-pub(crate) async fn queued(queue: &str) -> u32 {
+async fn queued(queue: &str) -> u32 {
     let connection =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
             .await
@@ -466,67 +466,111 @@ async fn a_lake_published_to_rabbitmq_gives_the_batch_features_and_bad_messages_
     delete_queues(&queue).await;
 }
 
+/// A generated lake to replay through a queue of its own into a fresh SQLite database, one
+/// transaction a message: many batches, so a fault lands between two of them.
+pub(crate) struct QueueReplay {
+    _folder: tempfile::TempDir,
+    pub lake: ReplayedLake,
+    /// The distinct transactions the lake holds: what must end up stored.
+    pub stored: u64,
+    pub queue: String,
+    pub database_url: String,
+    pub environment: Vec<(&'static str, String)>,
+    pub bodies: Vec<(Vec<u8>, &'static str)>,
+}
+
+impl QueueReplay {
+    pub(crate) async fn new(name: &str) -> Self {
+        let folder = tempfile::tempdir().unwrap();
+        let lake = lake_with_batch_features(folder.path()).await;
+        let stored = lake.rows.len() as u64 - lake.quarantined - lake.duplicates;
+        let queue = format!("crmbet.test.{name}.{}", Utc::now().timestamp_micros());
+        let database_url = format!(
+            "sqlite://{}?mode=rwc",
+            folder.path().join("live.db").display()
+        );
+        let environment = vec![
+            ("AMQP_URL", amqp_url()),
+            ("CRMBET_LIVE_QUEUE", queue.clone()),
+            ("CRMBET_AMQP_QUEUE", format!("{queue}.campaigns")),
+        ];
+        let bodies = lake
+            .rows
+            .iter()
+            .map(|row| {
+                (
+                    serde_json::to_vec(&posted(row)).unwrap(),
+                    "application/json",
+                )
+            })
+            .collect();
+        Self {
+            _folder: folder,
+            lake,
+            stored,
+            queue,
+            database_url,
+            environment,
+            bodies,
+        }
+    }
+
+    /// Waits until the server has stored its first transaction.
+    pub(crate) async fn wait_for_first(&self, store: &Store) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while store.live_transaction_count().await.unwrap() == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nothing was read from the queue"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until every distinct transaction is stored (never more) and the queue is empty.
+    pub(crate) async fn wait_for_all(&self, store: &Store) {
+        let stored = self.stored;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+        loop {
+            let transactions = store.live_transaction_count().await.unwrap();
+            if transactions == stored && queued(&self.queue).await == 0 {
+                return;
+            }
+            assert!(
+                transactions <= stored,
+                "{transactions} transactions stored: more than the {stored} distinct ones"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{transactions} of {stored} transactions stored after the fault"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_server_killed_while_reading_the_queue_loses_and_doubles_nothing() {
-    let folder = tempfile::tempdir().unwrap();
-    let lake = lake_with_batch_features(folder.path()).await;
-    let stored = lake.rows.len() as u64 - lake.quarantined - lake.duplicates;
-    let queue = format!("crmbet.test.live-kill.{}", Utc::now().timestamp_micros());
-    let database_url = format!(
-        "sqlite://{}?mode=rwc",
-        folder.path().join("live.db").display()
-    );
-    let environment = [
-        ("AMQP_URL", amqp_url()),
-        ("CRMBET_LIVE_QUEUE", queue.clone()),
-        ("CRMBET_AMQP_QUEUE", format!("{queue}.campaigns")),
-    ];
-    // One transaction a message: many batches, so the kill lands between two of them.
-    let bodies: Vec<(Vec<u8>, &str)> = lake
-        .rows
-        .iter()
-        .map(|row| {
-            (
-                serde_json::to_vec(&posted(row)).unwrap(),
-                "application/json",
-            )
-        })
-        .collect();
-    publish(&queue, &bodies).await;
+    let replay = QueueReplay::new("live-kill").await;
+    publish(&replay.queue, &replay.bodies).await;
 
-    let server = RunningServer::serve_with_environment(&database_url, &environment);
-    let store = Store::connect(&database_url).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while store.live_transaction_count().await.unwrap() == 0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing was read from the queue"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let server = RunningServer::serve_with_environment(&replay.database_url, &replay.environment);
+    let store = Store::connect(&replay.database_url).await.unwrap();
+    replay.wait_for_first(&store).await;
     let (database_url, admin, directory) = server.kill();
     let at_kill = store.live_transaction_count().await.unwrap();
     assert!(
-        at_kill < stored,
-        "the kill came too late: {at_kill} of {stored} stored"
+        at_kill < replay.stored,
+        "the kill came too late: {at_kill} of {} stored",
+        replay.stored
     );
 
-    let _restarted = RunningServer::restart(database_url.clone(), admin, directory, &environment);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    loop {
-        let transactions = store.live_transaction_count().await.unwrap();
-        if transactions == stored && queued(&queue).await == 0 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{transactions} of {stored} transactions stored after the restart"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let _restarted =
+        RunningServer::restart(database_url.clone(), admin, directory, &replay.environment);
+    replay.wait_for_all(&store).await;
     // Unacknowledged messages came back: their transactions are duplicates now; the
     // quarantine keeps every refusal, repeats included.
-    assert!(store.live_quarantine_count().await.unwrap() >= lake.quarantined);
-    assert_live_features(&database_url, &lake.features).await;
-    delete_queues(&queue).await;
+    assert!(store.live_quarantine_count().await.unwrap() >= replay.lake.quarantined);
+    assert_live_features(&database_url, &replay.lake.features).await;
+    delete_queues(&replay.queue).await;
 }

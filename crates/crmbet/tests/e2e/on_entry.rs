@@ -14,7 +14,8 @@ use crmbet_proto::v1::event_service_client::EventServiceClient;
 use serde_json::json;
 
 use crate::campaign::{
-    assert_delivered_exactly, clusters, create_campaign, groups, launch, number, wait_for_delivery,
+    assert_delivered_exactly, clusters, create_campaign, environment, groups, launch, number,
+    wait_for_delivery,
 };
 use crate::live_segments::round_of;
 use crate::server::RunningServer;
@@ -26,15 +27,8 @@ const HOLDOUT: f64 = 0.5;
 #[tokio::test]
 async fn an_on_entry_campaign_enrols_players_as_they_enter_its_clusters() {
     let stand_in = SmarticoStandIn::start(Faults::default()).await;
-    let mut environment = stand_in.environment();
-    environment.extend([
-        ("CRMBET_RATE_LIMIT_PER_HOUR", "1000000".to_owned()),
-        (
-            "CRMBET_RATE_LIMIT_PER_PRINCIPAL_PER_HOUR",
-            "1000000".to_owned(),
-        ),
-        ("CRMBET_FREQUENCY_CAP", "0".to_owned()),
-    ]);
+    // No frequency cap: every entrant is eligible but the self-excluded one.
+    let environment = environment(&stand_in, &[("CRMBET_FREQUENCY_CAP", "0".to_owned())]);
     let server = RunningServer::start_with_environment(400, &environment);
     let (client, url) = (server.rest_client().await, server.url());
     let every_cluster: Vec<i64> = clusters(&client, &url)
