@@ -555,8 +555,8 @@ pub fn feature_table(rows: FeatureRows) -> Result<FeatureTable> {
     })
 }
 
-/// The rows to store for a trained model. Noise players keep their nearest cluster's label
-/// and are marked as outliers.
+/// The rows to store for a trained model. Noise players and outliers keep their nearest
+/// cluster's label and are marked as outliers.
 fn stored_model(
     table: &FeatureTable,
     model: &Model,
@@ -600,6 +600,9 @@ fn stored_model(
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    let scorer = model
+        .scorer()
+        .map_err(|error| Error::Internal(format!("the trained model cannot score: {error}")))?;
     let mut segments = Vec::with_capacity(table.player_ids.len());
     for (index, (user_id, assignment)) in
         table.player_ids.iter().zip(&model.assignments).enumerate()
@@ -608,8 +611,8 @@ fn stored_model(
             Some(label) => (label, false),
             None => {
                 let row: Vec<f64> = table.values.row(index).to_vec();
-                let nearest = model
-                    .assign(&table.columns, &row)
+                let nearest = scorer
+                    .nearest(&table.columns, &row)
                     .map_err(|error| Error::Internal(format!("assigning an outlier: {error}")))?;
                 (nearest.cluster.unwrap_or(0), true)
             }

@@ -43,7 +43,7 @@ pub use restrictions::{
 pub use run::{EtlMode, EtlOptions, EtlOutcome, EtlProgress, FailedObject, run_etl};
 pub use scores::{Grade, QualityCounts, QualityScores};
 pub use synthetic::{
-    Archetype, DEFAULT_DIRTY_FRACTION, DEFAULT_SEED, DirtyFault, SyntheticFormat,
+    Archetype, DEFAULT_DIRTY_FRACTION, DEFAULT_SEED, DirtyFault, MAX_WHALE_SHARE, SyntheticFormat,
     SyntheticLakeError, SyntheticLakeOptions, SyntheticLakeSummary, write_synthetic_lake,
 };
 pub use warehouse::{StagedTransaction, Warehouse};

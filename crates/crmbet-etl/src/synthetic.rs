@@ -4,7 +4,9 @@
 //! [`write_synthetic_lake`] writes `<root>/transactions/dt=YYYY-MM-DD/part-0.parquet` (or
 //! `.csv`), one file per day of a 365-day history, in the lake contract's columns, and
 //! `<root>/truth/players.csv` (`user_id,archetype`). Players are drawn around six
-//! [`Archetype`]s; a fraction of rows is broken on purpose, one [`DirtyFault`] each.
+//! [`Archetype`]s; a fraction of rows is broken on purpose, one [`DirtyFault`] each; an
+//! optional whale tail (`whale_share`) raises a few players' stakes far above the rest,
+//! listed in `<root>/truth/whales.csv` (`user_id`).
 //!
 //! Invariants: the same options give byte-identical files (one seeded random source,
 //! drawn in a fixed order; no hash-map order reaches the output), and memory stays
@@ -43,6 +45,9 @@ use transaction::{TransactionRow, make_session_rows};
 /// The share of rows broken on purpose unless the options say otherwise.
 pub const DEFAULT_DIRTY_FRACTION: f64 = 0.02;
 
+/// The largest share of whales a lake may have: beyond it they are a segment, not a tail.
+pub const MAX_WHALE_SHARE: f64 = 0.05;
+
 /// The seed used unless the options say otherwise.
 pub const DEFAULT_SEED: u64 = 42;
 
@@ -73,6 +78,11 @@ pub struct SyntheticLakeOptions {
     pub end_date: NaiveDate,
     /// The partitions' file format.
     pub format: SyntheticFormat,
+    /// Share of players made whales, in `[0, 0.05]`: their archetype's habits at stakes far
+    /// above everyone else's (a mean bet of 1,500 EUR and more, Pareto-distributed) and twice
+    /// the play. Listed in `truth/whales.csv`. 0 (the default) draws exactly the lake it
+    /// always did.
+    pub whale_share: f64,
 }
 
 impl SyntheticLakeOptions {
@@ -86,7 +96,13 @@ impl SyntheticLakeOptions {
             dirty_fraction: DEFAULT_DIRTY_FRACTION,
             end_date,
             format: SyntheticFormat::default(),
+            whale_share: 0.0,
         }
+    }
+
+    /// Whales to draw: `whale_share` of the players, rounded.
+    fn whales(&self) -> usize {
+        (self.players as f64 * self.whale_share).round() as usize
     }
 
     fn validate(&self) -> Result<Calendar, SyntheticLakeError> {
@@ -112,6 +128,15 @@ impl SyntheticLakeOptions {
                 ),
             ));
         }
+        if !(0.0..=MAX_WHALE_SHARE).contains(&self.whale_share) {
+            return Err(invalid(
+                "whale_share",
+                format!(
+                    "must be between 0 and {MAX_WHALE_SHARE}, got {}",
+                    self.whale_share
+                ),
+            ));
+        }
         Calendar::ending(self.end_date).ok_or_else(|| {
             invalid(
                 "end_date",
@@ -134,6 +159,8 @@ pub struct SyntheticLakeSummary {
     pub dirty_rows_by_fault: Vec<(DirtyFault, u64)>,
     /// Players with at least one row, per archetype, in [`Archetype::ALL`] order.
     pub players_per_archetype: Vec<(Archetype, usize)>,
+    /// Whales with at least one row (listed in `truth/whales.csv`).
+    pub whales: usize,
 }
 
 /// Writes a synthetic lake under `root` (which must not hold transactions yet), calling
@@ -157,7 +184,12 @@ pub fn write_synthetic_lake(
     let calendar = options.validate()?;
     ensure_no_transactions(root)?;
     let mut sampler = Sampler::new(options.seed);
-    let players = plan_players(&mut sampler, options.players, options.transactions as u64);
+    let players = plan_players(
+        &mut sampler,
+        options.players,
+        options.transactions as u64,
+        options.whales(),
+    );
     let plan = SessionPlan::new(&mut sampler, &players, &calendar);
     let writer = LakeWriter::new(root, options.format, options.players);
     let mut faults = FaultInjector::new(options.dirty_fraction, &calendar);
@@ -223,6 +255,10 @@ pub fn write_synthetic_lake(
         dirty_rows: faults.total(),
         dirty_rows_by_fault: faults.counts(),
         players_per_archetype,
+        whales: players
+            .iter()
+            .filter(|player| player.whale && player.rows > 0)
+            .count(),
     })
 }
 

@@ -10,16 +10,18 @@
 //! `0..n_clusters` in order of first appearance (the cluster of the first clustered point is
 //! 0, the next new cluster met is 1, ...); `None` is noise.
 
+mod assign;
 mod dbscan;
 mod hdbscan;
 mod neighbours;
+
+pub(crate) use assign::{assign_to_nearest_core, assign_to_nearest_core_exhaustively};
 
 pub(crate) use dbscan::dbscan;
 pub(crate) use hdbscan::hdbscan;
 pub use hdbscan::hdbscan_labels;
 
 use ndarray::{Array2, ArrayView2};
-use neighbours::squared_distance_within;
 
 /// Labels of a density clustering of a sample, the parameters that produced them, and what
 /// is needed to label points outside the sample.
@@ -88,70 +90,6 @@ impl CoreReach {
             radius: rows.iter().map(|&row| radius_of(row)).collect(),
         }
     }
-}
-
-/// Labels points the density method did not see: each takes the cluster of the nearest
-/// core point whose reach covers it (ties go to the earlier core point), else `None`
-/// (noise).
-///
-/// Points with a non-finite coordinate, or a different number of columns than the fitted
-/// sample, are noise. Exact brute force, O(points × core points × columns), split over the
-/// available cores by contiguous chunks so the result does not depend on the thread count.
-pub(crate) fn assign_to_nearest_core(
-    fitted: &DensityResult,
-    points: ArrayView2<f64>,
-) -> Vec<Option<usize>> {
-    let reach = &fitted.reach;
-    let count = points.nrows();
-    if reach.labels.is_empty() || points.ncols() != reach.points.ncols() {
-        return vec![None; count];
-    }
-    let core_rows: Vec<&[f64]> = reach
-        .points
-        .rows()
-        .into_iter()
-        .map(|row| row.to_slice().unwrap_or(&[]))
-        .collect();
-    let radius_squared: Vec<f64> = reach.radius.iter().map(|radius| radius * radius).collect();
-    let matrix = points.as_standard_layout();
-    let rows: Vec<&[f64]> = matrix
-        .rows()
-        .into_iter()
-        .map(|row| row.to_slice().unwrap_or(&[]))
-        .collect();
-    let nearest_core = |row: &[f64]| -> Option<usize> {
-        if row.iter().any(|value| !value.is_finite()) {
-            return None;
-        }
-        let mut best: Option<(usize, f64)> = None;
-        for (core, core_row) in core_rows.iter().enumerate() {
-            let bound = best.map_or(radius_squared[core], |(_, squared)| {
-                squared.min(radius_squared[core])
-            });
-            let squared = squared_distance_within(row, core_row, bound);
-            let improves = best.is_none_or(|(_, smallest)| squared < smallest);
-            if squared <= radius_squared[core] && improves {
-                best = Some((core, squared));
-            }
-        }
-        best.map(|(core, _)| reach.labels[core])
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 4);
-    let chunk = count.div_ceil(threads).max(1);
-    let mut labels = vec![None; count];
-    std::thread::scope(|scope| {
-        for (label_chunk, row_chunk) in labels.chunks_mut(chunk).zip(rows.chunks(chunk)) {
-            let nearest_core = &nearest_core;
-            scope.spawn(move || {
-                for (label, row) in label_chunk.iter_mut().zip(row_chunk) {
-                    *label = nearest_core(row);
-                }
-            });
-        }
-    });
-    labels
 }
 
 /// All points noise, with no core points to assign from.

@@ -20,7 +20,8 @@ use serde_json::json;
 use crate::kmeans::nearest_two;
 use crate::metrics;
 use crate::model::Algorithm;
-use crate::train::{Clustering, TrainOptions, density_clustering, outlier_radii};
+use crate::outliers::outlier_radii;
+use crate::train::{Clustering, TrainOptions, density_clustering};
 
 /// Players on which the co-association matrix is built.
 pub(crate) const ENSEMBLE_SAMPLE: usize = 3_000;

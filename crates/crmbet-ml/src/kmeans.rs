@@ -221,8 +221,20 @@ pub(crate) fn nearest_two(
     point: ArrayView1<'_, f64>,
     centroids: ArrayView2<'_, f64>,
 ) -> (usize, f64, f64) {
+    nearest_two_skipping(point, centroids, None)
+}
+
+/// [`nearest_two`] among the centroids other than `skip`.
+pub(crate) fn nearest_two_skipping(
+    point: ArrayView1<'_, f64>,
+    centroids: ArrayView2<'_, f64>,
+    skip: Option<usize>,
+) -> (usize, f64, f64) {
     let mut best = (0, f64::INFINITY, f64::INFINITY);
     for (index, centroid) in centroids.rows().into_iter().enumerate() {
+        if skip == Some(index) {
+            continue;
+        }
         let distance = squared_distance(point, centroid);
         if distance < best.1 {
             best = (index, distance, best.1);

@@ -14,10 +14,12 @@ mod matrix;
 mod metrics;
 mod model;
 mod naming;
+mod outliers;
 mod progress;
 mod sampling;
 mod selection;
 mod stability;
+mod tail;
 mod train;
 
 pub use density::hdbscan_labels;
@@ -30,4 +32,7 @@ pub use model::{Algorithm, Assignment, Candidate, Model, Scorer, UnknownAlgorith
 pub use naming::{CampaignType, ClusterSummary, FeatureProfile};
 pub use progress::{Progress, Stage};
 pub use stability::adjusted_rand_index;
-pub use train::{TrainOptions, silhouette_of, train};
+pub use tail::{
+    MAX_TAIL_SHARE, MIN_TAIL_PLAYERS, MIN_TAIL_SHARE, TAIL_FEATURE, TAIL_MULTIPLE, ValueTail,
+};
+pub use train::{AssignmentCheck, TrainOptions, check_density_assignment, silhouette_of, train};

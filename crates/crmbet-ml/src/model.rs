@@ -5,9 +5,12 @@
 //! Confidence is `1 − d₁ / d₂`, with `d₁` and `d₂` the Euclidean distances to the nearest and
 //! the second-nearest centroid: 1 on a centroid, 0 half-way between two clusters, always in
 //! 0..=1 and free of any softmax temperature. A model with a single cluster gives confidence 1.
-//! Density and ensemble models also store, per cluster, the distance within which 99% of its
-//! training members lie (`parameters.outlier_radius`); a new player farther than that from
-//! its nearest centroid is an outlier (`cluster: None`), as noise was in training.
+//! Every model also stores, per cluster, the distance within which 99% of its training
+//! members lie (`parameters.outlier_radius`); a new player farther than that from its nearest
+//! centroid is an outlier (`cluster: None`, confidence falling with the distance), as in
+//! training ([`crate::outliers`]). A model with a whale tail (`parameters.value_tail`) puts a
+//! player whose raw stake reaches the tail's threshold in the tail cluster, and everyone else
+//! in the nearest of the other clusters ([`crate::tail`]).
 
 use std::str::FromStr;
 
@@ -15,10 +18,11 @@ use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::kmeans::nearest_two;
+use crate::kmeans::nearest_two_skipping;
 use crate::matrix::Transform;
 use crate::metrics::Metrics;
 use crate::naming::ClusterSummary;
+use crate::tail::ValueTail;
 
 /// A clustering algorithm, or `Auto` to let training choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -151,6 +155,7 @@ pub struct Scorer {
     transform: Transform,
     centroids: Array2<f64>,
     radii: Option<Vec<f64>>,
+    tail: Option<ValueTail>,
 }
 
 impl Scorer {
@@ -175,10 +180,13 @@ impl Scorer {
                     reason: error.to_string(),
                 }
             })?;
+        let tail =
+            ValueTail::from_parameters(parameters).filter(|tail| tail.cluster < centroids.nrows());
         Ok(Self {
             transform,
             centroids,
             radii: outlier_radii(parameters),
+            tail,
         })
     }
 
@@ -191,21 +199,46 @@ impl Scorer {
     /// ignored, a missing one is an error, NaN is imputed).
     pub fn assign(&self, columns: &[String], raw: &[f64]) -> Result<Assignment, Error> {
         let row = self.transform.apply_row(columns, raw)?;
+        if let Some(assignment) = self.tail_assignment(columns, raw) {
+            return Ok(assignment);
+        }
         Ok(assign_row(
             Array1::from(row).view(),
             self.centroids.view(),
             self.radii.as_deref(),
+            self.tail_cluster(),
         ))
     }
 
-    /// The nearest cluster, ignoring outlier radii (where a noise player is stored).
+    /// The nearest cluster, ignoring outlier radii (where a noise player is stored); the
+    /// tail cluster only by its rule.
     pub fn nearest(&self, columns: &[String], raw: &[f64]) -> Result<Assignment, Error> {
         let row = self.transform.apply_row(columns, raw)?;
+        if let Some(assignment) = self.tail_assignment(columns, raw) {
+            return Ok(assignment);
+        }
         Ok(assign_row(
             Array1::from(row).view(),
             self.centroids.view(),
             None,
+            self.tail_cluster(),
         ))
+    }
+
+    /// The label of the whale-tail cluster, if the model has one.
+    pub fn tail_cluster(&self) -> Option<usize> {
+        self.tail.as_ref().map(|tail| tail.cluster)
+    }
+
+    /// The tail cluster, when the player's raw stake reaches its threshold.
+    fn tail_assignment(&self, columns: &[String], raw: &[f64]) -> Option<Assignment> {
+        let tail = self.tail.as_ref()?;
+        let position = columns.iter().position(|column| *column == tail.feature)?;
+        let value = *raw.get(position)?;
+        tail.holds(value).then(|| Assignment {
+            cluster: Some(tail.cluster),
+            confidence: tail.confidence(value),
+        })
     }
 }
 
@@ -215,20 +248,22 @@ fn outlier_radii(parameters: &serde_json::Value) -> Option<Vec<f64>> {
     radii.iter().map(serde_json::Value::as_f64).collect()
 }
 
-/// Nearest-centroid assignment of one scaled row, with the `1 − d₁/d₂` confidence and the
-/// optional outlier radii.
+/// Nearest-centroid assignment of one scaled row (never to the `skip` cluster), with the
+/// `1 − d₁/d₂` confidence and the optional outlier radii: an outlier's confidence is scaled
+/// by `radius / d₁`.
 pub(crate) fn assign_row(
     row: ndarray::ArrayView1<'_, f64>,
     centroids: ArrayView2<'_, f64>,
     radii: Option<&[f64]>,
+    skip: Option<usize>,
 ) -> Assignment {
-    let (cluster, nearest, second) = nearest_two(row, centroids);
+    let (cluster, nearest, second) = nearest_two_skipping(row, centroids, skip);
     if let Some(radius) = radii.and_then(|radii| radii.get(cluster))
         && nearest.sqrt() > *radius
     {
         return Assignment {
             cluster: None,
-            confidence: 0.0,
+            confidence: confidence(nearest, second) * radius / nearest.sqrt(),
         };
     }
     Assignment {
@@ -269,16 +304,21 @@ mod tests {
     #[test]
     fn confidence_is_one_on_a_centroid_and_zero_half_way() {
         let centroids = array![[0.0, 0.0], [2.0, 0.0]];
-        let on = assign_row(array![0.0, 0.0].view(), centroids.view(), None);
+        let on = assign_row(array![0.0, 0.0].view(), centroids.view(), None, None);
         assert_eq!(on.cluster, Some(0));
         assert_eq!(on.confidence, 1.0);
-        let between = assign_row(array![1.0, 0.0].view(), centroids.view(), None);
+        let between = assign_row(array![1.0, 0.0].view(), centroids.view(), None, None);
         assert_eq!(between.confidence, 0.0);
         let far = assign_row(
             array![10.0, 0.0].view(),
             centroids.view(),
             Some(&[1.0, 1.0]),
+            None,
         );
         assert_eq!(far.cluster, None);
+        // 1 − 8/10 = 0.2, scaled by radius / distance = 1/8.
+        assert!((far.confidence - 0.2 / 8.0).abs() < 1e-12);
+        let skipping = assign_row(array![0.0, 0.0].view(), centroids.view(), None, Some(0));
+        assert_eq!(skipping.cluster, Some(1));
     }
 }

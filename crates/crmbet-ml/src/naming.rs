@@ -15,6 +15,7 @@
 //!
 //! | name | rule (all must hold) | campaign |
 //! |---|---|---|
+//! | VIP · High Roller | stakes ≥ 50× (the whale tail, [`crate::tail`]) | VIP host |
 //! | High Roller Crash | crash ≥ 40% of bets, stakes ≥ 2× | VIP host |
 //! | VIP Live Dealer | live casino ≥ 40% of bets, stakes ≥ 2× | VIP host |
 //! | Night Owl Casino | night share ≥ 40% and ≥ 2× the population's, casino games ≥ 50% of bets | cashback |
@@ -312,6 +313,10 @@ fn known(value: f64, fallback: f64) -> f64 {
     if value.is_nan() { fallback } else { value }
 }
 
+/// Median stake over the population's from which a cluster is the whales': half the tail's
+/// own multiple, so a tail cluster always qualifies and no ordinary high-stakes one does.
+const WHALE_STAKES: f64 = crate::tail::TAIL_MULTIPLE / 2.0;
+
 /// The names a cluster qualifies for, most specific first.
 fn proposals(traits: &Traits) -> Vec<Proposal> {
     let crash = share(traits, 0);
@@ -333,6 +338,9 @@ fn proposals(traits: &Traits) -> Vec<Proposal> {
             campaign,
         });
     };
+    if stakes >= WHALE_STAKES {
+        propose("VIP · High Roller".into(), stakes, CampaignType::VipHost);
+    }
     if crash >= 0.4 && stakes >= 2.0 {
         propose(
             "High Roller Crash".into(),

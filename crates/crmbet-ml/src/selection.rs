@@ -1,4 +1,40 @@
-//! The documented rule that picks k and, under `Algorithm::Auto`, the algorithm.
+//! The documented rule that picks k and, under `Algorithm::Auto`, the algorithm, and the two
+//! rules around it: the whale tail taken out before the partition, and the outlier flag
+//! given after it.
+//!
+//! # the whale tail, before the partition
+//!
+//! Stakes are heavy-tailed on operator data: a few tenths of a percent of players stake a
+//! hundred times the median bet and more. In the model matrix (log amounts, scaled) they lie
+//! only a few units past the high-stakes archetypes, so any partition folds them into those
+//! clusters, together with many ordinary players; and their pull on the centroids moves the
+//! archetypes. Training therefore sets them apart first, by a rule on the raw stake
+//! ([`crate::tail`]):
+//!
+//! 1. A player is in the tail when its `avg_ticket` (mean stake per bet) is at least
+//!    [`crate::tail::TAIL_MULTIPLE`] (100) times the median `avg_ticket` of the players who
+//!    bet.
+//! 2. The tail is used only when it holds at least [`crate::tail::MIN_TAIL_PLAYERS`] (5)
+//!    players and [`crate::tail::MIN_TAIL_SHARE`] (0.05%) of them, and at most
+//!    [`crate::tail::MAX_TAIL_SHARE`] (1%): fewer is a handful of odd bets, more is a segment
+//!    the partition finds by itself. A lake without such a tail trains exactly as before.
+//! 3. Everything below (k, the algorithm, the metrics' silhouette and stability) is decided
+//!    on the other players; the tail becomes the last cluster, its centroid the mean of its
+//!    members, named "VIP · High Roller" by its stakes ([`crate::naming`]). Its members'
+//!    confidence is `1 − threshold / avg_ticket`. The threshold is stored in the model
+//!    (`parameters.value_tail`), so a live player whose stakes cross it joins the tail at once
+//!    and nobody else is ever assigned to it by distance.
+//!
+//! On the peer's lakes (no tail) no player reaches 100× the median stake (the largest is
+//! about 70×); on ours with a 0.3-0.5% tail, `crates/crmbet/tests/e2e/segmentation.rs` holds
+//! the whales to one segment with under 2% of the others, and the archetypes to ARI ≥ 0.9.
+//!
+//! # outliers, after it
+//!
+//! Every cluster keeps the distance to its centroid within which 99% of its members lie;
+//! a player farther out is flagged an outlier (kept in its nearest cluster when stored), its
+//! confidence scaled down by how far out it lies ([`crate::outliers`]). This holds for
+//! KMeans as for the density methods; the tail's members are never outliers.
 //!
 //! # k: the best peak of the silhouette curve
 //!

@@ -19,12 +19,14 @@ use crate::error::Error;
 use crate::kmeans::{KMeansFit, fit_kmeans, nearest_labels};
 use crate::matrix::{FeatureTable, prepare};
 use crate::metrics::{self, Metrics};
-use crate::model::{Algorithm, Assignment, Candidate, Model, confidence};
+use crate::model::{Algorithm, Candidate, Model, confidence};
 use crate::naming::summarize;
+use crate::outliers::{memberships, with_outlier_radii};
 use crate::progress::{Progress, Reporter, Stage};
 use crate::sampling::sample_indices;
 use crate::selection::{self, KScore};
 use crate::stability::{BootstrapPlan, kmeans_stability};
+use crate::tail::{ValueTail, find_value_tail};
 
 /// Smallest and largest k accepted anywhere.
 const K_RANGE: std::ops::RangeInclusive<usize> = 2..=50;
@@ -106,15 +108,25 @@ pub fn train(
     let (k_min, k_max) = validate(table, options)?;
     reporter.report(Stage::Preparing, 0.0, "preparing the feature matrix", None);
     let (transform, matrix) = prepare(table)?;
-    let points = matrix.view();
+    let tail = find_value_tail(table);
+    let partition_matrix = partition_of(&matrix, tail.as_ref());
+    let points = partition_matrix
+        .as_ref()
+        .map_or_else(|| matrix.view(), Array2::view);
     let players = points.nrows();
     reporter.report(
         Stage::Preparing,
         5.0,
         format!(
-            "{players} players × {} features ({} notes)",
+            "{} players × {} features ({} notes){}",
+            matrix.nrows(),
             transform.columns.len(),
-            transform.notes.len()
+            transform.notes.len(),
+            tail.as_ref().map_or_else(String::new, |(rule, _)| format!(
+                "; {} players stake {}× the median bet or more ({} ≥ {:.2}) and form their own \
+                 cluster",
+                rule.players, rule.multiple, rule.feature, rule.threshold
+            ))
         ),
         None,
     );
@@ -184,12 +196,24 @@ pub fn train(
         }
     }
     reporter.report(Stage::Selecting, 90.0, "choosing the algorithm", None);
-    let (chosen, selection_reason) = choose(
+    let (chosen, mut selection_reason) = choose(
         options.algorithm,
         kmeans_choice,
         density_results,
         ensemble_result,
     )?;
+    let chosen = match tail {
+        Some((rule, members)) => {
+            selection_reason.push_str(&format!(
+                "; the {} players staking {}× the median bet or more ({} ≥ {:.2}) are their own \
+                 cluster, outside the partition",
+                rule.players, rule.multiple, rule.feature, rule.threshold
+            ));
+            with_value_tail(chosen, matrix.view(), rule, &members, table)
+        }
+        None => chosen,
+    };
+    let chosen = with_outlier_radii(chosen, matrix.view());
     for candidate in &mut candidates {
         if candidate.algorithm == chosen.algorithm
             && candidate.k == chosen.k()
@@ -205,15 +229,7 @@ pub fn train(
         Some(chosen.metrics.clone()),
     );
     let clusters = summarize(table, &chosen.labels, chosen.k());
-    let assignments = chosen
-        .labels
-        .iter()
-        .zip(&chosen.confidence)
-        .map(|(cluster, confidence)| Assignment {
-            cluster: *cluster,
-            confidence: *confidence,
-        })
-        .collect();
+    let assignments = memberships(&chosen, matrix.view());
     let model = Model {
         algorithm: chosen.algorithm,
         k: chosen.k(),
@@ -239,6 +255,93 @@ pub fn train(
         Some(model.metrics.clone()),
     );
     Ok(model)
+}
+
+/// The rows the partition sees: everyone but the tail, which gets its own cluster at the end
+/// (`None`: every row, no copy).
+fn partition_of(
+    matrix: &Array2<f64>,
+    tail: Option<&(ValueTail, Vec<bool>)>,
+) -> Option<Array2<f64>> {
+    tail.map(|(_, members)| {
+        let rows: Vec<usize> = (0..members.len()).filter(|row| !members[*row]).collect();
+        matrix.select(Axis(0), &rows)
+    })
+}
+
+/// The density sample's rows among `players` partition rows, and HDBSCAN's smallest cluster.
+fn density_sample(players: usize, options: &TrainOptions) -> (Vec<usize>, usize) {
+    let rows = sample_indices(
+        players,
+        options.density_sample.max(2),
+        options.seed,
+        DENSITY_STREAM,
+    );
+    let min_cluster_size = options
+        .min_cluster_size
+        .unwrap_or_else(|| (rows.len() / 200).max(25));
+    (rows, min_cluster_size)
+}
+
+/// How the indexed assignment of the players outside the density sample compares with the
+/// exhaustive search, for one density method (`crmbet bench train --check-assignment`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AssignmentCheck {
+    /// DBSCAN or HDBSCAN.
+    pub algorithm: Algorithm,
+    /// Players assigned (the whole partition, the sample included).
+    pub players: usize,
+    /// Core points of the fitted sample.
+    pub core_points: usize,
+    /// Seconds of the indexed assignment.
+    pub indexed_seconds: f64,
+    /// Seconds of the exhaustive search.
+    pub exhaustive_seconds: f64,
+    /// Players whose labels differ (0 when the two agree).
+    pub differing: usize,
+}
+
+/// Fits DBSCAN and HDBSCAN exactly as [`train`] does and assigns every partition player both
+/// ways, timing each.
+pub fn check_density_assignment(
+    table: &FeatureTable,
+    options: &TrainOptions,
+) -> Result<Vec<AssignmentCheck>, Error> {
+    validate(table, options)?;
+    let (_, matrix) = prepare(table)?;
+    let tail = find_value_tail(table);
+    let partition_matrix = partition_of(&matrix, tail.as_ref());
+    let points = partition_matrix
+        .as_ref()
+        .map_or_else(|| matrix.view(), Array2::view);
+    let (rows, min_cluster_size) = density_sample(points.nrows(), options);
+    let fitted_points = points.select(Axis(0), &rows);
+    let mut checks = Vec::new();
+    for algorithm in [Algorithm::Dbscan, Algorithm::Hdbscan] {
+        let fitted = match algorithm {
+            Algorithm::Dbscan => density::dbscan(fitted_points.view(), options.seed),
+            _ => density::hdbscan(fitted_points.view(), min_cluster_size),
+        };
+        let started = std::time::Instant::now();
+        let indexed = density::assign_to_nearest_core(&fitted, points);
+        let indexed_seconds = started.elapsed().as_secs_f64();
+        let started = std::time::Instant::now();
+        let exhaustive = density::assign_to_nearest_core_exhaustively(&fitted, points);
+        let exhaustive_seconds = started.elapsed().as_secs_f64();
+        checks.push(AssignmentCheck {
+            algorithm,
+            players: points.nrows(),
+            core_points: fitted.reach.labels.len(),
+            indexed_seconds,
+            exhaustive_seconds,
+            differing: indexed
+                .iter()
+                .zip(&exhaustive)
+                .filter(|(left, right)| left != right)
+                .count(),
+        });
+    }
+    Ok(checks)
 }
 
 /// The silhouette of any labelling of the table's players (`None` = noise, left out), on the
@@ -430,17 +533,8 @@ fn density_runs(
     reporter: &mut Reporter<'_>,
     candidates: &mut Vec<Candidate>,
 ) -> Vec<Clustering> {
-    let players = points.nrows();
-    let rows = sample_indices(
-        players,
-        options.density_sample.max(2),
-        options.seed,
-        DENSITY_STREAM,
-    );
+    let (rows, min_cluster_size) = density_sample(points.nrows(), options);
     let fitted_points = points.select(Axis(0), &rows);
-    let min_cluster_size = options
-        .min_cluster_size
-        .unwrap_or_else(|| (rows.len() / 200).max(25));
     let mut results = Vec::new();
     let runs: [(Algorithm, Stage, f64); 2] = [
         (Algorithm::Dbscan, Stage::Dbscan, 70.0),
@@ -514,7 +608,7 @@ pub(crate) fn density_clustering(
     };
     let mut metrics = metrics::evaluate(points, &labels, clusters, silhouette);
     metrics.stability = f64::NAN;
-    let radii = outlier_radii(points, &labels, centroids.view());
+    let radii = crate::outliers::outlier_radii(points, &labels, centroids.view());
     let confidences = labels
         .iter()
         .zip(points.rows())
@@ -540,30 +634,59 @@ pub(crate) fn density_clustering(
     }
 }
 
-/// Per cluster, the distance to its centroid within which 99% of its members lie.
-pub(crate) fn outlier_radii(
+/// The partition's clustering extended to every player: the tail's members take a new last
+/// cluster (its centroid the mean of their rows), with the rule stored in the parameters;
+/// the metrics are measured again on everyone, keeping the partition's silhouette and
+/// stability.
+fn with_value_tail(
+    partition: Clustering,
     points: ArrayView2<'_, f64>,
-    labels: &[Option<usize>],
-    centroids: ArrayView2<'_, f64>,
-) -> Vec<f64> {
-    let mut distances: Vec<Vec<f64>> = vec![Vec::new(); centroids.nrows()];
-    for (row, label) in points.rows().into_iter().zip(labels) {
-        if let Some(label) = label {
-            distances[*label]
-                .push(crate::kmeans::squared_distance(row, centroids.row(*label)).sqrt());
+    mut rule: ValueTail,
+    members: &[bool],
+    table: &FeatureTable,
+) -> Clustering {
+    let tail_cluster = partition.k();
+    rule.cluster = tail_cluster;
+    let values = table.column(&rule.feature);
+    let mut labels = Vec::with_capacity(members.len());
+    let mut confidences = Vec::with_capacity(members.len());
+    let mut partitioned = partition.labels.iter().zip(&partition.confidence);
+    for (row, member) in members.iter().enumerate() {
+        if *member {
+            labels.push(Some(tail_cluster));
+            let value = values.as_ref().map_or(f64::NAN, |column| column[row]);
+            confidences.push(rule.confidence(value));
+        } else if let Some((label, confidence)) = partitioned.next() {
+            labels.push(*label);
+            confidences.push(*confidence);
         }
     }
-    distances
-        .into_iter()
-        .map(|mut values| {
-            if values.is_empty() {
-                return 0.0;
-            }
-            let index = ((values.len() - 1) as f64 * 0.99).round() as usize;
-            let (_, value, _) = values.select_nth_unstable_by(index, f64::total_cmp);
-            *value
-        })
-        .collect()
+    let all = metrics::centroids(points, &labels, tail_cluster + 1);
+    let mut centroids = partition.centroids;
+    if let Err(error) = centroids.push_row(all.row(tail_cluster)) {
+        debug_assert!(false, "tail centroid: {error}");
+    }
+    let mut metrics = metrics::evaluate(
+        points,
+        &labels,
+        tail_cluster + 1,
+        partition.metrics.silhouette,
+    );
+    metrics.stability = partition.metrics.stability;
+    let mut parameters = partition.parameters;
+    if let Some(object) = parameters.as_object_mut() {
+        object.insert("value_tail".into(), json!(rule));
+        // Outlier radii of the partition are measured again with the tail cluster.
+        object.remove("outlier_radius");
+    }
+    Clustering {
+        algorithm: partition.algorithm,
+        labels,
+        confidence: confidences,
+        centroids,
+        metrics,
+        parameters,
+    }
 }
 
 /// The clustering the options ask for, or under `Auto` the one the selection rule prefers.

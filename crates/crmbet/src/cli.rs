@@ -66,9 +66,28 @@ pub struct DemoArgs {
     /// Seed of the lake and the training; the same seed gives the same players and model.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
+    /// Share of players made whales (0 to 0.05): stakes far above everyone else's, which
+    /// training sets apart as a "VIP · High Roller" segment.
+    #[arg(long, default_value_t = 0.0, value_parser = whale_share)]
+    pub whales: f64,
     /// Load the lake and train, then exit instead of serving.
     #[arg(long)]
     pub no_serve: bool,
+}
+
+/// A whale share between 0 and the generator's largest.
+fn whale_share(text: &str) -> Result<f64, String> {
+    let share: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number"))?;
+    if (0.0..=crmbet_etl::MAX_WHALE_SHARE).contains(&share) {
+        Ok(share)
+    } else {
+        Err(format!(
+            "must be between 0 and {}",
+            crmbet_etl::MAX_WHALE_SHARE
+        ))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +319,10 @@ pub struct BenchTrainArgs {
     /// Only crmbet, without the peer (e.g. to measure memory on a lake the peer cannot hold).
     #[arg(long)]
     pub skip_peer: bool,
+    /// After training, assign the players outside the density sample both with the trees
+    /// and exhaustively, and report the times and how many labels differ.
+    #[arg(long)]
+    pub check_assignment: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,

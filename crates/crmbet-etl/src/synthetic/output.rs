@@ -305,5 +305,26 @@ pub(super) fn write_truth(
     output
         .write_all(text.as_bytes())
         .and_then(|()| output.flush())
-        .map_err(|error| SyntheticLakeError::write(&path, error))
+        .map_err(|error| SyntheticLakeError::write(&path, error))?;
+    if players.iter().any(|player| player.whale) {
+        write_whales(&folder, writer, players)?;
+    }
+    Ok(())
+}
+
+/// `truth/whales.csv`: the whales with at least one row, one `user_id` a line.
+fn write_whales(
+    folder: &Path,
+    writer: &LakeWriter,
+    players: &[Player],
+) -> Result<(), SyntheticLakeError> {
+    let path = folder.join("whales.csv");
+    let mut text = String::from("user_id\n");
+    for (index, player) in players.iter().enumerate() {
+        if player.whale && player.rows > 0 {
+            writer.player_id(index as u32, &mut text);
+            text.push('\n');
+        }
+    }
+    fs::write(&path, text).map_err(|error| SyntheticLakeError::write(&path, error))
 }

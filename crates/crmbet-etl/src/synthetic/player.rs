@@ -10,10 +10,24 @@ use super::sampler::{Sampler, cumulative};
 /// Added to every share of an archetype's game mix so that no game is impossible.
 const MIX_FLOOR: f64 = 0.005;
 
+/// The smallest mean bet of a whale, in EUR: about 200× the median player's, 9× the
+/// archetype with the largest stakes.
+const WHALE_MIN_BET_EUR: f64 = 1_500.0;
+/// Tail index of whales' stakes over [`WHALE_MIN_BET_EUR`] (Pareto): the median whale bets
+/// 1.6× the smallest, one in a hundred 20×.
+const WHALE_STAKE_ALPHA: f64 = 1.5;
+/// No whale bets more than this many times [`WHALE_MIN_BET_EUR`].
+const WHALE_STAKE_CAP: f64 = 40.0;
+/// Whales play this many times as much as others of their archetype.
+const WHALE_ACTIVITY: f64 = 2.0;
+
 /// One player's habits, fixed for the whole history.
 pub(super) struct Player {
     /// The archetype the player was drawn around.
     pub(super) archetype: Archetype,
+    /// Whether the player is one of the whale tail: the archetype's habits at stakes far
+    /// above everyone else's.
+    pub(super) whale: bool,
     /// Rows the player makes over the history.
     pub(super) rows: u64,
     /// Sessions the player's rows are spread over.
@@ -56,11 +70,18 @@ pub(super) struct Player {
     pub(super) refund_rate: f64,
 }
 
-/// Draws `count` players whose rows add up to exactly `transactions`.
+/// Draws `count` players whose rows add up to exactly `transactions`, `whales` of them (at
+/// random) turned into whales.
 ///
 /// Every player gets at least one row when there are enough transactions; the rest are
 /// shared in proportion to each player's activity, a lognormal draw around its archetype.
-pub(super) fn plan_players(sampler: &mut Sampler, count: usize, transactions: u64) -> Vec<Player> {
+/// Without whales no draw is spent on them, so such lakes stay as they always were.
+pub(super) fn plan_players(
+    sampler: &mut Sampler,
+    count: usize,
+    transactions: u64,
+    whales: usize,
+) -> Vec<Player> {
     let archetype_bounds = cumulative(&Archetype::ALL.map(Archetype::target_share));
     let country_bounds = cumulative(&COUNTRIES.map(|(_, weight)| weight));
     let mut players = Vec::with_capacity(count);
@@ -71,6 +92,10 @@ pub(super) fn plan_players(sampler: &mut Sampler, count: usize, transactions: u6
         activities.push(archetype.profile().activity * sampler.lognormal(1.0, 0.45));
         rows_per_session.push(archetype.profile().rows_per_session * sampler.lognormal(1.0, 0.3));
         players.push(draw_player(sampler, archetype, &country_bounds));
+    }
+    for index in pick_distinct(sampler, count, whales) {
+        make_whale(sampler, &mut players[index]);
+        activities[index] *= WHALE_ACTIVITY;
     }
     let rows = allocate_rows(sampler, &activities, transactions);
     for ((player, rows), per_session) in players.iter_mut().zip(rows).zip(rows_per_session) {
@@ -130,6 +155,7 @@ fn draw_player(sampler: &mut Sampler, archetype: Archetype, country_bounds: &[f6
 
     Player {
         archetype,
+        whale: false,
         rows: 0,
         sessions: 0,
         game_cumulative: cumulative(&game_mix),
@@ -154,6 +180,33 @@ fn draw_player(sampler: &mut Sampler, archetype: Archetype, country_bounds: &[f6
         bonus_rate: (profile.bonus_rate * sampler.lognormal(1.0, 0.3)).min(0.5),
         refund_rate: (profile.refund_rate * sampler.lognormal(1.0, 0.3)).min(0.5),
     }
+}
+
+/// `wanted` distinct indices below `count` (all of them if `wanted >= count`), in the order
+/// drawn.
+fn pick_distinct(sampler: &mut Sampler, count: usize, wanted: usize) -> Vec<usize> {
+    let wanted = wanted.min(count);
+    let mut chosen = vec![false; count];
+    let mut picked = Vec::with_capacity(wanted);
+    while picked.len() < wanted {
+        let index = sampler.below(count as u64) as usize;
+        if !chosen[index] {
+            chosen[index] = true;
+            picked.push(index);
+        }
+    }
+    picked
+}
+
+/// Raises a player's stakes into the whale tail (Pareto over [`WHALE_MIN_BET_EUR`]), with
+/// deposits to match; game mix, hours and habits stay the archetype's.
+fn make_whale(sampler: &mut Sampler, player: &mut Player) {
+    let mean_bet = WHALE_MIN_BET_EUR * sampler.pareto(WHALE_STAKE_ALPHA).min(WHALE_STAKE_CAP);
+    let new_median = mean_bet / (player.bet_sigma * player.bet_sigma / 2.0).exp();
+    let raised = new_median / player.bet_median_eur.max(f64::MIN_POSITIVE);
+    player.bet_median_eur = new_median;
+    player.deposit_median_eur *= raised.powf(0.8);
+    player.whale = true;
 }
 
 /// Shares `transactions` rows among players in proportion to `activities`, exactly.
@@ -189,7 +242,7 @@ mod tests {
     fn rows_add_up_to_the_requested_transactions() {
         let mut sampler = Sampler::new(11);
         for (count, transactions) in [(1_000, 50_000), (1_000, 1_000), (1_000, 300), (7, 10)] {
-            let players = plan_players(&mut sampler, count, transactions);
+            let players = plan_players(&mut sampler, count, transactions, 0);
             let total: u64 = players.iter().map(|player| player.rows).sum();
             assert_eq!(total, transactions, "{count} players");
         }
@@ -198,16 +251,46 @@ mod tests {
     #[test]
     fn every_player_has_a_row_when_there_are_enough() {
         let mut sampler = Sampler::new(12);
-        let players = plan_players(&mut sampler, 2_000, 2_000);
+        let players = plan_players(&mut sampler, 2_000, 2_000, 0);
         assert!(players.iter().all(|player| player.rows == 1));
     }
 
     #[test]
     fn sessions_hold_at_least_one_row() {
         let mut sampler = Sampler::new(13);
-        for player in plan_players(&mut sampler, 2_000, 80_000) {
+        for player in plan_players(&mut sampler, 2_000, 80_000, 0) {
             assert!(player.sessions >= 1 && player.sessions <= player.rows);
             assert!(player.first_day <= player.last_day && player.last_day < HISTORY_DAYS);
         }
+    }
+
+    #[test]
+    fn whales_stake_far_above_everyone_else() {
+        let mut sampler = Sampler::new(14);
+        let players = plan_players(&mut sampler, 5_000, 250_000, 20);
+        let whales: Vec<&Player> = players.iter().filter(|player| player.whale).collect();
+        assert_eq!(whales.len(), 20);
+        let mean_bet = |player: &Player| {
+            player.bet_median_eur * (player.bet_sigma * player.bet_sigma / 2.0).exp()
+        };
+        let smallest_whale = whales
+            .iter()
+            .map(|player| mean_bet(player))
+            .fold(f64::MAX, f64::min);
+        let largest_other = players
+            .iter()
+            .filter(|player| !player.whale)
+            .map(mean_bet)
+            .fold(0.0, f64::max);
+        assert!(
+            smallest_whale >= WHALE_MIN_BET_EUR * 0.999,
+            "{smallest_whale}"
+        );
+        assert!(
+            smallest_whale > 2.0 * largest_other,
+            "{smallest_whale} vs {largest_other}"
+        );
+        let total: u64 = players.iter().map(|player| player.rows).sum();
+        assert_eq!(total, 250_000);
     }
 }

@@ -73,6 +73,11 @@ impl Sampler {
         median * (sigma * self.normal()).exp()
     }
 
+    /// Pareto with scale 1 (the smallest value) and tail index `alpha`.
+    pub(super) fn pareto(&mut self, alpha: f64) -> f64 {
+        self.uniform_above_zero().powf(-1.0 / alpha)
+    }
+
     /// Exponential with the given mean.
     pub(super) fn exponential(&mut self, mean: f64) -> f64 {
         -mean * self.uniform_above_zero().ln()

@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn sessions_hold_every_row_in_start_order() {
         let mut sampler = Sampler::new(21);
-        let players = plan_players(&mut sampler, 500, 20_000);
+        let players = plan_players(&mut sampler, 500, 20_000, 0);
         let calendar = Calendar::ending(NaiveDate::from_ymd_opt(2026, 6, 30).unwrap()).unwrap();
         let plan = SessionPlan::new(&mut sampler, &players, &calendar);
         let mut rows = 0;

@@ -41,6 +41,7 @@ pub async fn run(mut config: Config, arguments: DemoArgs) -> anyhow::Result<()> 
     let lake = demo_lake_folder(&config, &arguments, end_date);
     let options = SyntheticLakeOptions {
         seed: arguments.seed,
+        whale_share: arguments.whales,
         ..SyntheticLakeOptions::new(arguments.players, arguments.transactions, end_date)
     };
     ensure_lake(&lake, options).await?;
@@ -121,8 +122,13 @@ fn demo_lake_folder(config: &Config, arguments: &DemoArgs, end_date: NaiveDate) 
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or_else(|| Path::new("."));
+    let whales = if arguments.whales > 0.0 {
+        format!("-whales{}", arguments.whales)
+    } else {
+        String::new()
+    };
     data.join("demo-lakes").join(format!(
-        "seed{}-players{}-transactions{}-{end_date}",
+        "seed{}-players{}-transactions{}{whales}-{end_date}",
         arguments.seed, arguments.players, arguments.transactions
     ))
 }

@@ -1,13 +1,18 @@
-//! The segmentation acceptance test: on lakes from the Python peer's generator (seeds the
+//! The segmentation acceptance tests: on lakes from the Python peer's generator (seeds the
 //! model was never tuned on), `crmbet etl` then `crmbet train` must recover the planted
 //! archetypes (adjusted Rand index ≥ 0.9 against `truth/players.csv`), with a silhouette at
-//! least that of the true labelling minus 0.02, and name at least 4 archetypes as a
-//! marketer knows them.
+//! least that of the true labelling minus 0.02, name at least 4 archetypes as a marketer
+//! knows them, and show no whale segment (those lakes have no tail). On our own generator's
+//! lakes with a whale tail of 0.3-0.5%, at least 90% of the whales must share one segment
+//! holding under 2% of the other players, named "VIP · High Roller", while the archetypes
+//! keep ARI ≥ 0.9.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use chrono::NaiveDate;
+use crmbet_etl::{SyntheticLakeOptions, write_synthetic_lake};
 use crmbet_ml::{TrainOptions, adjusted_rand_index, silhouette_of};
 use crmbet_store::Store;
 use sea_orm::{ConnectionTrait, Database, Statement};
@@ -17,15 +22,20 @@ use sea_orm::{ConnectionTrait, Database, Statement};
 const SEEDS: [u64; 3] = [11, 29, 53];
 const PLAYERS: usize = 6_000;
 const TRANSACTIONS: usize = 300_000;
+/// Seeds and whale shares of the lakes with a tail (our generator; never tuned on).
+const WHALE_LAKES: [(u64, f64); 3] = [(61, 0.003), (67, 0.004), (71, 0.005)];
+/// The name of the whale segment.
+const WHALE_NAME: &str = "VIP · High Roller";
 
-/// The name a marketer expects for each planted archetype of the generator.
-const EXPECTED_NAMES: [(&str, &str); 6] = [
+/// The name a marketer expects for each planted archetype (the peer's key, then ours).
+const EXPECTED_NAMES: [(&str, &str); 7] = [
     ("casual_slots", "Casual Slots"),
     ("weekend_warrior", "Weekend Warrior"),
     ("sports_bettor_pro", "Sports Betting Pro"),
     ("night_owl_casino", "Night Owl Casino"),
     ("high_roller_crash", "High Roller Crash"),
     ("vip_live_dealer", "VIP Live Dealer"),
+    ("sports_betting_pro", "Sports Betting Pro"),
 ];
 
 fn peer_folder() -> PathBuf {
@@ -119,22 +129,101 @@ async fn segments(database_url: &str, model_id: i64) -> HashMap<String, i64> {
         .collect()
 }
 
+/// A lake of our own generator with `whale_share` of whales.
+fn generate_whale_lake(lake: &Path, seed: u64, whale_share: f64) -> HashSet<String> {
+    let end_date = NaiveDate::from_ymd_opt(2026, 6, 30).unwrap();
+    let options = SyntheticLakeOptions {
+        seed,
+        dirty_fraction: 0.01,
+        whale_share,
+        ..SyntheticLakeOptions::new(PLAYERS, TRANSACTIONS, end_date)
+    };
+    let summary = write_synthetic_lake(lake, &options, &mut |_| {}).unwrap();
+    let text = std::fs::read_to_string(lake.join("truth/whales.csv")).unwrap();
+    let whales: HashSet<String> = text.lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(whales.len(), summary.whales);
+    whales
+}
+
+/// What a lake's ETL and training gave, against its truth.
+struct Trained {
+    line: String,
+    /// Cluster id to name.
+    names: HashMap<i64, String>,
+    /// Player to cluster id.
+    assigned: HashMap<String, i64>,
+}
+
 async fn check_lake(seed: u64) -> String {
     let directory = tempfile::tempdir().unwrap();
     let lake = directory.path().join("lake");
     generate_lake(&lake, seed);
+    let trained = train_lake(directory.path(), &lake, &format!("peer seed {seed}")).await;
+    assert!(
+        !trained.names.values().any(|name| name == WHALE_NAME),
+        "{}: a whale segment on a lake without a tail",
+        trained.line
+    );
+    trained.line
+}
+
+async fn check_whale_lake(seed: u64, whale_share: f64) -> String {
+    let directory = tempfile::tempdir().unwrap();
+    let lake = directory.path().join("lake");
+    let whales = generate_whale_lake(&lake, seed, whale_share);
+    let label = format!("whale lake seed {seed}, {} whales", whales.len());
+    let trained = train_lake(directory.path(), &lake, &label).await;
+    let mut whales_per_cluster: HashMap<i64, usize> = HashMap::new();
+    for whale in &whales {
+        *whales_per_cluster
+            .entry(trained.assigned[whale])
+            .or_default() += 1;
+    }
+    let (whale_cluster, held) = whales_per_cluster
+        .iter()
+        .max_by_key(|(cluster, count)| (**count, -**cluster))
+        .map(|(cluster, count)| (*cluster, *count))
+        .unwrap();
+    let others = trained.assigned.len() - whales.len();
+    let others_inside = trained
+        .assigned
+        .iter()
+        .filter(|(user, cluster)| **cluster == whale_cluster && !whales.contains(*user))
+        .count();
+    let line = format!(
+        "{}; {held} of {} whales in \"{}\" with {others_inside} of {others} others",
+        trained.line,
+        whales.len(),
+        trained.names[&whale_cluster]
+    );
+    eprintln!("{line}");
+    assert!(
+        held as f64 >= 0.9 * whales.len() as f64,
+        "{line}: whales scattered"
+    );
+    assert!(
+        (others_inside as f64) < 0.02 * others as f64,
+        "{line}: the whale segment holds too many others"
+    );
+    assert_eq!(trained.names[&whale_cluster], WHALE_NAME, "{line}");
+    line
+}
+
+/// Loads `lake` into a fresh SQLite database under `directory`, trains with seed 0, and
+/// checks the archetypes' ARI, the silhouette and the names.
+async fn train_lake(directory: &Path, lake: &Path, label: &str) -> Trained {
     let database_url = format!(
         "sqlite://{}?mode=rwc",
-        directory.path().join("crmbet.db").display()
+        directory.join("crmbet.db").display()
     );
-    let warehouse = directory.path().join("warehouse");
+    let warehouse = directory.join("warehouse");
     let lake_argument = lake.to_string_lossy().into_owned();
     let etl = crmbet(
         &database_url,
         &warehouse,
         &["etl", "--lake", &lake_argument, "--json"],
     );
-    let planted = truth(&lake);
+    let planted = truth(lake);
     assert_eq!(etl["players"], planted.len(), "{etl}");
 
     let trained = crmbet(
@@ -204,7 +293,7 @@ async fn check_lake(seed: u64) -> String {
     }
 
     let line = format!(
-        "seed {seed}: {} k = {}, ARI {agreement:.3}, silhouette {silhouette:.4} (truth \
+        "{label}: {} k = {}, ARI {agreement:.3}, silhouette {silhouette:.4} (truth \
          {truth_silhouette:.4}), named right: {named_right:?}, names {:?}",
         trained["algorithm"],
         trained["k"],
@@ -220,12 +309,23 @@ async fn check_lake(seed: u64) -> String {
         named_right.len() >= 4,
         "{line}: fewer than 4 archetypes named right"
     );
-    line
+    Trained {
+        line,
+        names,
+        assigned,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn trained_segments_recover_the_planted_archetypes_on_unseen_seeds() {
     for seed in SEEDS {
         check_lake(seed).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whales_get_their_own_segment_and_the_archetypes_hold() {
+    for (seed, whale_share) in WHALE_LAKES {
+        check_whale_lake(seed, whale_share).await;
     }
 }

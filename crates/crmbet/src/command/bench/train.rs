@@ -50,6 +50,14 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
         seconds,
         peak_rss_bytes: peak_rss_bytes(),
     };
+    let assignment = if arguments.check_assignment {
+        if !arguments.json {
+            eprintln!("assigning the density methods' players with the trees and exhaustively ...");
+        }
+        Some(crmbet_ml::check_density_assignment(&table, &options)?)
+    } else {
+        None
+    };
     let truth = read_truth(&arguments.lake)?;
     let crmbet_ari = truth.as_ref().map(|truth| agreement(&table, &model, truth));
 
@@ -72,6 +80,7 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
         "crmbet_chosen": {"algorithm": model.algorithm.to_string(), "k": model.k},
         "crmbet_silhouette": model.metrics.silhouette,
         "crmbet_ari_vs_truth": crmbet_ari,
+        "crmbet_assignment_check": assignment,
         "sklearn_seconds": peer.as_ref().map(|peer| peer.measurement.seconds),
         "sklearn_chosen_k": peer.as_ref().map(|peer| peer.chosen_k.clone()),
         "sklearn_ari_vs_truth": peer.as_ref().map(|peer| peer.ari.clone()),
@@ -99,6 +108,19 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
         model.metrics.silhouette,
         crmbet_ari.map_or("-".to_owned(), |ari| format!("{ari:.3}"))
     );
+    for check in assignment.iter().flatten() {
+        println!(
+            "{} assignment of {} players to {} core points: trees {:.2} s, exhaustive {:.2} s \
+             ({:.1}x faster), {} labels differ",
+            check.algorithm,
+            check.players,
+            check.core_points,
+            check.indexed_seconds,
+            check.exhaustive_seconds,
+            ratio(check.exhaustive_seconds, check.indexed_seconds),
+            check.differing
+        );
+    }
     if let Some(peer) = &peer {
         println!(
             "scikit-learn: k = {}, ARI vs truth {}",

@@ -249,7 +249,7 @@ export type ClusterMember = Message<"crmbet.v1.ClusterMember"> & {
   confidence: number;
 
   /**
-   * True when the player is an outlier of the cluster (density models).
+   * True when the player lies beyond the distance that holds 99% of the cluster (any model).
    *
    * @generated from field: bool outlier = 3;
    */
