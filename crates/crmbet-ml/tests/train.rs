@@ -120,3 +120,43 @@ fn a_table_of_only_missing_values_is_an_error_not_a_crash() {
     let error = train(&table, &options(Algorithm::Auto), &mut |_| {}).unwrap_err();
     assert!(!error.to_string().is_empty());
 }
+
+#[test]
+fn a_whale_tail_gets_its_own_cluster_and_live_whales_join_it() {
+    // 1,200 players of the three groups (median stake about 5), then 8 staking 2,000-5,000.
+    let mut table = players(4, 1_208);
+    for row in 1_200..1_208 {
+        table.values[[row, 0]] = 2_000.0 + 400.0 * (row - 1_200) as f64;
+    }
+    let model = train(&table, &options(Algorithm::KMeans), &mut |_| {}).unwrap();
+    let tail = crmbet_ml::ValueTail::from_parameters(&model.parameters)
+        .unwrap_or_else(|| panic!("no tail in {}", model.parameters));
+    assert_eq!((tail.players, tail.cluster), (8, model.k - 1));
+    assert_eq!(model.clusters[tail.cluster].name, "VIP · High Roller");
+    assert_eq!(model.clusters[tail.cluster].size, 8);
+    assert!(
+        model.assignments[1_200..]
+            .iter()
+            .all(|assignment| assignment.cluster == Some(tail.cluster))
+    );
+    assert!(model.selection_reason.contains("their own cluster"));
+    // A live player crossing the threshold joins the tail; one below it never does.
+    let scorer = model.scorer().unwrap();
+    let mut row: Vec<f64> = table.values.row(0).to_vec();
+    row[0] = tail.threshold * 2.0;
+    let whale = scorer.assign(&table.columns, &row).unwrap();
+    assert_eq!(whale.cluster, Some(tail.cluster));
+    assert!((whale.confidence - 0.5).abs() < 1e-12);
+    row[0] = tail.threshold * 0.9;
+    let below = scorer.nearest(&table.columns, &row).unwrap();
+    assert_ne!(below.cluster, Some(tail.cluster));
+    // The same groups without the tail train without one.
+    let plain = train(&players(4, 1_200), &options(Algorithm::KMeans), &mut |_| {}).unwrap();
+    assert!(crmbet_ml::ValueTail::from_parameters(&plain.parameters).is_none());
+    assert!(
+        plain
+            .clusters
+            .iter()
+            .all(|cluster| cluster.name != "VIP · High Roller")
+    );
+}
