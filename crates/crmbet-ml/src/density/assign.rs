@@ -53,7 +53,7 @@ pub(crate) fn assign_to_nearest_core(
     points: ArrayView2<f64>,
 ) -> Vec<Option<usize>> {
     let reach = &fitted.reach;
-    if reach.labels.is_empty() || points.ncols() != reach.points.ncols() {
+    if !comparable(fitted, points) {
         return vec![None; points.nrows()];
     }
     let rotation = random_rotation(reach.points.ncols());
@@ -67,9 +67,23 @@ pub(crate) fn assign_to_nearest_core(
     let Some(search) = CoreSearch::new(fitted, &rotation, &all, &group_data) else {
         return assign_to_nearest_core_exhaustively(fitted, points);
     };
-    in_parallel(points, |row| search.nearest_reaching(row))
+    clusters_of(
+        fitted,
+        in_parallel(points, |row| search.nearest_reaching(row)),
+    )
+}
+
+/// Whether `points` can be compared with `fitted`'s core points (there are some, and the
+/// widths agree); if not, every point is noise.
+fn comparable(fitted: &DensityResult, points: ArrayView2<f64>) -> bool {
+    !fitted.reach.labels.is_empty() && points.ncols() == fitted.reach.points.ncols()
+}
+
+/// The cluster of each chosen core point (`None` stays noise).
+fn clusters_of(fitted: &DensityResult, cores: Vec<Option<usize>>) -> Vec<Option<usize>> {
+    cores
         .into_iter()
-        .map(|core| core.map(|core| reach.labels[core]))
+        .map(|core| core.map(|core| fitted.reach.labels[core]))
         .collect()
 }
 
@@ -78,12 +92,11 @@ pub(crate) fn assign_to_nearest_core_exhaustively(
     fitted: &DensityResult,
     points: ArrayView2<f64>,
 ) -> Vec<Option<usize>> {
-    let reach = &fitted.reach;
-    if reach.labels.is_empty() || points.ncols() != reach.points.ncols() {
+    if !comparable(fitted, points) {
         return vec![None; points.nrows()];
     }
     let cores = CoreRows::new(fitted);
-    in_parallel(points, |row| {
+    let nearest = in_parallel(points, |row| {
         let slice = row.to_slice()?;
         let mut best: Option<(usize, f64)> = None;
         for core in 0..cores.rows.len() {
@@ -97,10 +110,8 @@ pub(crate) fn assign_to_nearest_core_exhaustively(
             }
         }
         best.map(|(core, _)| core)
-    })
-    .into_iter()
-    .map(|core| core.map(|core| reach.labels[core]))
-    .collect()
+    });
+    clusters_of(fitted, nearest)
 }
 
 /// The core points as slices, with their squared reach.
