@@ -1,5 +1,6 @@
-//! Density-based clustering: DBSCAN (linfa) and HDBSCAN (our own, agreeing with
-//! scikit-learn), and the assignment of points outside the fitted sample.
+//! Density-based clustering: DBSCAN (linfa-clustering's algorithm, label for label, on
+//! neighbourhoods found in parallel) and HDBSCAN (our own, agreeing with scikit-learn), and
+//! the assignment of points outside the fitted sample.
 //!
 //! Both methods cost O(n²) in the points given, so training fits them on a sample (20 000
 //! players by default) and [`assign_to_nearest_core`] labels everyone else: a player takes

@@ -556,9 +556,7 @@ fn density_runs(
             Algorithm::Dbscan => density::dbscan(fitted_points.view(), options.seed),
             _ => density::hdbscan(fitted_points.view(), min_cluster_size),
         };
-        // The exhaustive search: linfa-nn's ball trees give the same labels but measured
-        // 3x slower on 31 player features (`crmbet bench train --check-assignment`).
-        let labels = density::assign_to_nearest_core_exhaustively(&fitted, points);
+        let labels = density::assign_to_nearest_core(&fitted, points);
         let clustering = density_clustering(
             points,
             algorithm,

@@ -319,7 +319,7 @@ pub struct BenchTrainArgs {
     /// Only crmbet, without the peer (e.g. to measure memory on a lake the peer cannot hold).
     #[arg(long)]
     pub skip_peer: bool,
-    /// After training, assign the players outside the density sample both with the trees
+    /// After training, assign the players outside the density sample both with the index
     /// and exhaustively, and report the times and how many labels differ.
     #[arg(long)]
     pub check_assignment: bool,

@@ -1,49 +1,50 @@
 //! Labelling the players a density method did not see: each takes the cluster of the
 //! nearest core point whose reach covers it (ties go to the earlier core point), else noise.
 //!
-//! Training uses the exhaustive search ([`assign_to_nearest_core_exhaustively`]).
-//! [`assign_to_nearest_core`] answers the same with ball trees (linfa-nn), label for label
-//! (unit tests below, and `crmbet bench train --check-assignment` on a real matrix), but on
-//! 31 player features it measured 3x slower than the exhaustive search (100k players, 17.5k
-//! core points: 56 s against 17 s for DBSCAN), so it is kept only for that comparison until a
-//! faster index replaces it:
+//! [`assign_to_nearest_core_exhaustively`] is the definition: every core point for every
+//! player. Training uses [`assign_to_nearest_core`], which gives the same labels (unit tests
+//! below, and `crmbet bench train --check-assignment` on a real matrix) from a spatial index
+//! that prunes with the triangle inequality, exact in any dimension:
 //!
-//! 1. The nearest core point overall: when it reaches the player, the answer is at that
-//!    distance, so only core points as near (exact ties) are looked at again.
-//! 2. Otherwise only core points reaching at least that far can qualify. Core points are
-//!    grouped by reach (each group spans a factor [`REACH_GROUP_FACTOR`]), each group in its
-//!    own tree, and a group is searched within its largest reach only if that reach can
-//!    cover the player.
+//! - Core points and players are turned into the principal axes of the core points (a
+//!   rotation, so distances do not change): the coordinates in which core points differ
+//!   most come first, and a partial sum of squared differences rules a core point out after
+//!   a few of them.
+//! - The core points are split into groups around centres (a few seeded k-means rounds; the
+//!   quality of the split only changes the speed). A group keeps each member's distance to
+//!   its centre (members sorted by it), its radius (the largest) and its largest reach.
+//! - For a player at distance `D` from a centre, a member at distance `o` from it lies at
+//!   least `|D − o|` away, and the whole group at least `D − radius`. A group is skipped when
+//!   that bound exceeds its largest reach (no member can reach the player) or the best
+//!   distance found so far; groups are visited nearest bound first, so once one is beyond
+//!   the best, all the rest are. Within a group only the members whose `|D − o|` is within
+//!   both limits (a binary search over the sorted offsets) are looked at, and only those
+//!   whose rotated partial distance stays within them are measured.
 //!
-//! Every candidate's distance is then computed exactly as the exhaustive search computes it
-//! (same arithmetic, same order), and the smallest (distance, core index) that the core's
-//! reach covers wins. The trees' own distances only choose candidates, with a relative
-//! slack of [`SEARCH_SLACK`] so that rounding never drops one.
-//!
-//! The trees hold each distinct core position once, turned by a seeded random rotation:
-//! linfa-nn splits a ball at the median of its widest coordinate, and on player features a
-//! coordinate is often widest through a few extreme players while most players share one
-//! value (no crash play at all), which makes a split peel off one point at a time (a tree as
-//! deep as it has points). Rotated coordinates mix every feature, so they do not tie;
-//! distances do not change.
+//! Measured distances use the exhaustive search's own arithmetic on the original
+//! coordinates, and the smallest (squared distance, core index) that the core's reach covers
+//! wins, so the labels agree exactly. Rotated distances and the bounds only skip work, each
+//! widened by [`BOUND_SLACK`] of the distances and norms involved so that rounding never
+//! skips a candidate. On 31 standardised player features (17k DBSCAN core points) a player
+//! is measured exactly against a handful of core points and partially against a few hundred,
+//! instead of all of them.
 
-use linfa_nn::distance::L2Dist;
-use linfa_nn::{BallTree, NearestNeighbour, NearestNeighbourIndex};
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2};
+use linfa_linalg::eigh::{EigSort, Eigh};
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 
 use super::DensityResult;
 use super::neighbours::squared_distance_within;
 
-/// Reach groups span this factor between their smallest and largest reach.
-const REACH_GROUP_FACTOR: f64 = 2.0;
-/// Relative slack on every tree search radius.
-const SEARCH_SLACK: f64 = 1e-9;
+/// Relative slack on every pruning bound (distances are exact to about 1e-15).
+const BOUND_SLACK: f64 = 1e-9;
 /// Most threads an assignment uses.
 const MAX_THREADS: usize = 4;
-/// Seed of the rotation of the trees' coordinates.
-const ROTATION_SEED: u64 = 0x524F_5441;
+/// Seed of the grouping of the core points.
+const GROUPING_SEED: u64 = 0x4752_4F55;
+/// k-means rounds that refine the group centres.
+const GROUPING_ROUNDS: usize = 4;
 
 /// Labels `points` by the nearest core point of `fitted` that reaches them (module
 /// documentation). Points with a non-finite coordinate, or a different number of columns
@@ -52,24 +53,13 @@ pub(crate) fn assign_to_nearest_core(
     fitted: &DensityResult,
     points: ArrayView2<f64>,
 ) -> Vec<Option<usize>> {
-    let reach = &fitted.reach;
     if !comparable(fitted, points) {
         return vec![None; points.nrows()];
     }
-    let rotation = random_rotation(reach.points.ncols());
-    let everyone: Vec<usize> = (0..reach.labels.len()).collect();
-    let all = TreeData::new(fitted, &everyone, &rotation);
-    let groups = reach_groups(&reach.radius);
-    let group_data: Vec<TreeData> = groups
-        .iter()
-        .map(|cores| TreeData::new(fitted, cores, &rotation))
-        .collect();
-    let Some(search) = CoreSearch::new(fitted, &rotation, &all, &group_data) else {
-        return assign_to_nearest_core_exhaustively(fitted, points);
-    };
+    let index = CoreIndex::new(fitted);
     clusters_of(
         fitted,
-        in_parallel(points, |row| search.nearest_reaching(row)),
+        in_parallel(points, |row| index.nearest_reaching(row)),
     )
 }
 
@@ -133,219 +123,306 @@ impl<'a> CoreRows<'a> {
             reach_squared: reach.radius.iter().map(|radius| radius * radius).collect(),
         }
     }
+}
 
-    /// Squared distance from `point`, summed exactly as the exhaustive search does.
-    fn squared_distance(&self, point: &[f64], core: usize) -> f64 {
-        squared_distance_within(point, self.rows[core], f64::INFINITY)
+/// The principal axes of the core points. Rotating into them keeps every distance and puts
+/// the directions in which core points differ most first, so a partial sum of squared
+/// differences passes a bound after the first few coordinates.
+struct PrincipalAxes {
+    mean: Vec<f64>,
+    /// One unit axis per row, largest variance first.
+    axes: Array2<f64>,
+}
+
+impl PrincipalAxes {
+    /// The axes of `points`; the identity when the decomposition fails or its axes are not
+    /// orthonormal to well within [`BOUND_SLACK`].
+    fn of(points: &Array2<f64>) -> Self {
+        let width = points.ncols();
+        let mean = points
+            .mean_axis(Axis(0))
+            .unwrap_or_else(|| Array1::zeros(width));
+        let centred = points - &mean;
+        let covariance = centred.t().dot(&centred);
+        let axes = covariance
+            .eigh()
+            .map(|decomposition| decomposition.sort_eig_desc().1.reversed_axes())
+            .ok()
+            .filter(is_orthonormal)
+            .unwrap_or_else(|| Array2::eye(width));
+        Self {
+            mean: mean.to_vec(),
+            axes,
+        }
     }
 
-    /// Whether `core` reaches a point at `squared` distance.
-    fn reaches(&self, core: usize, squared: f64) -> bool {
-        squared <= self.reach_squared[core]
+    /// `point` in the axes' coordinates, written to `rotated`.
+    fn rotate(&self, point: &[f64], rotated: &mut [f64]) {
+        for (axis, coordinate) in self.axes.rows().into_iter().zip(rotated.iter_mut()) {
+            *coordinate = axis
+                .iter()
+                .zip(point.iter().zip(&self.mean))
+                .map(|(direction, (value, mean))| direction * (value - mean))
+                .sum();
+        }
     }
 }
 
-type Tree<'a> = Box<dyn NearestNeighbourIndex<f64> + Send + Sync + 'a>;
+/// Whether the rows of `axes` are orthonormal to 1e-12.
+fn is_orthonormal(axes: &Array2<f64>) -> bool {
+    let products = axes.dot(&axes.t());
+    products.indexed_iter().all(|((row, column), value)| {
+        let expected = if row == column { 1.0 } else { 0.0 };
+        (value - expected).abs() <= 1e-12
+    })
+}
 
-/// Some core points as a tree holds them: each distinct position once, rotated, with the
-/// core points at that position (ascending).
-struct TreeData {
-    rotated: Array2<f64>,
-    cores_at: Vec<Vec<usize>>,
+/// One group of core points around a centre (in rotated coordinates).
+struct Group {
+    centre: Vec<f64>,
+    /// Where the group's members start in [`CoreIndex`]'s member arrays.
+    start: usize,
+    /// One past its last member there.
+    end: usize,
+    /// The largest distance of a member from the centre.
+    radius: f64,
+    /// The largest reach of a member.
     largest_reach: f64,
 }
 
-impl TreeData {
-    fn new(fitted: &DensityResult, cores: &[usize], rotation: &Array2<f64>) -> Self {
-        let reach = &fitted.reach;
-        let mut positions: std::collections::HashMap<Vec<u64>, usize> =
-            std::collections::HashMap::new();
-        let mut cores_at: Vec<Vec<usize>> = Vec::new();
-        let mut distinct: Vec<usize> = Vec::new();
-        for &core in cores {
-            let key: Vec<u64> = reach
-                .points
-                .row(core)
-                .iter()
-                .map(|value| value.to_bits())
-                .collect();
-            let position = *positions.entry(key).or_insert_with(|| {
-                cores_at.push(Vec::new());
-                distinct.push(core);
-                cores_at.len() - 1
-            });
-            cores_at[position].push(core);
-        }
-        let rotated = reach
-            .points
-            .select(ndarray::Axis(0), &distinct)
-            .dot(&rotation.t());
-        let largest_reach = cores
-            .iter()
-            .map(|core| reach.radius[*core])
-            .fold(0.0, f64::max);
-        Self {
-            rotated,
-            cores_at,
-            largest_reach,
-        }
-    }
-}
-
-/// A tree over some core points.
-struct CoreTree<'a> {
-    tree: Tree<'a>,
-    data: &'a TreeData,
-}
-
-impl<'a> CoreTree<'a> {
-    fn new(data: &'a TreeData) -> Option<Self> {
-        let tree = BallTree::new().from_batch(&data.rotated, L2Dist).ok()?;
-        Some(Self { tree, data })
-    }
-
-    /// The core points at the distinct position nearest to the rotated point.
-    fn nearest(&self, rotated: ArrayView1<'_, f64>) -> Option<&'a [usize]> {
-        let (_, position) = *self.tree.k_nearest(rotated, 1).ok()?.first()?;
-        self.data.cores_at.get(position).map(Vec::as_slice)
-    }
-
-    /// Every core point within `radius` of the rotated point (and perhaps a few beyond).
-    fn within(&self, rotated: ArrayView1<'_, f64>, radius: f64) -> Option<Vec<usize>> {
-        let found = self.tree.within_range(rotated, slack(radius)).ok()?;
-        Some(
-            found
-                .into_iter()
-                .flat_map(|(_, position)| self.data.cores_at[position].iter().copied())
-                .collect(),
-        )
-    }
-}
-
-/// The trees over a fitted sample's core points.
-struct CoreSearch<'a> {
+/// The core points in principal-axis coordinates, grouped around centres; the members of a
+/// group are stored together, sorted by their distance from the group's centre.
+struct CoreIndex<'a> {
     cores: CoreRows<'a>,
-    rotation: &'a Array2<f64>,
-    /// Every core point in one tree.
-    all: CoreTree<'a>,
-    /// The core points grouped by reach, smallest reach first.
-    groups: Vec<CoreTree<'a>>,
+    axes: PrincipalAxes,
+    width: usize,
+    groups: Vec<Group>,
+    /// Core index of each member.
+    member_core: Vec<usize>,
+    /// Distance of each member from its group's centre (ascending within a group).
+    member_offset: Vec<f64>,
+    /// Reach of each member.
+    member_reach: Vec<f64>,
+    /// Rotated coordinates of each member, `width` per member.
+    member_rotated: Vec<f64>,
+    /// The largest norm of a rotated core point: with the player's own, the scale of the
+    /// rounding in rotated distances.
+    largest_norm: f64,
 }
 
-impl<'a> CoreSearch<'a> {
-    /// The trees over all core points and over each reach group, or `None` if a tree cannot
-    /// be built.
-    fn new(
-        fitted: &'a DensityResult,
-        rotation: &'a Array2<f64>,
-        all: &'a TreeData,
-        groups: &'a [TreeData],
-    ) -> Option<Self> {
-        Some(Self {
-            cores: CoreRows::new(fitted),
-            rotation,
-            all: CoreTree::new(all)?,
-            groups: groups.iter().map(CoreTree::new).collect::<Option<_>>()?,
-        })
+impl<'a> CoreIndex<'a> {
+    fn new(fitted: &'a DensityResult) -> Self {
+        let cores = CoreRows::new(fitted);
+        let axes = PrincipalAxes::of(&fitted.reach.points);
+        let width = fitted.reach.points.ncols();
+        let rotated: Vec<Vec<f64>> = cores
+            .rows
+            .iter()
+            .map(|row| {
+                let mut rotated = vec![0.0; width];
+                axes.rotate(row, &mut rotated);
+                rotated
+            })
+            .collect();
+        let rotated_rows: Vec<&[f64]> = rotated.iter().map(Vec::as_slice).collect();
+        let centres = group_centres(&rotated_rows);
+        let mut members: Vec<Vec<(f64, usize)>> = vec![Vec::new(); centres.len()];
+        for (core, row) in rotated_rows.iter().enumerate() {
+            let (group, squared) = nearest_centre(row, &centres);
+            members[group].push((squared.sqrt(), core));
+        }
+        let mut index = Self {
+            cores,
+            axes,
+            width,
+            groups: Vec::new(),
+            member_core: Vec::new(),
+            member_offset: Vec::new(),
+            member_reach: Vec::new(),
+            member_rotated: Vec::with_capacity(rotated.len() * width),
+            largest_norm: rotated_rows.iter().map(|row| norm(row)).fold(0.0, f64::max),
+        };
+        for (centre, mut group) in centres.into_iter().zip(members) {
+            if group.is_empty() {
+                continue;
+            }
+            group.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
+            let start = index.member_core.len();
+            let mut largest_reach: f64 = 0.0;
+            for &(offset, core) in &group {
+                let reach = fitted.reach.radius[core];
+                largest_reach = largest_reach.max(reach);
+                index.member_core.push(core);
+                index.member_offset.push(offset);
+                index.member_reach.push(reach);
+                index.member_rotated.extend_from_slice(rotated_rows[core]);
+            }
+            index.groups.push(Group {
+                centre,
+                start,
+                end: index.member_core.len(),
+                radius: group.last().map_or(0.0, |last| last.0),
+                largest_reach,
+            });
+        }
+        index
     }
 
-    /// The nearest core point that reaches `row`, by the rule in the module documentation.
+    /// The nearest core point that reaches `row` (module documentation).
     fn nearest_reaching(&self, row: ArrayView1<'_, f64>) -> Option<usize> {
         let point = row.to_slice()?;
         if point.iter().any(|value| !value.is_finite()) {
             return None;
         }
-        let rotated: Array1<f64> = self.rotation.dot(&row);
-        let nearest = *self.all.nearest(rotated.view())?.first()?;
-        let squared = self.cores.squared_distance(point, nearest);
-        let mut best: Option<(f64, usize)> = None;
-        let mut consider = |core: usize| {
-            let squared = self.cores.squared_distance(point, core);
-            if self.cores.reaches(core, squared)
-                && best.is_none_or(|current| (squared, core) < current)
-            {
-                best = Some((squared, core));
+        let mut rotated = vec![0.0; self.width];
+        self.axes.rotate(point, &mut rotated);
+        // A limit on a true distance, widened for the rounding of rotated distances.
+        let scale = norm(&rotated) + self.largest_norm;
+        let widen = |limit: f64| limit + BOUND_SLACK * (limit + scale);
+        // (lower bound on the group's distance, group, distance to its centre)
+        let mut candidates: Vec<(f64, usize, f64)> = Vec::with_capacity(self.groups.len());
+        for (position, group) in self.groups.iter().enumerate() {
+            let distance = squared_distance_within(&rotated, &group.centre, f64::INFINITY).sqrt();
+            let lower = distance - group.radius;
+            if lower <= widen(group.largest_reach) {
+                candidates.push((lower, position, distance));
             }
-        };
-        consider(nearest);
-        if self.cores.reaches(nearest, squared) {
-            // Nothing is nearer; look again only at the cores as near, for exact ties.
-            for core in self.all.within(rotated.view(), squared.sqrt())? {
-                consider(core);
-            }
-            return best.map(|(_, core)| core);
         }
-        // Only cores reaching at least as far as the nearest core lies can qualify.
-        let nearest_distance = squared.sqrt();
-        for group in &self.groups {
-            if group.data.largest_reach < nearest_distance {
-                continue;
+        candidates.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
+        let mut best: Option<(f64, usize)> = None;
+        let mut best_distance = f64::INFINITY;
+        for (lower, position, distance) in candidates {
+            if lower > widen(best_distance) {
+                break;
             }
-            for core in group.within(rotated.view(), group.data.largest_reach)? {
-                consider(core);
+            let group = &self.groups[position];
+            let limit = widen(best_distance.min(group.largest_reach));
+            let offsets = &self.member_offset[group.start..group.end];
+            let first = group.start + offsets.partition_point(|offset| *offset < distance - limit);
+            for member in first..group.end {
+                let offset = self.member_offset[member];
+                if offset > distance + limit {
+                    break;
+                }
+                let member_limit = widen(self.member_reach[member].min(best_distance));
+                if (distance - offset).abs() > member_limit {
+                    continue;
+                }
+                let member_rotated =
+                    &self.member_rotated[member * self.width..(member + 1) * self.width];
+                if exceeds(&rotated, member_rotated, member_limit * member_limit) {
+                    continue;
+                }
+                let core = self.member_core[member];
+                let reach_squared = self.cores.reach_squared[core];
+                let bound = best.map_or(reach_squared, |(squared, _)| squared.min(reach_squared));
+                let squared = squared_distance_within(point, self.cores.rows[core], bound);
+                if squared <= reach_squared && best.is_none_or(|current| (squared, core) < current)
+                {
+                    best = Some((squared, core));
+                    best_distance = squared.sqrt();
+                }
             }
         }
         best.map(|(_, core)| core)
     }
 }
 
-/// A seeded random rotation of `dimensions` coordinates (orthonormal rows, Gram-Schmidt of
-/// Gaussian vectors).
-fn random_rotation(dimensions: usize) -> Array2<f64> {
-    let mut random = Xoshiro256PlusPlus::seed_from_u64(ROTATION_SEED);
-    let mut uniform = move || ((random.next_u64() >> 11) as f64 + 0.5) / (1_u64 << 53) as f64;
-    let mut rotation = Array2::<f64>::zeros((dimensions, dimensions));
-    for row in 0..dimensions {
-        loop {
-            let mut vector: Array1<f64> = Array1::from_shape_fn(dimensions, |_| {
-                (-2.0 * uniform().ln()).sqrt() * (std::f64::consts::TAU * uniform()).cos()
-            });
-            for previous in 0..row {
-                let basis = rotation.row(previous);
-                let projection = vector.dot(&basis);
-                vector.scaled_add(-projection, &basis);
-            }
-            let norm = vector.dot(&vector).sqrt();
-            if norm > 1e-6 {
-                rotation.row_mut(row).assign(&(vector / norm));
+/// Whether the squared distance between two points exceeds `bound`, summing four
+/// coordinates at a time and stopping as soon as it does.
+fn exceeds(left: &[f64], right: &[f64], bound: f64) -> bool {
+    let mut total = 0.0;
+    let mut left_blocks = left.chunks_exact(4);
+    let mut right_blocks = right.chunks_exact(4);
+    for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {
+        let mut block = 0.0;
+        for (first, second) in left_block.iter().zip(right_block) {
+            block += (first - second) * (first - second);
+        }
+        total += block;
+        if total > bound {
+            return true;
+        }
+    }
+    for (first, second) in left_blocks.remainder().iter().zip(right_blocks.remainder()) {
+        total += (first - second) * (first - second);
+    }
+    total > bound
+}
+
+/// The Euclidean norm of a point.
+fn norm(point: &[f64]) -> f64 {
+    point.iter().map(|value| value * value).sum::<f64>().sqrt()
+}
+
+/// The nearest of `centres` to `row`, with its squared distance.
+fn nearest_centre(row: &[f64], centres: &[Vec<f64>]) -> (usize, f64) {
+    let mut best = (0, f64::INFINITY);
+    for (position, centre) in centres.iter().enumerate() {
+        let squared = squared_distance_within(row, centre, best.1);
+        if squared < best.1 {
+            best = (position, squared);
+        }
+    }
+    best
+}
+
+/// Centres of about √n groups of the core points: k-means++ seeding (seeded) and a few
+/// k-means rounds.
+fn group_centres(rows: &[&[f64]]) -> Vec<Vec<f64>> {
+    let count = rows.len();
+    let Some(width) = rows.first().map(|row| row.len()) else {
+        return Vec::new();
+    };
+    let wanted = ((count as f64).sqrt().ceil() as usize).clamp(1, count);
+    let mut random = Xoshiro256PlusPlus::seed_from_u64(GROUPING_SEED);
+    let mut uniform = move || (random.next_u64() >> 11) as f64 / (1_u64 << 53) as f64;
+    let mut centres: Vec<Vec<f64>> =
+        vec![rows[(uniform() * count as f64) as usize % count].to_vec()];
+    let mut nearest: Vec<f64> = rows
+        .iter()
+        .map(|row| squared_distance_within(row, &centres[0], f64::INFINITY))
+        .collect();
+    while centres.len() < wanted {
+        let total: f64 = nearest.iter().sum();
+        if total.is_nan() || total <= 0.0 {
+            break; // every core point sits on a centre already
+        }
+        let mut target = uniform() * total;
+        let mut chosen = count - 1;
+        for (row, squared) in nearest.iter().enumerate() {
+            target -= squared;
+            if target < 0.0 && *squared > 0.0 {
+                chosen = row;
                 break;
             }
         }
-    }
-    rotation
-}
-
-/// A search radius widened by [`SEARCH_SLACK`], and never so small that its square
-/// underflows to 0 (the trees compare squares, strictly).
-fn slack(radius: f64) -> f64 {
-    (radius * (1.0 + SEARCH_SLACK)).max(1e-150)
-}
-
-/// Core positions grouped by reach: each group spans at most [`REACH_GROUP_FACTOR`], smallest
-/// reach first; reaches of 0 form the first group.
-fn reach_groups(radius: &[f64]) -> Vec<Vec<usize>> {
-    let mut order: Vec<usize> = (0..radius.len()).collect();
-    order.sort_by(|left, right| {
-        radius[*left]
-            .total_cmp(&radius[*right])
-            .then(left.cmp(right))
-    });
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    let mut floor = f64::NAN;
-    for core in order {
-        let reach = radius[core];
-        let starts_group = groups.is_empty()
-            || (floor > 0.0 && reach > floor * REACH_GROUP_FACTOR)
-            || (floor == 0.0 && reach > 0.0);
-        if starts_group {
-            groups.push(Vec::new());
-            floor = reach;
+        let centre = rows[chosen].to_vec();
+        for (row, squared) in rows.iter().zip(nearest.iter_mut()) {
+            *squared = squared.min(squared_distance_within(row, &centre, *squared));
         }
-        if let Some(group) = groups.last_mut() {
-            group.push(core);
+        centres.push(centre);
+    }
+    for _ in 0..GROUPING_ROUNDS {
+        let mut sums = vec![vec![0.0; width]; centres.len()];
+        let mut counts = vec![0_usize; centres.len()];
+        for row in rows {
+            let (group, _) = nearest_centre(row, &centres);
+            counts[group] += 1;
+            for (sum, value) in sums[group].iter_mut().zip(row.iter()) {
+                *sum += value;
+            }
+        }
+        for ((centre, sum), members) in centres.iter_mut().zip(sums).zip(counts) {
+            if members > 0 {
+                *centre = sum
+                    .into_iter()
+                    .map(|value| value / members as f64)
+                    .collect();
+            }
         }
     }
-    groups
+    centres
 }
 
 /// `assign(row)` for every row of `points`, split over the available cores by contiguous
@@ -400,7 +477,7 @@ mod tests {
     }
 
     #[test]
-    fn the_trees_give_exactly_the_exhaustive_labels() {
+    fn the_index_gives_exactly_the_exhaustive_labels() {
         for seed in [3, 5, 8] {
             let (sample, _) = blobs_with_noise(seed);
             let points = fresh_points(&sample, seed + 100, 3_000);
@@ -430,7 +507,7 @@ mod tests {
     }
 
     #[test]
-    fn many_players_sharing_a_coordinate_keep_the_trees_shallow() {
+    fn many_players_sharing_a_coordinate_give_the_exhaustive_labels() {
         // Most values 0 in the widest column, a few far out, and many exact duplicates: the
         // shape that makes an unrotated median split peel off one point at a time.
         let count = 4_000;
@@ -448,18 +525,52 @@ mod tests {
     }
 
     #[test]
-    fn the_rotation_keeps_distances() {
-        let rotation = random_rotation(31);
-        let identity = rotation.dot(&rotation.t());
-        for ((row, column), value) in identity.indexed_iter() {
-            let expected = if row == column { 1.0 } else { 0.0 };
-            assert!((value - expected).abs() < 1e-12, "{row},{column}: {value}");
+    fn thirty_one_columns_of_player_like_features_give_the_exhaustive_labels() {
+        // Six groups in 31 columns, some columns mostly 0 with a heavy tail (stakes), and
+        // fresh points both near the sample and far from it.
+        let mut random = Random::new(21);
+        let columns = 31;
+        let draw = |random: &mut Random, row: usize| -> Vec<f64> {
+            let group = row % 6;
+            (0..columns)
+                .map(|column| match column % 5 {
+                    0 if row.is_multiple_of(97) => 50.0 * random.uniform(),
+                    0 => 0.0,
+                    _ => group as f64 * 1.5 + 0.7 * random.normal(),
+                })
+                .collect()
+        };
+        let sample_rows: Vec<f64> = (0..1_500).flat_map(|row| draw(&mut random, row)).collect();
+        let sample = Array2::from_shape_vec((1_500, columns), sample_rows).unwrap();
+        let fresh_rows: Vec<f64> = (0..4_000)
+            .flat_map(|row| {
+                let mut values = draw(&mut random, row);
+                if row.is_multiple_of(50) {
+                    values.iter_mut().for_each(|value| *value *= 4.0);
+                }
+                values
+            })
+            .collect();
+        let points = Array2::from_shape_vec((4_000, columns), fresh_rows).unwrap();
+        for fitted in [hdbscan(sample.view(), 30), dbscan(sample.view(), 2)] {
+            let exhaustive = assign_to_nearest_core_exhaustively(&fitted, points.view());
+            assert!(exhaustive.iter().any(Option::is_some));
+            assert_eq!(assign_to_nearest_core(&fitted, points.view()), exhaustive);
         }
     }
 
     #[test]
-    fn reach_groups_span_a_bounded_factor() {
-        let groups = reach_groups(&[0.0, 1.0, 5.0, 1.5, 2.5, 0.0, 2.0]);
-        assert_eq!(groups, vec![vec![0, 5], vec![1, 3, 6], vec![4, 2]]);
+    fn every_core_point_lands_in_exactly_one_group() {
+        let (sample, _) = blobs_with_noise(10);
+        let fitted = hdbscan(sample.view(), 25);
+        let index = CoreIndex::new(&fitted);
+        let mut seen = index.member_core.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..fitted.reach.labels.len()).collect::<Vec<_>>());
+        for group in &index.groups {
+            let offsets = &index.member_offset[group.start..group.end];
+            assert!(offsets.windows(2).all(|pair| pair[0] <= pair[1]));
+            assert_eq!(offsets.last().copied(), Some(group.radius));
+        }
     }
 }

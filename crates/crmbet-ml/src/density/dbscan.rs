@@ -1,15 +1,12 @@
-//! DBSCAN through linfa-clustering, with the peer's automatic parameters: `min_samples = 2 ×
+//! DBSCAN (linfa-clustering's algorithm, label for label), with the peer's automatic parameters: `min_samples = 2 ×
 //! dimensions` and `eps` at the knee of the sorted `min_samples`-nearest-neighbour distances.
 
 use super::neighbours::kth_neighbour_squared_distances;
+use super::neighbours::{Neighbourhoods, eps_neighbourhoods, lane_squared_distance, row_slices};
 use super::{
     CoreReach, DensityResult, all_noise, finite_standard_matrix, relabel_by_first_appearance,
 };
-use linfa::Float;
-use linfa::prelude::{ParamGuard, Transformer};
-use linfa_clustering::Dbscan;
-use linfa_nn::{LinearSearch, distance::Distance};
-use ndarray::{ArrayView, ArrayView2, Dimension, Zip};
+use ndarray::{Array2, ArrayView2};
 use serde_json::json;
 
 /// DBSCAN with `min_samples = 2 × dimensions` (the point itself counted, as scikit-learn
@@ -48,22 +45,12 @@ pub(crate) fn dbscan(points: ArrayView2<f64>, seed: u64) -> DensityResult {
     let eps = curve[knee];
     parameters["eps"] = json!(eps);
     parameters["knee_index"] = json!(knee);
-    // scikit-learn counts neighbours at distance <= eps, linfa's linear and ball-tree
-    // searches at < tolerance: widen by rounding noise, and keep the tolerance positive
+    // scikit-learn counts neighbours at distance <= eps, linfa's searches (and the expansion
+    // below) at < tolerance: widen by rounding noise, and keep the tolerance positive
     // (identical points have a zero knee) with a square that does not underflow.
     let tolerance = (eps * (1.0 + 1e-9)).max(1e-150);
-    let checked = match Dbscan::params_with(min_samples, Euclidean, LinearSearch)
-        .tolerance(tolerance)
-        .check()
-    {
-        Ok(checked) => checked,
-        Err(error) => {
-            parameters["skipped"] = json!(error.to_string());
-            return all_noise(count, parameters, dimensions);
-        }
-    };
-    let memberships = checked.transform(&matrix);
-    let labels = relabel_by_first_appearance(memberships.as_slice().unwrap_or(&[]));
+    let memberships = expand_clusters(&matrix, tolerance * tolerance, min_samples);
+    let labels = relabel_by_first_appearance(&memberships);
     debug_assert_eq!(labels.len(), count);
     let reach = CoreReach::from_points_where(
         &matrix,
@@ -78,47 +65,85 @@ pub(crate) fn dbscan(points: ArrayView2<f64>, seed: u64) -> DensityResult {
     }
 }
 
-/// Euclidean distance for linfa's neighbour searches, summing contiguous rows in four lanes
-/// (linfa's `L2Dist` goes through a generic zip, several times slower on 31 columns).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Euclidean;
+/// DBSCAN's expansion exactly as linfa-clustering's `Dbscan` runs it (so the labels are
+/// linfa's, point for point; a test compares them): points in index order; an unlabelled
+/// point with at least `min_points` neighbours (itself included) starts a cluster, and a
+/// breadth-first queue takes in its unlabelled neighbours; a dequeued point joins the
+/// cluster and, when it is a core point too, queues its unlabelled neighbours not queued yet.
+///
+/// The neighbourhoods are found once, all pairs in parallel ([`eps_neighbourhoods`]), instead
+/// of one linear scan per point; beyond the pair budget each point is scanned, as linfa's
+/// `LinearSearch` does. Both use [`lane_squared_distance`] `< squared_radius`.
+fn expand_clusters(
+    matrix: &Array2<f64>,
+    squared_radius: f64,
+    min_points: usize,
+) -> Vec<Option<usize>> {
+    let neighbourhoods = eps_neighbourhoods(matrix, squared_radius);
+    expand_with(matrix, squared_radius, min_points, neighbourhoods.as_ref())
+}
 
-impl<F: Float> Distance<F> for Euclidean {
-    fn distance<D: Dimension>(&self, left: ArrayView<F, D>, right: ArrayView<F, D>) -> F {
-        self.rdistance(left, right).sqrt()
-    }
-
-    fn rdistance<D: Dimension>(&self, left: ArrayView<F, D>, right: ArrayView<F, D>) -> F {
-        let (Some(left), Some(right)) = (left.as_slice(), right.as_slice()) else {
-            let mut total = F::zero();
-            Zip::from(&left).and(&right).for_each(|&first, &second| {
-                total += (first - second) * (first - second);
-            });
-            return total;
-        };
-        let mut lanes = [F::zero(); 4];
-        let mut left_blocks = left.chunks_exact(4);
-        let mut right_blocks = right.chunks_exact(4);
-        for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {
-            for lane in 0..4 {
-                let difference = left_block[lane] - right_block[lane];
-                lanes[lane] += difference * difference;
+/// [`expand_clusters`] with the neighbourhoods found already, or scanning when `None`.
+fn expand_with(
+    matrix: &Array2<f64>,
+    squared_radius: f64,
+    min_points: usize,
+    neighbourhoods: Option<&Neighbourhoods>,
+) -> Vec<Option<usize>> {
+    let count = matrix.nrows();
+    let rows = row_slices(matrix);
+    let mut scanned = Vec::new();
+    let mut neighbours_of = |point: usize| -> Vec<usize> {
+        match neighbourhoods {
+            Some(found) => found
+                .of(point)
+                .iter()
+                .map(|&other| other as usize)
+                .collect(),
+            None => {
+                scanned.clear();
+                scanned.extend((0..count).filter(|&other| {
+                    lane_squared_distance(rows[point], rows[other]) < squared_radius
+                }));
+                scanned.clone()
             }
         }
-        let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-        for (&first, &second) in left_blocks.remainder().iter().zip(right_blocks.remainder()) {
-            total += (first - second) * (first - second);
+    };
+    let mut memberships: Vec<Option<usize>> = vec![None; count];
+    let mut queued = vec![false; count];
+    let mut queue = std::collections::VecDeque::new();
+    let mut cluster = 0;
+    for start in 0..count {
+        if memberships[start].is_some() {
+            continue;
         }
-        total
+        let neighbours = neighbours_of(start);
+        if neighbours.len() < min_points {
+            continue;
+        }
+        for &other in &neighbours {
+            if memberships[other].is_none() && other != start {
+                queued[other] = true;
+                queue.push_back(other);
+            }
+        }
+        memberships[start] = Some(cluster);
+        while let Some(candidate) = queue.pop_front() {
+            queued[candidate] = false;
+            let neighbours = neighbours_of(candidate);
+            memberships[candidate] = Some(cluster);
+            if neighbours.len() >= min_points {
+                for &other in &neighbours {
+                    if memberships[other].is_none() && other != candidate && !queued[other] {
+                        queue.push_back(other);
+                        queued[other] = true;
+                    }
+                }
+            }
+        }
+        cluster += 1;
     }
-
-    fn rdist_to_dist(&self, squared: F) -> F {
-        squared.sqrt()
-    }
-
-    fn dist_to_rdist(&self, distance: F) -> F {
-        distance * distance
-    }
+    memberships
 }
 
 /// Index of the point of an ascending curve farthest below the chord from its first to its
@@ -231,6 +256,31 @@ mod tests {
         let (mut points, _) = blobs_with_noise(5);
         points[[0, 0]] = f64::INFINITY;
         assert!(dbscan(points.view(), 0).labels.iter().all(Option::is_none));
+    }
+
+    #[test]
+    fn the_expansion_gives_linfas_labels_with_and_without_the_pair_search() {
+        use linfa::prelude::Transformer;
+        use linfa_clustering::Dbscan;
+        use linfa_nn::{LinearSearch, distance::L2Dist};
+        for seed in [2, 11, 17] {
+            let (points, _) = blobs_with_noise(seed);
+            for (min_points, radius) in [(6, 1.2), (10, 0.8), (4, 3.0)] {
+                let expected = Dbscan::params_with(min_points, L2Dist, LinearSearch)
+                    .tolerance(radius)
+                    .transform(&points)
+                    .unwrap()
+                    .to_vec();
+                let squared = radius * radius;
+                let found = eps_neighbourhoods(&points, squared).unwrap();
+                assert_eq!(
+                    expand_with(&points, squared, min_points, Some(&found)),
+                    expected,
+                    "seed {seed}, radius {radius}"
+                );
+                assert_eq!(expand_with(&points, squared, min_points, None), expected);
+            }
+        }
     }
 
     #[test]

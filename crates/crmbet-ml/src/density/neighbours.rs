@@ -167,6 +167,169 @@ pub(super) fn kth_neighbour_squared_distances(points: &Array2<f64>, k: usize) ->
     worst
 }
 
+/// Most neighbour entries [`eps_neighbourhoods`] keeps (4 bytes each) before giving up:
+/// beyond it DBSCAN scans instead.
+pub(super) const NEIGHBOURHOOD_ENTRY_BUDGET: usize = 50_000_000;
+
+/// Most threads the neighbourhood search uses.
+const NEIGHBOURHOOD_THREADS: usize = 4;
+
+/// Squared distance summed in four lanes, the arithmetic every DBSCAN neighbourhood test
+/// uses (the tiled search and the scan give identical answers; it is symmetric, as
+/// `(a - b)² = (b - a)²` exactly).
+pub(super) fn lane_squared_distance(left: &[f64], right: &[f64]) -> f64 {
+    let mut lanes = [0.0_f64; 4];
+    let mut left_blocks = left.chunks_exact(4);
+    let mut right_blocks = right.chunks_exact(4);
+    for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {
+        for lane in 0..4 {
+            let difference = left_block[lane] - right_block[lane];
+            lanes[lane] += difference * difference;
+        }
+    }
+    let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
+    for (first, second) in left_blocks.remainder().iter().zip(right_blocks.remainder()) {
+        total += (first - second) * (first - second);
+    }
+    total
+}
+
+/// Every point's neighbours within a radius (`lane_squared_distance < squared_radius`, the
+/// point itself included), in ascending index order, kept per tile of [`TILE_ROWS`] points.
+pub(super) struct Neighbourhoods {
+    tiles: Vec<TileNeighbourhoods>,
+}
+
+/// The neighbourhoods of one tile's points: `members[offsets[i]..offsets[i + 1]]`.
+struct TileNeighbourhoods {
+    offsets: Vec<usize>,
+    members: Vec<u32>,
+}
+
+impl Neighbourhoods {
+    /// The neighbours of `point`, ascending.
+    pub(super) fn of(&self, point: usize) -> &[u32] {
+        let tile = &self.tiles[point / TILE_ROWS];
+        let row = point % TILE_ROWS;
+        &tile.members[tile.offsets[row]..tile.offsets[row + 1]]
+    }
+}
+
+/// The neighbourhoods of every point within `squared_radius`, or `None` when they would
+/// hold more than [`NEIGHBOURHOOD_ENTRY_BUDGET`] entries (or the points outnumber `u32`).
+///
+/// Exact, like [`kth_neighbour_squared_distances`]: pairs are ruled out by the
+/// matrix-product estimate with a margin, and every remaining pair is decided by
+/// [`lane_squared_distance`]. Each tile scans all points, so a point's list comes out whole
+/// and in order from its own tile (twice the products of a triangle, but no pair list to
+/// hold and sort); tiles are dealt round-robin to the threads.
+pub(super) fn eps_neighbourhoods(
+    points: &Array2<f64>,
+    squared_radius: f64,
+) -> Option<Neighbourhoods> {
+    let count = points.nrows();
+    u32::try_from(count).ok()?;
+    let rows = row_slices(points);
+    let norms: Vec<f64> = rows
+        .iter()
+        .map(|row| row.iter().map(|value| value * value).sum())
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, NEIGHBOURHOOD_THREADS);
+    let tile_starts: Vec<usize> = (0..count).step_by(TILE_ROWS).collect();
+    let entries = std::sync::atomic::AtomicUsize::new(0);
+    let found: Vec<Option<Vec<(usize, TileNeighbourhoods)>>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                let (rows, norms, tile_starts, entries) = (&rows, &norms, &tile_starts, &entries);
+                scope.spawn(move || {
+                    let mut tiles = Vec::new();
+                    let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
+                    for (tile, &tile_start) in
+                        tile_starts.iter().enumerate().skip(worker).step_by(threads)
+                    {
+                        let found = tile_neighbourhoods(
+                            points,
+                            rows,
+                            norms,
+                            tile_start,
+                            squared_radius,
+                            &mut products,
+                        );
+                        let added = found.members.len();
+                        let total =
+                            entries.fetch_add(added, std::sync::atomic::Ordering::Relaxed) + added;
+                        if total > NEIGHBOURHOOD_ENTRY_BUDGET {
+                            return None;
+                        }
+                        tiles.push((tile, found));
+                    }
+                    Some(tiles)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| worker.join().ok().flatten())
+            .collect()
+    });
+    let mut tiles: Vec<(usize, TileNeighbourhoods)> = found
+        .into_iter()
+        .collect::<Option<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    tiles.sort_by_key(|(tile, _)| *tile);
+    Some(Neighbourhoods {
+        tiles: tiles.into_iter().map(|(_, found)| found).collect(),
+    })
+}
+
+/// The neighbourhoods of the points of the tile starting at `tile_start`.
+fn tile_neighbourhoods(
+    points: &Array2<f64>,
+    rows: &[&[f64]],
+    norms: &[f64],
+    tile_start: usize,
+    squared_radius: f64,
+    products: &mut Array2<f64>,
+) -> TileNeighbourhoods {
+    let count = points.nrows();
+    let tile_end = (tile_start + TILE_ROWS).min(count);
+    let tile = points.slice_axis(Axis(0), Slice::from(tile_start..tile_end));
+    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); tile_end - tile_start];
+    for other_start in (0..count).step_by(OTHER_TILE_ROWS) {
+        let other_end = (other_start + OTHER_TILE_ROWS).min(count);
+        let other_tile = points.slice_axis(Axis(0), Slice::from(other_start..other_end));
+        let mut block = products.view_mut();
+        block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
+        block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
+        general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
+        for (first, list) in (tile_start..tile_end).zip(lists.iter_mut()) {
+            let block_row = block.row(first - tile_start);
+            let first_norm = norms[first];
+            for second in other_start..other_end {
+                let estimate = first_norm + norms[second] - 2.0 * block_row[second - other_start];
+                if estimate > squared_radius + ESTIMATE_MARGIN * (first_norm + norms[second]) {
+                    continue;
+                }
+                if lane_squared_distance(rows[first], rows[second]) < squared_radius {
+                    list.push(second as u32);
+                }
+            }
+        }
+    }
+    let mut offsets = Vec::with_capacity(lists.len() + 1);
+    offsets.push(0);
+    let mut members = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+    for list in lists {
+        members.extend_from_slice(&list);
+        offsets.push(members.len());
+    }
+    TileNeighbourhoods { offsets, members }
+}
+
 /// The rows of a standard-layout matrix as slices.
 pub(super) fn row_slices(points: &Array2<f64>) -> Vec<&[f64]> {
     let rows: Vec<&[f64]> = points

@@ -52,7 +52,7 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
     };
     let assignment = if arguments.check_assignment {
         if !arguments.json {
-            eprintln!("assigning the density methods' players with the trees and exhaustively ...");
+            eprintln!("assigning the density methods' players with the index and exhaustively ...");
         }
         Some(crmbet_ml::check_density_assignment(&table, &options)?)
     } else {
@@ -110,7 +110,7 @@ pub(super) async fn bench_train(arguments: BenchTrainArgs) -> anyhow::Result<()>
     );
     for check in assignment.iter().flatten() {
         println!(
-            "{} assignment of {} players to {} core points: trees {:.2} s, exhaustive {:.2} s \
+            "{} assignment of {} players to {} core points: index {:.2} s, exhaustive {:.2} s \
              ({:.1}x faster), {} labels differ",
             check.algorithm,
             check.players,
