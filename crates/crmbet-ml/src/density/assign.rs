@@ -282,10 +282,12 @@ impl<'a> CoreIndex<'a> {
         // (lower bound on the group's distance, group, distance to its centre)
         let mut candidates: Vec<(f64, usize, f64)> = Vec::with_capacity(self.groups.len());
         for (position, group) in self.groups.iter().enumerate() {
-            let distance = squared_distance_within(&rotated, &group.centre, f64::INFINITY).sqrt();
-            let lower = distance - group.radius;
-            if lower <= widen(group.largest_reach) {
-                candidates.push((lower, position, distance));
+            // Beyond this distance from the centre no member reaches the player.
+            let farthest = widen(group.largest_reach) + group.radius;
+            let squared = squared_distance_within(&rotated, &group.centre, farthest * farthest);
+            if squared <= farthest * farthest {
+                let distance = squared.sqrt();
+                candidates.push((distance - group.radius, position, distance));
             }
         }
         candidates.sort_by(|left, right| left.0.total_cmp(&right.0).then(left.1.cmp(&right.1)));
