@@ -17,9 +17,9 @@
 //!   least `|D − o|` away, and the whole group at least `D − radius`. A group is skipped when
 //!   that bound exceeds its largest reach (no member can reach the player) or the best
 //!   distance found so far; groups are visited nearest bound first, so once one is beyond
-//!   the best, all the rest are. Within a group only the members whose `|D − o|` is within
-//!   both limits (a binary search over the sorted offsets) are looked at, and only those
-//!   whose rotated partial distance stays within them are measured.
+//!   the best, all the rest are. Within a group the members are taken outwards from `D` in
+//!   their sorted offsets, nearest `|D − o|` first, until that bound passes both limits;
+//!   only those whose rotated partial distance stays within them are measured.
 //!
 //! Measured distances use the exhaustive search's own arithmetic on the original
 //! coordinates, and the smallest (squared distance, core index) that the core's reach covers
@@ -203,8 +203,11 @@ struct CoreIndex<'a> {
     member_offset: Vec<f64>,
     /// Reach of each member.
     member_reach: Vec<f64>,
-    /// Rotated coordinates of each member, `width` per member.
-    member_rotated: Vec<f64>,
+    /// The first [`HEAD`] rotated coordinates of each member (zero-padded), one cache line
+    /// each: most candidates are ruled out by them alone.
+    member_head: Vec<Head>,
+    /// The remaining rotated coordinates of each member, `width - HEAD` per member.
+    member_tail: Vec<f64>,
     /// The largest norm of a rotated core point: with the player's own, the scale of the
     /// rounding in rotated distances.
     largest_norm: f64,
@@ -239,7 +242,8 @@ impl<'a> CoreIndex<'a> {
             member_core: Vec::new(),
             member_offset: Vec::new(),
             member_reach: Vec::new(),
-            member_rotated: Vec::with_capacity(rotated.len() * width),
+            member_head: Vec::with_capacity(rotated.len()),
+            member_tail: Vec::with_capacity(rotated.len() * width.saturating_sub(HEAD)),
             largest_norm: rotated_rows.iter().map(|row| norm(row)).fold(0.0, f64::max),
         };
         for (centre, mut group) in centres.into_iter().zip(members) {
@@ -255,7 +259,9 @@ impl<'a> CoreIndex<'a> {
                 index.member_core.push(core);
                 index.member_offset.push(offset);
                 index.member_reach.push(reach);
-                index.member_rotated.extend_from_slice(rotated_rows[core]);
+                let (head, tail) = split_head(rotated_rows[core]);
+                index.member_head.push(head);
+                index.member_tail.extend_from_slice(tail);
             }
             index.groups.push(Group {
                 centre,
@@ -276,6 +282,7 @@ impl<'a> CoreIndex<'a> {
         }
         let mut rotated = vec![0.0; self.width];
         self.axes.rotate(point, &mut rotated);
+        let (rotated_head, rotated_tail) = split_head(&rotated);
         // A limit on a true distance, widened for the rounding of rotated distances.
         let scale = norm(&rotated) + self.largest_norm;
         let widen = |limit: f64| limit + BOUND_SLACK * (limit + scale);
@@ -298,21 +305,38 @@ impl<'a> CoreIndex<'a> {
                 break;
             }
             let group = &self.groups[position];
-            let limit = widen(best_distance.min(group.largest_reach));
+            // Members nearest in offset first, outwards both ways, so the best distance
+            // shrinks early; once the nearer side's gap exceeds the limit, both sides do.
             let offsets = &self.member_offset[group.start..group.end];
-            let first = group.start + offsets.partition_point(|offset| *offset < distance - limit);
-            for member in first..group.end {
-                let offset = self.member_offset[member];
-                if offset > distance + limit {
+            let split = offsets.partition_point(|offset| *offset < distance);
+            let (mut below, mut above) = (split, split);
+            while below > 0 || above < offsets.len() {
+                let gap_below = below
+                    .checked_sub(1)
+                    .map_or(f64::INFINITY, |member| distance - offsets[member]);
+                let gap_above = offsets
+                    .get(above)
+                    .map_or(f64::INFINITY, |offset| offset - distance);
+                let (gap, member) = if gap_below <= gap_above {
+                    below = below.saturating_sub(1);
+                    (gap_below, below)
+                } else {
+                    above += 1;
+                    (gap_above, above - 1)
+                };
+                if gap > widen(best_distance.min(group.largest_reach)) {
                     break;
                 }
+                let member = group.start + member;
                 let member_limit = widen(self.member_reach[member].min(best_distance));
-                if (distance - offset).abs() > member_limit {
+                if gap > member_limit {
                     continue;
                 }
-                let member_rotated =
-                    &self.member_rotated[member * self.width..(member + 1) * self.width];
-                if exceeds(&rotated, member_rotated, member_limit * member_limit) {
+                let bound = member_limit * member_limit;
+                let head = head_squared_distance(&rotated_head, &self.member_head[member]);
+                let tail_width = self.width.saturating_sub(HEAD);
+                let member_tail = &self.member_tail[member * tail_width..(member + 1) * tail_width];
+                if head > bound || exceeds_after(head, rotated_tail, member_tail, bound) {
                     continue;
                 }
                 let core = self.member_core[member];
@@ -330,10 +354,36 @@ impl<'a> CoreIndex<'a> {
     }
 }
 
-/// Whether the squared distance between two points exceeds `bound`, summing four
-/// coordinates at a time and stopping as soon as it does.
-fn exceeds(left: &[f64], right: &[f64], bound: f64) -> bool {
-    let mut total = 0.0;
+/// Rotated coordinates kept with each member in one cache line.
+const HEAD: usize = 8;
+
+/// The first [`HEAD`] coordinates of a point, aligned to a cache line.
+#[derive(Clone, Copy, Debug, Default)]
+#[repr(C, align(64))]
+struct Head([f64; HEAD]);
+
+/// A rotated point's first [`HEAD`] coordinates (zero-padded) and the rest.
+fn split_head(rotated: &[f64]) -> (Head, &[f64]) {
+    let mut head = Head::default();
+    let split = rotated.len().min(HEAD);
+    head.0[..split].copy_from_slice(&rotated[..split]);
+    (head, &rotated[split..])
+}
+
+/// Squared distance over the head coordinates.
+fn head_squared_distance(left: &Head, right: &Head) -> f64 {
+    let lane = |index: usize| {
+        let first = left.0[index] - right.0[index];
+        let second = left.0[index + 4] - right.0[index + 4];
+        first * first + second * second
+    };
+    (lane(0) + lane(1)) + (lane(2) + lane(3))
+}
+
+/// Whether `partial` plus the squared distance over the remaining coordinates exceeds
+/// `bound`, summing four coordinates at a time and stopping as soon as it does.
+fn exceeds_after(partial: f64, left: &[f64], right: &[f64], bound: f64) -> bool {
+    let mut total = partial;
     let mut left_blocks = left.chunks_exact(4);
     let mut right_blocks = right.chunks_exact(4);
     for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {

@@ -112,10 +112,12 @@ impl NearestSoFar {
 /// counted as the first neighbour at distance zero (scikit-learn's `kneighbors(X)` on its
 /// own training data, which `DBSCAN`'s `min_samples` and `HDBSCAN`'s core distance use).
 ///
-/// Exact. Every pair is visited once, tile by tile: a matrix product (`x·y` through
-/// ndarray's vectorised GEMM) gives `|x|² + |y|² - 2 x·y`, a cheap estimate that rules out
-/// the pairs farther than both points' current k-th neighbour, and the few pairs left are
-/// measured directly, so rounding in the estimate never changes a result. O(n² · d).
+/// Exact. Each tile of [`TILE_ROWS`] points meets every point, block by block: a matrix
+/// product (`x·y` through ndarray's vectorised GEMM) gives `|x|² + |y|² - 2 x·y`, a cheap
+/// estimate that rules out the points farther than the tile point's current k-th
+/// neighbour, and the few left are measured directly, so rounding in the estimate never
+/// changes a result. Tiles are dealt round-robin to the threads; a point's result depends
+/// only on the set of distances, so not on the thread count. O(n² · d).
 /// `k` must be between 1 and the number of points.
 pub(super) fn kth_neighbour_squared_distances(points: &Array2<f64>, k: usize) -> Vec<f64> {
     let count = points.nrows();
@@ -129,37 +131,93 @@ pub(super) fn kth_neighbour_squared_distances(points: &Array2<f64>, k: usize) ->
         .iter()
         .map(|row| row.iter().map(|value| value * value).sum())
         .collect();
-    let mut nearest: Vec<NearestSoFar> = (0..count).map(|_| NearestSoFar::new(others)).collect();
-    // The k-th smallest squared distance found so far per point (infinity until k found),
-    // kept apart from the heaps so the scan over pairs reads it contiguously.
-    let mut worst = vec![f64::INFINITY; count];
-    let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
-    for tile_start in (0..count).step_by(TILE_ROWS) {
-        let tile_end = (tile_start + TILE_ROWS).min(count);
-        let tile = points.slice_axis(Axis(0), Slice::from(tile_start..tile_end));
-        for other_start in (tile_start..count).step_by(OTHER_TILE_ROWS) {
-            let other_end = (other_start + OTHER_TILE_ROWS).min(count);
-            let other_tile = points.slice_axis(Axis(0), Slice::from(other_start..other_end));
-            let mut block = products.view_mut();
-            block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
-            block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
-            general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
-            for first in tile_start..tile_end {
-                let block_row = block.row(first - tile_start);
-                let first_norm = norms[first];
-                let begin = other_start.max(first + 1);
-                for second in begin..other_end {
-                    let bound = worst[first].max(worst[second]);
-                    let estimate =
-                        first_norm + norms[second] - 2.0 * block_row[second - other_start];
-                    if estimate > bound + ESTIMATE_MARGIN * (first_norm + norms[second]) {
-                        continue;
-                    }
-                    let squared = squared_distance_within(rows[first], rows[second], bound);
-                    if squared <= bound {
-                        worst[first] = nearest[first].offer(squared);
-                        worst[second] = nearest[second].offer(squared);
-                    }
+    let tile_starts: Vec<usize> = (0..count).step_by(TILE_ROWS).collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, NEIGHBOURHOOD_THREADS);
+    let found: Vec<Vec<(usize, Vec<f64>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|worker| {
+                let (rows, norms, tile_starts) = (&rows, &norms, &tile_starts);
+                scope.spawn(move || {
+                    let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
+                    tile_starts
+                        .iter()
+                        .skip(worker)
+                        .step_by(threads)
+                        .map(|&tile_start| {
+                            let worst = tile_kth_neighbours(
+                                points,
+                                rows,
+                                norms,
+                                tile_start,
+                                others,
+                                &mut products,
+                            );
+                            (tile_start, worst)
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut tiles: Vec<(usize, Vec<f64>)> = found.into_iter().flatten().collect();
+    tiles.sort_by_key(|(tile_start, _)| *tile_start);
+    let worst: Vec<f64> = tiles.into_iter().flat_map(|(_, worst)| worst).collect();
+    debug_assert_eq!(worst.len(), count);
+    worst
+}
+
+/// The squared distance to the `others`-th nearest other point of each point of the tile
+/// starting at `tile_start` (infinity when there are fewer others).
+fn tile_kth_neighbours(
+    points: &Array2<f64>,
+    rows: &[&[f64]],
+    norms: &[f64],
+    tile_start: usize,
+    others: usize,
+    products: &mut Array2<f64>,
+) -> Vec<f64> {
+    let count = points.nrows();
+    let tile_end = (tile_start + TILE_ROWS).min(count);
+    let tile = points.slice_axis(Axis(0), Slice::from(tile_start..tile_end));
+    let mut nearest: Vec<NearestSoFar> = (tile_start..tile_end)
+        .map(|_| NearestSoFar::new(others))
+        .collect();
+    // The k-th smallest squared distance found so far per tile point (infinity until k
+    // found), kept apart from the heaps so the scan reads it directly.
+    let mut worst = vec![f64::INFINITY; tile_end - tile_start];
+    for other_start in (0..count).step_by(OTHER_TILE_ROWS) {
+        let other_end = (other_start + OTHER_TILE_ROWS).min(count);
+        let other_tile = points.slice_axis(Axis(0), Slice::from(other_start..other_end));
+        let mut block = products.view_mut();
+        block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
+        block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
+        general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
+        for first in tile_start..tile_end {
+            let block_row = block.row(first - tile_start);
+            let first_norm = norms[first];
+            let local = first - tile_start;
+            for second in other_start..other_end {
+                if second == first {
+                    continue;
+                }
+                let bound = worst[local];
+                let estimate = first_norm + norms[second] - 2.0 * block_row[second - other_start];
+                if estimate > bound + ESTIMATE_MARGIN * (first_norm + norms[second]) {
+                    continue;
+                }
+                let squared = squared_distance_within(rows[first], rows[second], bound);
+                if squared <= bound {
+                    worst[local] = nearest[local].offer(squared);
                 }
             }
         }
@@ -271,7 +329,11 @@ pub(super) fn eps_neighbourhoods(
             .collect();
         workers
             .into_iter()
-            .map(|worker| worker.join().ok().flatten())
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     let mut tiles: Vec<(usize, TileNeighbourhoods)> = found
