@@ -612,6 +612,48 @@ mod tests {
     }
 
     #[test]
+    fn principal_axes_rotate_without_changing_distances() {
+        for width in [6, 31] {
+            // Columns of growing spread: the first axis must carry the most variance.
+            let mut random = Random::new(31);
+            let points = Array2::from_shape_fn((500, width), |(_, column)| {
+                random.normal() * (column + 1) as f64
+            });
+            let axes = PrincipalAxes::of(&points);
+            assert!(is_orthonormal(&axes.axes));
+            assert_ne!(
+                axes.axes,
+                Array2::<f64>::eye(width),
+                "the decomposition fell back"
+            );
+            let rotated: Vec<Vec<f64>> = points
+                .rows()
+                .into_iter()
+                .map(|row| {
+                    let mut rotated = vec![0.0; width];
+                    axes.rotate(row.to_slice().unwrap(), &mut rotated);
+                    rotated
+                })
+                .collect();
+            let spread = |column: usize| rotated.iter().map(|row| row[column].powi(2)).sum::<f64>();
+            assert!((1..width).all(|column| spread(column - 1) >= spread(column)));
+            for (first, second) in [(0, 1), (7, 300), (42, 499)] {
+                let original = squared_distance_within(
+                    points.row(first).to_slice().unwrap(),
+                    points.row(second).to_slice().unwrap(),
+                    f64::INFINITY,
+                );
+                let turned =
+                    squared_distance_within(&rotated[first], &rotated[second], f64::INFINITY);
+                assert!(
+                    (original - turned).abs() <= 1e-9 * original,
+                    "{first}, {second}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_core_point_lands_in_exactly_one_group() {
         let (sample, _) = blobs_with_noise(10);
         let fitted = hdbscan(sample.view(), 25);
