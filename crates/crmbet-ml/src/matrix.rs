@@ -337,63 +337,116 @@ fn plan(table: &FeatureTable) -> (Vec<(String, String, Encoding)>, Vec<String>) 
     (planned, notes)
 }
 
-/// Fits every column and keeps its transformed training values.
+/// Fits every column and keeps its transformed training values. Columns are fitted side
+/// by side (each is independent; notes and columns keep the planned order).
 fn fit_columns(table: &FeatureTable) -> Result<(Transform, Vec<Vec<f64>>), Error> {
     table.validate()?;
     let (planned, mut notes) = plan(table);
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, planned.len().max(1));
+    let chunk = planned.len().div_ceil(threads).max(1);
+    let fitted: Vec<FittedColumn> = std::thread::scope(|scope| {
+        let workers: Vec<_> = planned
+            .chunks(chunk)
+            .map(|columns| {
+                scope.spawn(move || {
+                    columns
+                        .iter()
+                        .map(|(feature, source, encoding)| {
+                            fit_column(table, feature, source, *encoding)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
     let mut columns = Vec::new();
     let mut matrix_columns = Vec::new();
-    for (feature, source, encoding) in planned {
-        let Some(raw) = table.column(&source) else {
-            continue;
-        };
-        let mut encoded: Vec<f64> = raw.iter().map(|value| encoding.encode(*value)).collect();
-        let mut present: Vec<f64> = encoded.iter().copied().filter(|v| !v.is_nan()).collect();
-        if present.is_empty() {
-            notes.push(format!("{feature} dropped: every value is missing"));
-            continue;
+    for column in fitted {
+        notes.extend(column.notes);
+        if let Some((transform, encoded)) = column.kept {
+            columns.push(transform);
+            matrix_columns.push(encoded);
         }
-        let fill = quantile(&mut present, 0.5);
-        let mut clip_low = quantile(&mut present, CLIP_QUANTILES.0);
-        let mut clip_high = quantile(&mut present, CLIP_QUANTILES.1);
-        if clip_low >= clip_high {
-            clip_low = f64::NEG_INFINITY;
-            clip_high = f64::INFINITY;
-        }
-        let missing = encoded.len() - present.len();
-        if missing > 0 {
-            notes.push(format!(
-                "{feature}: {missing} missing values imputed with the median {fill:.4}"
-            ));
-        }
-        for value in &mut encoded {
-            let filled = if value.is_nan() { fill } else { *value };
-            *value = filled.clamp(clip_low, clip_high);
-        }
-        let (mean, std) = mean_and_std(&encoded);
-        if std <= 1e-12 * mean.abs().max(1.0) {
-            notes.push(format!("{feature} dropped: constant ({mean:.4})"));
-            continue;
-        }
-        for value in &mut encoded {
-            *value = (*value - mean) / std;
-        }
-        columns.push(ColumnTransform {
-            feature,
-            source,
-            encoding,
-            fill,
-            clip_low,
-            clip_high,
-            mean,
-            std,
-        });
-        matrix_columns.push(encoded);
     }
     if columns.is_empty() {
         return Err(Error::NoUsableFeatures);
     }
     Ok((Transform { columns, notes }, matrix_columns))
+}
+
+/// One planned column fitted: its transform and training values unless it was dropped, and
+/// the notes it left (an imputation, a drop).
+struct FittedColumn {
+    kept: Option<(ColumnTransform, Vec<f64>)>,
+    notes: Vec<String>,
+}
+
+/// Fits the column `feature`, computed from the raw column `source` by `encoding`.
+fn fit_column(
+    table: &FeatureTable,
+    feature: &str,
+    source: &str,
+    encoding: Encoding,
+) -> FittedColumn {
+    let mut notes = Vec::new();
+    let Some(raw) = table.column(source) else {
+        return FittedColumn { kept: None, notes };
+    };
+    let mut encoded: Vec<f64> = raw.iter().map(|value| encoding.encode(*value)).collect();
+    let mut present: Vec<f64> = encoded.iter().copied().filter(|v| !v.is_nan()).collect();
+    if present.is_empty() {
+        notes.push(format!("{feature} dropped: every value is missing"));
+        return FittedColumn { kept: None, notes };
+    }
+    let fill = quantile(&mut present, 0.5);
+    let mut clip_low = quantile(&mut present, CLIP_QUANTILES.0);
+    let mut clip_high = quantile(&mut present, CLIP_QUANTILES.1);
+    if clip_low >= clip_high {
+        clip_low = f64::NEG_INFINITY;
+        clip_high = f64::INFINITY;
+    }
+    let missing = encoded.len() - present.len();
+    if missing > 0 {
+        notes.push(format!(
+            "{feature}: {missing} missing values imputed with the median {fill:.4}"
+        ));
+    }
+    for value in &mut encoded {
+        let filled = if value.is_nan() { fill } else { *value };
+        *value = filled.clamp(clip_low, clip_high);
+    }
+    let (mean, std) = mean_and_std(&encoded);
+    if std <= 1e-12 * mean.abs().max(1.0) {
+        notes.push(format!("{feature} dropped: constant ({mean:.4})"));
+        return FittedColumn { kept: None, notes };
+    }
+    for value in &mut encoded {
+        *value = (*value - mean) / std;
+    }
+    let transform = ColumnTransform {
+        feature: feature.to_owned(),
+        source: source.to_owned(),
+        encoding,
+        fill,
+        clip_low,
+        clip_high,
+        mean,
+        std,
+    };
+    FittedColumn {
+        kept: Some((transform, encoded)),
+        notes,
+    }
 }
 
 /// Nearest-rank quantile of finite values; reorders the slice.

@@ -146,8 +146,14 @@ pub(crate) fn summarize(
         .collect();
     let everyone: Vec<usize> = (0..table.players()).collect();
     let population = traits(table, &everyone, None);
-    let profiles: Vec<Vec<FeatureProfile>> =
-        members.iter().map(|rows| profile(table, rows)).collect();
+    // The population's mean and spread of each column, once for every cluster.
+    let population_stats: Vec<(f64, f64)> = (0..table.columns.len())
+        .map(|index| mean_and_std(table.values.column(index).iter().copied()))
+        .collect();
+    let profiles: Vec<Vec<FeatureProfile>> = members
+        .iter()
+        .map(|rows| profile(table, rows, &population_stats))
+        .collect();
     let traits: Vec<Traits> = members
         .iter()
         .map(|rows| traits(table, rows, Some(&population)))
@@ -187,15 +193,16 @@ pub(crate) fn summarize(
     summaries
 }
 
-/// Mean, population mean and z-score of every column, largest |z| first.
-fn profile(table: &FeatureTable, rows: &[usize]) -> Vec<FeatureProfile> {
+/// Mean, population mean and z-score of every column, largest |z| first; `population` holds
+/// each column's population mean and standard deviation.
+fn profile(table: &FeatureTable, rows: &[usize], population: &[(f64, f64)]) -> Vec<FeatureProfile> {
     let mut profile: Vec<FeatureProfile> = table
         .columns
         .iter()
+        .zip(population)
         .enumerate()
-        .map(|(index, feature)| {
+        .map(|(index, (feature, &(population_mean, population_std)))| {
             let column = table.values.column(index);
-            let (population_mean, population_std) = mean_and_std(column.iter().copied());
             let (mean, _) = mean_and_std(rows.iter().map(|row| column[*row]));
             let z_score = if population_std > 0.0 && mean.is_finite() {
                 (mean - population_mean) / population_std
