@@ -1,8 +1,11 @@
-//! DBSCAN (linfa-clustering's algorithm, label for label), with the peer's automatic parameters: `min_samples = 2 ×
-//! dimensions` and `eps` at the knee of the sorted `min_samples`-nearest-neighbour distances.
+//! DBSCAN (linfa-clustering's algorithm, label for label), with the peer's automatic
+//! parameters: `min_samples = 2 × dimensions` and `eps` at the knee of the sorted
+//! `min_samples`-nearest-neighbour distances.
 
-use super::neighbours::kth_neighbour_squared_distances;
-use super::neighbours::{Neighbourhoods, eps_neighbourhoods, lane_squared_distance, row_slices};
+use super::neighbours::{
+    Neighbourhoods, eps_neighbourhoods, kth_neighbour_squared_distances, lane_squared_distance,
+    row_slices,
+};
 use super::{
     CoreReach, DensityResult, all_noise, finite_standard_matrix, relabel_by_first_appearance,
 };
@@ -72,7 +75,7 @@ pub(crate) fn dbscan(points: ArrayView2<f64>, seed: u64) -> DensityResult {
 /// cluster and, when it is a core point too, queues its unlabelled neighbours not queued yet.
 ///
 /// The neighbourhoods are found once, all pairs in parallel ([`eps_neighbourhoods`]), instead
-/// of one linear scan per point; beyond the pair budget each point is scanned, as linfa's
+/// of one linear scan per point; beyond their entry budget each point is scanned, as linfa's
 /// `LinearSearch` does. Both use [`lane_squared_distance`] `< squared_radius`.
 fn expand_clusters(
     matrix: &Array2<f64>,
@@ -92,21 +95,16 @@ fn expand_with(
 ) -> Vec<Option<usize>> {
     let count = matrix.nrows();
     let rows = row_slices(matrix);
-    let mut scanned = Vec::new();
-    let mut neighbours_of = |point: usize| -> Vec<usize> {
+    let neighbours_of = |point: usize| -> Vec<usize> {
         match neighbourhoods {
             Some(found) => found
                 .of(point)
                 .iter()
                 .map(|&other| other as usize)
                 .collect(),
-            None => {
-                scanned.clear();
-                scanned.extend((0..count).filter(|&other| {
-                    lane_squared_distance(rows[point], rows[other]) < squared_radius
-                }));
-                scanned.clone()
-            }
+            None => (0..count)
+                .filter(|&other| lane_squared_distance(rows[point], rows[other]) < squared_radius)
+                .collect(),
         }
     };
     let mut memberships: Vec<Option<usize>> = vec![None; count];

@@ -227,7 +227,7 @@ fn tile_kth_neighbours(
 
 /// Most neighbour entries [`eps_neighbourhoods`] keeps (4 bytes each) before giving up:
 /// beyond it DBSCAN scans instead.
-pub(super) const NEIGHBOURHOOD_ENTRY_BUDGET: usize = 50_000_000;
+const NEIGHBOURHOOD_ENTRY_BUDGET: usize = 50_000_000;
 
 /// Most threads the neighbourhood search uses.
 const NEIGHBOURHOOD_THREADS: usize = 4;
