@@ -15,13 +15,13 @@
 //! variance, i.e. a Frobenius shift of 0.01 on standard-scaled data). Nothing here depends on
 //! thread scheduling: linfa's parallel loops are element-wise and every sum is sequential.
 
+use linfa::DatasetBase;
 use linfa::prelude::Fit;
-use linfa::{DatasetBase, Float};
 use linfa_clustering::{KMeans, KMeansInit};
-use linfa_nn::distance::Distance;
 use ndarray::parallel::prelude::*;
-use ndarray::{Array2, ArrayView, ArrayView1, ArrayView2, Axis, Dimension, Zip};
+use ndarray::{Array2, ArrayView1, ArrayView2, Axis};
 
+use crate::distance::Euclidean;
 use crate::error::Error;
 use crate::sampling::{generator, sample_indices};
 
@@ -139,50 +139,6 @@ fn run_linfa(
             reason: error.to_string(),
         })?;
     Ok(model.centroids().clone())
-}
-
-/// Euclidean distance for linfa's KMeans, summing contiguous rows in four lanes: linfa's
-/// default `L2Dist` goes through ndarray-stats' generic zip, several times slower on 31
-/// columns, and was the largest cost of a million-player sweep (its Lloyd iterations).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Euclidean;
-
-impl<F: Float> Distance<F> for Euclidean {
-    fn distance<D: Dimension>(&self, left: ArrayView<F, D>, right: ArrayView<F, D>) -> F {
-        self.rdistance(left, right).sqrt()
-    }
-
-    fn rdistance<D: Dimension>(&self, left: ArrayView<F, D>, right: ArrayView<F, D>) -> F {
-        let (Some(left), Some(right)) = (left.as_slice(), right.as_slice()) else {
-            let mut total = F::zero();
-            Zip::from(&left).and(&right).for_each(|&first, &second| {
-                total += (first - second) * (first - second);
-            });
-            return total;
-        };
-        let mut lanes = [F::zero(); 4];
-        let mut left_blocks = left.chunks_exact(4);
-        let mut right_blocks = right.chunks_exact(4);
-        for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {
-            for lane in 0..4 {
-                let difference = left_block[lane] - right_block[lane];
-                lanes[lane] += difference * difference;
-            }
-        }
-        let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-        for (&first, &second) in left_blocks.remainder().iter().zip(right_blocks.remainder()) {
-            total += (first - second) * (first - second);
-        }
-        total
-    }
-
-    fn rdist_to_dist(&self, squared: F) -> F {
-        squared.sqrt()
-    }
-
-    fn dist_to_rdist(&self, distance: F) -> F {
-        distance * distance
-    }
 }
 
 /// scikit-learn's convergence rule in linfa's terms: linfa compares the Frobenius norm of the

@@ -7,6 +7,7 @@
 //! [`Model`] it returns.
 
 mod density;
+mod distance;
 mod ensemble;
 mod error;
 mod kmeans;

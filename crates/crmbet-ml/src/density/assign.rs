@@ -35,7 +35,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rand_xoshiro::rand_core::{RngCore, SeedableRng};
 
 use super::DensityResult;
-use super::neighbours::squared_distance_within;
+use super::neighbours::{row_slices, squared_distance_within};
 
 /// Relative slack on every pruning bound (distances are exact to about 1e-15).
 const BOUND_SLACK: f64 = 1e-9;
@@ -114,12 +114,7 @@ impl<'a> CoreRows<'a> {
     fn new(fitted: &'a DensityResult) -> Self {
         let reach = &fitted.reach;
         Self {
-            rows: reach
-                .points
-                .rows()
-                .into_iter()
-                .map(|row| row.to_slice().unwrap_or(&[]))
-                .collect(),
+            rows: row_slices(&reach.points),
             reach_squared: reach.radius.iter().map(|radius| radius * radius).collect(),
         }
     }

@@ -3,8 +3,9 @@
 //! Everything works on squared distances until the end: the square root is monotone, so
 //! comparisons give the same answers and the hot loops skip it.
 
+pub(super) use crate::distance::lane_squared_distance;
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, Axis, Slice};
+use ndarray::{Array2, ArrayView2, Axis, Slice};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
@@ -126,103 +127,186 @@ pub(super) fn kth_neighbour_squared_distances(points: &Array2<f64>, k: usize) ->
     if others == 0 {
         return vec![0.0; count];
     }
-    let rows = row_slices(points);
-    let norms: Vec<f64> = rows
-        .iter()
-        .map(|row| row.iter().map(|value| value * value).sum())
-        .collect();
-    let tile_starts: Vec<usize> = (0..count).step_by(TILE_ROWS).collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, NEIGHBOURHOOD_THREADS);
-    let found: Vec<Vec<(usize, Vec<f64>)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|worker| {
-                let (rows, norms, tile_starts) = (&rows, &norms, &tile_starts);
-                scope.spawn(move || {
-                    let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
-                    tile_starts
-                        .iter()
-                        .skip(worker)
-                        .step_by(threads)
-                        .map(|&tile_start| {
-                            let worst = tile_kth_neighbours(
-                                points,
-                                rows,
-                                norms,
-                                tile_start,
-                                others,
-                                &mut products,
-                            );
-                            (tile_start, worst)
-                        })
-                        .collect()
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
+    let tiling = Tiling::new(points);
+    let tiles = tiling.per_tile(|tile_start, products| {
+        Some(tiling.tile_kth_neighbours(tile_start, others, products))
     });
-    let mut tiles: Vec<(usize, Vec<f64>)> = found.into_iter().flatten().collect();
-    tiles.sort_by_key(|(tile_start, _)| *tile_start);
-    let worst: Vec<f64> = tiles.into_iter().flat_map(|(_, worst)| worst).collect();
+    let worst: Vec<f64> = tiles.into_iter().flatten().flatten().collect();
     debug_assert_eq!(worst.len(), count);
     worst
 }
 
-/// The squared distance to the `others`-th nearest other point of each point of the tile
-/// starting at `tile_start` (infinity when there are fewer others).
-fn tile_kth_neighbours(
-    points: &Array2<f64>,
-    rows: &[&[f64]],
-    norms: &[f64],
-    tile_start: usize,
-    others: usize,
-    products: &mut Array2<f64>,
-) -> Vec<f64> {
-    let count = points.nrows();
-    let tile_end = (tile_start + TILE_ROWS).min(count);
-    let tile = points.slice_axis(Axis(0), Slice::from(tile_start..tile_end));
-    let mut nearest: Vec<NearestSoFar> = (tile_start..tile_end)
-        .map(|_| NearestSoFar::new(others))
-        .collect();
-    // The k-th smallest squared distance found so far per tile point (infinity until k
-    // found), kept apart from the heaps so the scan reads it directly.
-    let mut worst = vec![f64::INFINITY; tile_end - tile_start];
-    for other_start in (0..count).step_by(OTHER_TILE_ROWS) {
-        let other_end = (other_start + OTHER_TILE_ROWS).min(count);
-        let other_tile = points.slice_axis(Axis(0), Slice::from(other_start..other_end));
-        let mut block = products.view_mut();
-        block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
-        block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
-        general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
-        for first in tile_start..tile_end {
-            let block_row = block.row(first - tile_start);
-            let first_norm = norms[first];
-            let local = first - tile_start;
-            for second in other_start..other_end {
-                if second == first {
-                    continue;
-                }
-                let bound = worst[local];
-                let estimate = first_norm + norms[second] - 2.0 * block_row[second - other_start];
-                if estimate > bound + ESTIMATE_MARGIN * (first_norm + norms[second]) {
-                    continue;
-                }
-                let squared = squared_distance_within(rows[first], rows[second], bound);
-                if squared <= bound {
-                    worst[local] = nearest[local].offer(squared);
-                }
-            }
+/// The points, their rows and squared norms, visited a tile of [`TILE_ROWS`] points against
+/// every block of [`OTHER_TILE_ROWS`] points through matrix products.
+struct Tiling<'a> {
+    points: &'a Array2<f64>,
+    rows: Vec<&'a [f64]>,
+    norms: Vec<f64>,
+}
+
+impl<'a> Tiling<'a> {
+    fn new(points: &'a Array2<f64>) -> Self {
+        let rows = row_slices(points);
+        let norms = rows
+            .iter()
+            .map(|row| row.iter().map(|value| value * value).sum())
+            .collect();
+        Self {
+            points,
+            rows,
+            norms,
         }
     }
-    worst
+
+    /// `per_tile(tile_start, products)` for every tile, the tiles dealt round-robin to the
+    /// threads (each with its own product buffer), the results in tile order; `None` as soon
+    /// as any tile gives `None`.
+    fn per_tile<T: Send>(
+        &self,
+        per_tile: impl Fn(usize, &mut Array2<f64>) -> Option<T> + Sync,
+    ) -> Option<Vec<T>> {
+        let tile_starts: Vec<usize> = (0..self.points.nrows()).step_by(TILE_ROWS).collect();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, NEIGHBOURHOOD_THREADS);
+        let found: Vec<Option<Vec<(usize, T)>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|worker| {
+                    let (tile_starts, per_tile) = (&tile_starts, &per_tile);
+                    scope.spawn(move || {
+                        let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
+                        tile_starts
+                            .iter()
+                            .enumerate()
+                            .skip(worker)
+                            .step_by(threads)
+                            .map(|(tile, &tile_start)| {
+                                per_tile(tile_start, &mut products).map(|result| (tile, result))
+                            })
+                            .collect::<Option<Vec<_>>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|worker| {
+                    worker
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+        let mut tiles: Vec<(usize, T)> = found
+            .into_iter()
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .flatten()
+            .collect();
+        tiles.sort_by_key(|(tile, _)| *tile);
+        Some(tiles.into_iter().map(|(_, result)| result).collect())
+    }
+
+    /// The end of the tile starting at `tile_start`.
+    fn tile_end(&self, tile_start: usize) -> usize {
+        (tile_start + TILE_ROWS).min(self.points.nrows())
+    }
+
+    /// `visit(other_start, block)` for every block of points, `block` holding the products
+    /// of the tile's rows (starting at `tile_start`) with the block's.
+    fn blocks(
+        &self,
+        tile_start: usize,
+        products: &mut Array2<f64>,
+        mut visit: impl FnMut(usize, ArrayView2<'_, f64>),
+    ) {
+        let count = self.points.nrows();
+        let tile_end = self.tile_end(tile_start);
+        let tile = self
+            .points
+            .slice_axis(Axis(0), Slice::from(tile_start..tile_end));
+        for other_start in (0..count).step_by(OTHER_TILE_ROWS) {
+            let other_end = (other_start + OTHER_TILE_ROWS).min(count);
+            let other_tile = self
+                .points
+                .slice_axis(Axis(0), Slice::from(other_start..other_end));
+            let mut block = products.view_mut();
+            block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
+            block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
+            general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
+            visit(other_start, block.view());
+        }
+    }
+
+    /// Whether the product estimate of the squared distance between `first` and `second`
+    /// surely exceeds `bound` (with [`ESTIMATE_MARGIN`] for its rounding).
+    fn surely_beyond(&self, first: usize, second: usize, product: f64, bound: f64) -> bool {
+        let norms = self.norms[first] + self.norms[second];
+        norms - 2.0 * product > bound + ESTIMATE_MARGIN * norms
+    }
+
+    /// The squared distance to the `others`-th nearest other point of each point of the tile
+    /// starting at `tile_start` (infinity when there are fewer others).
+    fn tile_kth_neighbours(
+        &self,
+        tile_start: usize,
+        others: usize,
+        products: &mut Array2<f64>,
+    ) -> Vec<f64> {
+        let tile_end = self.tile_end(tile_start);
+        let mut nearest: Vec<NearestSoFar> = (tile_start..tile_end)
+            .map(|_| NearestSoFar::new(others))
+            .collect();
+        // The k-th smallest squared distance found so far per tile point (infinity until k
+        // found), kept apart from the heaps so the scan reads it directly.
+        let mut worst = vec![f64::INFINITY; tile_end - tile_start];
+        self.blocks(tile_start, products, |other_start, block| {
+            for (local, block_row) in block.rows().into_iter().enumerate() {
+                let first = tile_start + local;
+                for (second, &product) in (other_start..).zip(block_row) {
+                    let bound = worst[local];
+                    if second == first || self.surely_beyond(first, second, product, bound) {
+                        continue;
+                    }
+                    let squared =
+                        squared_distance_within(self.rows[first], self.rows[second], bound);
+                    if squared <= bound {
+                        worst[local] = nearest[local].offer(squared);
+                    }
+                }
+            }
+        });
+        worst
+    }
+
+    /// The neighbourhoods of the points of the tile starting at `tile_start`.
+    fn tile_neighbourhoods(
+        &self,
+        tile_start: usize,
+        squared_radius: f64,
+        products: &mut Array2<f64>,
+    ) -> TileNeighbourhoods {
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); self.tile_end(tile_start) - tile_start];
+        self.blocks(tile_start, products, |other_start, block| {
+            for ((first, list), block_row) in (tile_start..).zip(&mut lists).zip(block.rows()) {
+                for (second, &product) in (other_start..).zip(block_row) {
+                    if !self.surely_beyond(first, second, product, squared_radius)
+                        && lane_squared_distance(self.rows[first], self.rows[second])
+                            < squared_radius
+                    {
+                        list.push(second as u32);
+                    }
+                }
+            }
+        });
+        let mut offsets = Vec::with_capacity(lists.len() + 1);
+        offsets.push(0);
+        let mut members = Vec::with_capacity(lists.iter().map(Vec::len).sum());
+        for list in lists {
+            members.extend_from_slice(&list);
+            offsets.push(members.len());
+        }
+        TileNeighbourhoods { offsets, members }
+    }
 }
 
 /// Most neighbour entries [`eps_neighbourhoods`] keeps (4 bytes each) before giving up:
@@ -231,26 +315,6 @@ const NEIGHBOURHOOD_ENTRY_BUDGET: usize = 50_000_000;
 
 /// Most threads the neighbourhood search uses.
 const NEIGHBOURHOOD_THREADS: usize = 4;
-
-/// Squared distance summed in four lanes, the arithmetic every DBSCAN neighbourhood test
-/// uses (the tiled search and the scan give identical answers; it is symmetric, as
-/// `(a - b)² = (b - a)²` exactly).
-pub(super) fn lane_squared_distance(left: &[f64], right: &[f64]) -> f64 {
-    let mut lanes = [0.0_f64; 4];
-    let mut left_blocks = left.chunks_exact(4);
-    let mut right_blocks = right.chunks_exact(4);
-    for (left_block, right_block) in left_blocks.by_ref().zip(right_blocks.by_ref()) {
-        for lane in 0..4 {
-            let difference = left_block[lane] - right_block[lane];
-            lanes[lane] += difference * difference;
-        }
-    }
-    let mut total = (lanes[0] + lanes[1]) + (lanes[2] + lanes[3]);
-    for (first, second) in left_blocks.remainder().iter().zip(right_blocks.remainder()) {
-        total += (first - second) * (first - second);
-    }
-    total
-}
 
 /// Every point's neighbours within a radius (`lane_squared_distance < squared_radius`, the
 /// point itself included), in ascending index order, kept per tile of [`TILE_ROWS`] points.
@@ -285,111 +349,16 @@ pub(super) fn eps_neighbourhoods(
     points: &Array2<f64>,
     squared_radius: f64,
 ) -> Option<Neighbourhoods> {
-    let count = points.nrows();
-    u32::try_from(count).ok()?;
-    let rows = row_slices(points);
-    let norms: Vec<f64> = rows
-        .iter()
-        .map(|row| row.iter().map(|value| value * value).sum())
-        .collect();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, NEIGHBOURHOOD_THREADS);
-    let tile_starts: Vec<usize> = (0..count).step_by(TILE_ROWS).collect();
+    u32::try_from(points.nrows()).ok()?;
+    let tiling = Tiling::new(points);
     let entries = std::sync::atomic::AtomicUsize::new(0);
-    let found: Vec<Option<Vec<(usize, TileNeighbourhoods)>>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|worker| {
-                let (rows, norms, tile_starts, entries) = (&rows, &norms, &tile_starts, &entries);
-                scope.spawn(move || {
-                    let mut tiles = Vec::new();
-                    let mut products = Array2::<f64>::zeros((TILE_ROWS, OTHER_TILE_ROWS));
-                    for (tile, &tile_start) in
-                        tile_starts.iter().enumerate().skip(worker).step_by(threads)
-                    {
-                        let found = tile_neighbourhoods(
-                            points,
-                            rows,
-                            norms,
-                            tile_start,
-                            squared_radius,
-                            &mut products,
-                        );
-                        let added = found.members.len();
-                        let total =
-                            entries.fetch_add(added, std::sync::atomic::Ordering::Relaxed) + added;
-                        if total > NEIGHBOURHOOD_ENTRY_BUDGET {
-                            return None;
-                        }
-                        tiles.push((tile, found));
-                    }
-                    Some(tiles)
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .map(|worker| {
-                worker
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut tiles: Vec<(usize, TileNeighbourhoods)> = found
-        .into_iter()
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .flatten()
-        .collect();
-    tiles.sort_by_key(|(tile, _)| *tile);
-    Some(Neighbourhoods {
-        tiles: tiles.into_iter().map(|(_, found)| found).collect(),
-    })
-}
-
-/// The neighbourhoods of the points of the tile starting at `tile_start`.
-fn tile_neighbourhoods(
-    points: &Array2<f64>,
-    rows: &[&[f64]],
-    norms: &[f64],
-    tile_start: usize,
-    squared_radius: f64,
-    products: &mut Array2<f64>,
-) -> TileNeighbourhoods {
-    let count = points.nrows();
-    let tile_end = (tile_start + TILE_ROWS).min(count);
-    let tile = points.slice_axis(Axis(0), Slice::from(tile_start..tile_end));
-    let mut lists: Vec<Vec<u32>> = vec![Vec::new(); tile_end - tile_start];
-    for other_start in (0..count).step_by(OTHER_TILE_ROWS) {
-        let other_end = (other_start + OTHER_TILE_ROWS).min(count);
-        let other_tile = points.slice_axis(Axis(0), Slice::from(other_start..other_end));
-        let mut block = products.view_mut();
-        block.slice_axis_inplace(Axis(0), Slice::from(..tile_end - tile_start));
-        block.slice_axis_inplace(Axis(1), Slice::from(..other_end - other_start));
-        general_mat_mul(1.0, &tile, &other_tile.t(), 0.0, &mut block);
-        for (first, list) in (tile_start..tile_end).zip(lists.iter_mut()) {
-            let block_row = block.row(first - tile_start);
-            let first_norm = norms[first];
-            for second in other_start..other_end {
-                let estimate = first_norm + norms[second] - 2.0 * block_row[second - other_start];
-                if estimate > squared_radius + ESTIMATE_MARGIN * (first_norm + norms[second]) {
-                    continue;
-                }
-                if lane_squared_distance(rows[first], rows[second]) < squared_radius {
-                    list.push(second as u32);
-                }
-            }
-        }
-    }
-    let mut offsets = Vec::with_capacity(lists.len() + 1);
-    offsets.push(0);
-    let mut members = Vec::with_capacity(lists.iter().map(Vec::len).sum());
-    for list in lists {
-        members.extend_from_slice(&list);
-        offsets.push(members.len());
-    }
-    TileNeighbourhoods { offsets, members }
+    let tiles = tiling.per_tile(|tile_start, products| {
+        let found = tiling.tile_neighbourhoods(tile_start, squared_radius, products);
+        let added = found.members.len();
+        let total = entries.fetch_add(added, std::sync::atomic::Ordering::Relaxed) + added;
+        (total <= NEIGHBOURHOOD_ENTRY_BUDGET).then_some(found)
+    })?;
+    Some(Neighbourhoods { tiles })
 }
 
 /// The rows of a standard-layout matrix as slices.
