@@ -24,7 +24,10 @@ pub async fn seed_live_state(store: &Store, warehouse: &Warehouse, after_id: i64
     if aggregates.is_empty() {
         return Ok(0);
     }
-    let pairs = warehouse_pairs(warehouse).await.map_err(etl_failed)?;
+    let mut pairs = warehouse_pairs(warehouse).await.map_err(etl_failed)?;
+    // In key order: the database then fills its indexes page after page.
+    pairs.sessions.sort_unstable();
+    pairs.days.sort_unstable();
     let known = KnownPairs::of(&pairs.sessions, &pairs.days);
     store
         .seed_live(&pairs.sessions, &pairs.days, after_id, |later| {

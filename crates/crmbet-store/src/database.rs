@@ -88,6 +88,9 @@ pub struct MigrationStatus {
     pub pending: Vec<String>,
 }
 
+/// KiB of page cache a SQLite connection keeps once it wrote in bulk.
+const BULK_CACHE_KIB: u32 = 64 * 1024;
+
 impl Store {
     /// Connects to `database_url` (`sqlite://…` or `postgres://…`). For SQLite the file's
     /// folder is created, so the embedded default works on a fresh checkout.
@@ -178,6 +181,20 @@ impl Store {
             })
             .await
             .map_err(database_error)
+    }
+
+    /// [`Store::begin_write`] for a transaction that writes hundreds of thousands of rows:
+    /// on SQLite its connection keeps up to [`BULK_CACHE_KIB`] of pages in memory, so the
+    /// indexes being filled are not spilled to the WAL and read back (the default is 2 MiB).
+    pub(crate) async fn begin_bulk_write(&self) -> Result<DatabaseTransaction> {
+        let transaction = self.begin_write().await?;
+        if transaction.get_database_backend() == DbBackend::Sqlite {
+            transaction
+                .execute_unprepared(&format!("PRAGMA cache_size = -{BULK_CACHE_KIB}"))
+                .await
+                .map_err(database_error)?;
+        }
+        Ok(transaction)
     }
 
     /// How many models were activated through this handle since it was opened. Another

@@ -109,7 +109,7 @@ impl Store {
     /// objects it loaded, all or nothing. A full refresh replaces the source's watermark in
     /// the same transaction.
     pub async fn record_etl_run(&self, record: EtlRunRecord) -> Result<EtlRunId> {
-        let transaction = self.begin_write().await?;
+        let transaction = self.begin_bulk_write().await?;
         if record.full_refresh {
             lake_objects::Entity::delete_many()
                 .filter(lake_objects::Column::Source.eq(record.source.as_str()))

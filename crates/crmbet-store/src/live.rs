@@ -395,7 +395,7 @@ impl Store {
     {
         let now = Utc::now();
         let backend = self.backend();
-        let transaction = self.begin_write().await?;
+        let transaction = self.begin_bulk_write().await?;
         if backend == DbBackend::Postgres {
             // Every ingest writes this table first: none runs until the seed is committed.
             transaction
@@ -403,24 +403,17 @@ impl Store {
                 .await
                 .map_err(database_error)?;
         }
-        insert_pairs(
+        seed_pairs(
             &transaction,
-            backend,
             "live_player_sessions",
             "session_id",
-            sessions
-                .iter()
-                .map(|(user_id, session)| (user_id.clone(), PairValue::Text(session.clone()))),
+            sessions,
+            |session| session.as_str().into(),
         )
         .await?;
-        insert_pairs(
-            &transaction,
-            backend,
-            "live_player_days",
-            "epoch_day",
-            days.iter()
-                .map(|(user_id, day)| (user_id.clone(), PairValue::Number(*day))),
-        )
+        seed_pairs(&transaction, "live_player_days", "epoch_day", days, |day| {
+            (*day).into()
+        })
         .await?;
         let query = Query::select()
             .columns(STORED_COLUMNS.map(column))
@@ -630,6 +623,42 @@ impl PairValue {
             PairValue::Number(number) => (*number).into(),
         }
     }
+}
+
+/// Rows per statement when seeding pairs: two parameters each, under SQLite's limit of
+/// 32766 parameters per statement.
+const SEED_ROWS_PER_STATEMENT: usize = 4_000;
+
+/// Inserts distinct (user_id, `key`) pairs into `table_name`, keeping those already there.
+async fn seed_pairs<V>(
+    transaction: &DatabaseTransaction,
+    table_name: &str,
+    key: &str,
+    pairs: &[(String, V)],
+    expression: impl Fn(&V) -> SimpleExpr,
+) -> Result<()> {
+    let backend = transaction.get_database_backend();
+    for chunk in pairs.chunks(SEED_ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert()
+            .into_table(table(table_name))
+            .columns([column("user_id"), column(key)])
+            .on_conflict(
+                OnConflict::columns([column("user_id"), column(key)])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        for (user_id, value) in chunk {
+            insert
+                .values([user_id.as_str().into(), expression(value)])
+                .map_err(|error| Error::Internal(format!("building a pair insert: {error}")))?;
+        }
+        transaction
+            .execute_raw(backend.build(&insert))
+            .await
+            .map_err(database_error)?;
+    }
+    Ok(())
 }
 
 /// Inserts (user_id, `key`) pairs into `table_name`; returns the pairs that were new.
