@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use crmbet_core::{Error, Result};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Order, Query, SimpleExpr};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, Func, InsertStatement, OnConflict, Order, Query, SimpleExpr,
+};
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, FromQueryResult};
 
 use crate::database::Store;
@@ -629,6 +631,19 @@ impl PairValue {
 /// 32766 parameters per statement.
 const SEED_ROWS_PER_STATEMENT: usize = 4_000;
 
+/// An insert of (user_id, `key`) pairs into `table_name` that keeps pairs already there.
+fn pair_insert(table_name: &str, key: &str) -> InsertStatement {
+    Query::insert()
+        .into_table(table(table_name))
+        .columns([column("user_id"), column(key)])
+        .on_conflict(
+            OnConflict::columns([column("user_id"), column(key)])
+                .do_nothing()
+                .to_owned(),
+        )
+        .to_owned()
+}
+
 /// Inserts distinct (user_id, `key`) pairs into `table_name`, keeping those already there.
 async fn seed_pairs<V>(
     transaction: &DatabaseTransaction,
@@ -639,15 +654,7 @@ async fn seed_pairs<V>(
 ) -> Result<()> {
     let backend = transaction.get_database_backend();
     for chunk in pairs.chunks(SEED_ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert()
-            .into_table(table(table_name))
-            .columns([column("user_id"), column(key)])
-            .on_conflict(
-                OnConflict::columns([column("user_id"), column(key)])
-                    .do_nothing()
-                    .to_owned(),
-            )
-            .to_owned();
+        let mut insert = pair_insert(table_name, key);
         for (user_id, value) in chunk {
             insert
                 .values([user_id.as_str().into(), expression(value)])
@@ -674,14 +681,7 @@ async fn insert_pairs(
     let distinct: Vec<(String, PairValue)> = distinct.into_iter().collect();
     let mut inserted = HashSet::new();
     for chunk in distinct.chunks(ROWS_PER_STATEMENT) {
-        let mut insert = Query::insert()
-            .into_table(table(table_name))
-            .columns([column("user_id"), column(key)])
-            .on_conflict(
-                OnConflict::columns([column("user_id"), column(key)])
-                    .do_nothing()
-                    .to_owned(),
-            )
+        let mut insert = pair_insert(table_name, key)
             .returning(Query::returning().columns([column("user_id"), column(key)]))
             .to_owned();
         for (user_id, value) in chunk {
