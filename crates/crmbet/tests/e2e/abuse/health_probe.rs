@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 /// What `/health` may take, connection included, in 95 probes of 100.
 pub const HEALTH_BUDGET: Duration = Duration::from_millis(100);
-/// What no probe may take. The e2e suite runs its tests in parallel on two cores: another
-/// test's ETL or training may hold both for a moment, which no server can answer through.
-pub const HEALTH_CEILING: Duration = Duration::from_millis(250);
+/// What no probe may take: far under the 5 s pool timeout a health check sharing the pool
+/// waited (the defect this guards), and wide enough for one probe delayed by the machine.
+/// On two shared cores the CI clone saw single probes of 260 and 268 ms while its load ran
+/// 2.5 times slower than alone (every other probe within 100 ms; alone, the slowest is
+/// about 10 ms): the scheduler, not the server, which no bound on the server can remove.
+pub const HEALTH_CEILING: Duration = Duration::from_secs(1);
 
 /// One probe: how long it took and the JSON it answered.
 pub type Probe = Result<(Duration, serde_json::Value), String>;
@@ -85,9 +88,21 @@ impl HealthProbe {
             "only {within_budget} of {} health answers came within {HEALTH_BUDGET:?}",
             latencies.len()
         );
+        // Where the slowest answer was spent: the server's own database ping is in its body.
+        let slowest_body = probes
+            .iter()
+            .filter_map(|probe| probe.as_ref().ok())
+            .max_by_key(|(elapsed, _)| *elapsed)
+            .map(|(_, body)| body["database"]["latency_ms"].clone());
+        let in_order: Vec<u128> = probes
+            .iter()
+            .filter_map(|probe| probe.as_ref().ok())
+            .map(|(elapsed, _)| elapsed.as_millis())
+            .collect();
         assert!(
             slowest <= HEALTH_CEILING,
-            "the slowest health answer took {slowest:?}"
+            "the slowest health answer took {slowest:?} (its database ping: {slowest_body:?} ms; \
+             milliseconds in order: {in_order:?})"
         );
         let bodies = probes
             .into_iter()
