@@ -105,8 +105,8 @@ pub async fn load_lake(
     record.recent_ids = std::mem::take(&mut outcome.recent_ids);
     let run_id = store.record_etl_run(record).await?;
     // Live events from now on continue each player's whole history.
-    let live_states_seeded =
-        seed_live_state(store, &Warehouse::new(&warehouse), live_through).await?;
+    let history = std::mem::take(&mut outcome.history);
+    let live_states_seeded = seed_live_state(store, history, live_through).await?;
     if outcome.restrictions.objects_listed > 0 {
         store
             .record_audit(AuditEntry {

@@ -8,34 +8,37 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use crmbet_core::{Error, Result};
-use crmbet_etl::Warehouse;
-use crmbet_etl::live::{
-    LiveTransaction, Novelty, PlayerAggregates, check, warehouse_aggregates, warehouse_pairs,
-};
+use crmbet_etl::live::{LiveTransaction, Novelty, PlayerAggregates, WarehouseHistory, check};
 use crmbet_store::{LiveStateUpdate, Store, StoredLiveTransaction};
 
-/// Rewrites the live state of every player the warehouse holds; `after_id` is the last
-/// live transaction the run accepted into the warehouse. Returns how many states were
-/// written.
-pub async fn seed_live_state(store: &Store, warehouse: &Warehouse, after_id: i64) -> Result<u64> {
-    let etl_failed =
-        |error: crmbet_etl::Error| Error::Internal(format!("seeding live state: {error}"));
-    let aggregates = warehouse_aggregates(warehouse).await.map_err(etl_failed)?;
+/// Rewrites the live state of every player the warehouse holds from the history the run
+/// computed over it ([`crmbet_etl::EtlOutcome::history`]); `after_id` is the last live
+/// transaction the run accepted into the warehouse. Returns how many states were written.
+pub async fn seed_live_state(
+    store: &Store,
+    history: WarehouseHistory,
+    after_id: i64,
+) -> Result<u64> {
+    let WarehouseHistory {
+        players: aggregates,
+        sessions,
+        days,
+    } = history;
     if aggregates.is_empty() {
         return Ok(0);
     }
-    let mut pairs = warehouse_pairs(warehouse).await.map_err(etl_failed)?;
-    // In key order: the database then fills its indexes page after page.
-    pairs.sessions.sort_unstable();
-    pairs.days.sort_unstable();
-    let known = KnownPairs::of(&pairs.sessions, &pairs.days);
+    // The pairs come sorted: the database fills its indexes page after page.
     store
-        .seed_live(&pairs.sessions, &pairs.days, after_id, |later| {
+        .seed_live(&sessions, &days, after_id, |later| {
             let mut players: BTreeMap<String, PlayerAggregates> = aggregates
                 .into_iter()
                 .map(|player| (player.user_id.clone(), player))
                 .collect();
-            fold_later(&mut players, later, known, Utc::now());
+            if !later.is_empty() {
+                // Only then: a set per player of every session and day is not free.
+                let known = KnownPairs::of(&sessions, &days);
+                fold_later(&mut players, later, known, Utc::now());
+            }
             players
                 .into_iter()
                 .map(|(user_id, player)| {

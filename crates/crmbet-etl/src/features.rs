@@ -122,6 +122,24 @@ pub struct PlayerFeatures {
 /// `tx` (each transaction with its hour, day, weekday and amounts by type), `per_player`
 /// (counts, sums, histograms), `sessions` and `days` (distinct counts).
 fn player_ctes() -> String {
+    format!("{},\n{DISTINCT_CTES}", transaction_ctes())
+}
+
+/// Distinct counts as a group-by of the pairs, then a count: DataFusion's count(DISTINCT)
+/// on text keeps a hash map per player (about 34 KB each, 7 GB for 200k players).
+const DISTINCT_CTES: &str = r#"sessions AS (
+  SELECT user_id, count(*) AS sessions
+  FROM (SELECT user_id, session_id FROM tx WHERE session_id IS NOT NULL GROUP BY user_id, session_id)
+  GROUP BY user_id
+),
+days AS (
+  SELECT user_id, count(*) AS active_days
+  FROM (SELECT user_id, epoch_day FROM tx GROUP BY user_id, epoch_day)
+  GROUP BY user_id
+)"#;
+
+/// `tx` and `per_player` of [`player_ctes`].
+fn transaction_ctes() -> String {
     let game_counts = GAME_TYPES
         .iter()
         .map(|game| format!("count(*) FILTER (WHERE bet_game = '{game}') AS bets_{game}"))
@@ -170,26 +188,16 @@ per_player AS (
       {hour_counts},
       {weekday_counts}
   FROM tx GROUP BY user_id
-),
--- Distinct counts as a group-by of the pairs, then a count: DataFusion's count(DISTINCT)
--- on text keeps a hash map per player (about 34 KB each, 7 GB for 200k players).
-sessions AS (
-  SELECT user_id, count(*) AS sessions
-  FROM (SELECT user_id, session_id FROM tx WHERE session_id IS NOT NULL GROUP BY user_id, session_id)
-  GROUP BY user_id
-),
-days AS (
-  SELECT user_id, count(*) AS active_days
-  FROM (SELECT user_id, epoch_day FROM tx GROUP BY user_id, epoch_day)
-  GROUP BY user_id
 )"#
     )
 }
 
 /// Every player's mergeable aggregates (see [`crate::live::PlayerAggregates`]) over
-/// [`TRANSACTIONS_TABLE`], by user id; countries come from [`countries_sql`].
+/// [`TRANSACTIONS_TABLE`], by user id, without the distinct counts: those are the lengths
+/// of [`session_pairs_sql`] and [`day_pairs_sql`] per player, which the live state keeps
+/// anyway; countries come from [`countries_sql`].
 pub(crate) fn aggregates_sql() -> String {
-    let ctes = player_ctes();
+    let ctes = transaction_ctes();
     let list = |names: Vec<String>| names.join(", ");
     let games = list(
         GAME_TYPES
@@ -205,13 +213,29 @@ WITH {ctes}
 SELECT p.user_id, frequency, bet_count, total_staked, coalesce(bet_mean, 0.0) AS bet_mean,
     coalesce(bet_stddev * bet_stddev * CAST(bet_count - 1 AS DOUBLE), 0.0) AS bet_m2,
     total_won, deposit_count, deposit_sum, withdrawal_count, withdrawal_sum, bonus_sum,
-    night_share, weekend_share, first_seen, last_seen, {games}, {hours}, {weekdays},
-    coalesce(s.sessions, 0) AS sessions, d.active_days
+    night_share, weekend_share, first_seen, last_seen, {games}, {hours}, {weekdays}
 FROM per_player p
-LEFT JOIN sessions s ON s.user_id = p.user_id
-JOIN days d ON d.user_id = p.user_id
 ORDER BY p.user_id
 "#
+    )
+}
+
+/// Every player's distinct sessions over [`TRANSACTIONS_TABLE`], in no order.
+pub(crate) fn session_pairs_sql() -> String {
+    format!(
+        "SELECT user_id, session_id FROM {TRANSACTIONS_TABLE} \
+         WHERE session_id IS NOT NULL GROUP BY user_id, session_id"
+    )
+}
+
+/// Every player's distinct UTC days (`micros / 86400000000`, as in `tx`) over
+/// [`TRANSACTIONS_TABLE`], in no order.
+pub(crate) fn day_pairs_sql() -> String {
+    format!(
+        "SELECT user_id, epoch_day FROM (
+            SELECT user_id, CAST(occurred_at AS BIGINT) / 86400000000 AS epoch_day
+            FROM {TRANSACTIONS_TABLE}
+         ) GROUP BY user_id, epoch_day"
     )
 }
 

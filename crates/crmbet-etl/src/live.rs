@@ -17,4 +17,5 @@ pub use aggregates::{Novelty, PlayerAggregates, reference_micros};
 pub use check::{CheckedTransaction, LiveTransaction, TransactionKind, check, check_all};
 pub use replay::lake_transactions;
 pub use rfm::{RfmCuts, score_rfm};
-pub use seed::{WarehousePairs, warehouse_aggregates, warehouse_pairs};
+pub(crate) use seed::history_of;
+pub use seed::{WarehouseHistory, warehouse_aggregates, warehouse_history};

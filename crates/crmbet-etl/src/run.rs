@@ -12,9 +12,10 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::features::{PlayerFeatures, compute_features};
+use crate::features::PlayerFeatures;
 use crate::ingest::{IngestTask, IngestedObject};
 use crate::lake::{LakeObject, LakeSource, ObjectFingerprint, ObjectFormat, Watermark};
+use crate::live::{WarehouseHistory, history_of, reference_micros, score_rfm};
 use crate::quality::{QuarantinedRow, Rule};
 use crate::read::ReadFailure;
 use crate::restrictions::{RestrictionsSnapshot, read_restrictions_snapshot};
@@ -212,6 +213,10 @@ pub struct EtlOutcome {
     pub loaded_objects: Vec<ObjectFingerprint>,
     /// Every player's features, by user id.
     pub features: Vec<PlayerFeatures>,
+    /// Every player's aggregates and distinct sessions and days over the warehouse, which
+    /// the features were computed from: what seeds the live state.
+    #[serde(skip)]
+    pub history: WarehouseHistory,
     /// The players' restrictions snapshot, read whole from `players/` (its failed objects
     /// are also in [`EtlOutcome::failed_objects`]).
     pub restrictions: RestrictionsSnapshot,
@@ -351,16 +356,17 @@ pub async fn run_etl(
     let registered = warehouse
         .register(&query_context, TRANSACTIONS_TABLE)
         .await?;
-    let features = if registered {
-        compute_features(&query_context).await?
+    let history = if registered {
+        history_of(&query_context).await?
     } else {
-        Vec::new()
+        WarehouseHistory::default()
     };
-    let newest_micros = if registered {
-        Warehouse::newest_micros(&query_context, TRANSACTIONS_TABLE).await?
-    } else {
-        None
-    };
+    let features = features_of(&history);
+    let newest_micros = history
+        .players
+        .iter()
+        .map(|player| player.last_seen_micros)
+        .max();
     let recent_ids = match (options.recent_window_micros, newest_micros, &commit.part) {
         (Some(window), Some(newest), Some(part)) => {
             warehouse
@@ -415,8 +421,22 @@ pub async fn run_etl(
         quarantined: totals.quarantined,
         loaded_objects: totals.loaded_objects,
         features,
+        history,
         restrictions,
     })
+}
+
+/// The features of every player, from the aggregates (equal to the feature SQL over the
+/// same rows: `tests/etl/live.rs`), by user id.
+fn features_of(history: &WarehouseHistory) -> Vec<PlayerFeatures> {
+    let reference = reference_micros(&history.players);
+    let mut features: Vec<PlayerFeatures> = history
+        .players
+        .iter()
+        .map(|player| player.features(reference))
+        .collect();
+    score_rfm(&mut features);
+    features
 }
 
 enum Job {

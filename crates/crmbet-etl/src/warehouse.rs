@@ -37,6 +37,7 @@ use datafusion::datasource::file_format::options::ArrowReadOptions;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
@@ -99,6 +100,26 @@ pub(crate) fn staging_schema() -> SchemaRef {
 }
 
 /// The rows one run added to the warehouse.
+/// Columns of few distinct values, worth a dictionary in a part.
+const DICTIONARY_COLUMNS: [&str; 4] = [TYPE, GAME_TYPE, COUNTRY, ORIGIN];
+
+/// How a part is written: snappy, and dictionaries only where values repeat. Ids, times
+/// and amounts are (nearly) unique: the writer would intern every value until the
+/// dictionary page overflowed, then write them plain anyway.
+fn part_properties() -> WriterProperties {
+    DICTIONARY_COLUMNS
+        .iter()
+        .fold(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_dictionary_enabled(false),
+            |builder, column| {
+                builder.set_column_dictionary_enabled(ColumnPath::from(*column), true)
+            },
+        )
+        .build()
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Commit {
     /// Valid rows staged by the run.
@@ -311,10 +332,7 @@ impl Warehouse {
         let part = self.next_part_path()?;
         let temporary = part.with_extension("parquet.tmp");
         let file = File::create(&temporary).map_err(|error| Error::warehouse(&temporary, error))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .build();
-        let mut writer = ArrowWriter::try_new(file, warehouse_schema(), Some(properties))
+        let mut writer = ArrowWriter::try_new(file, warehouse_schema(), Some(part_properties()))
             .map_err(|error| Error::warehouse(&temporary, error))?;
         let mut rows_loaded = 0;
         while let Some(batch) = stream.next().await {
@@ -443,28 +461,6 @@ impl Warehouse {
             }
         }
         Ok(ids)
-    }
-
-    /// The newest transaction time in the warehouse (registered as `table`).
-    pub(crate) async fn newest_micros(
-        context: &SessionContext,
-        table: &str,
-    ) -> Result<Option<i64>> {
-        let sql = format!("SELECT max(CAST({OCCURRED_AT} AS BIGINT)) AS newest FROM {table}");
-        let batches = context
-            .sql(&sql)
-            .await
-            .map_err(|error| Error::query("planning the newest transaction", error))?
-            .collect()
-            .await
-            .map_err(|error| Error::query("finding the newest transaction", error))?;
-        Ok(batches.iter().find_map(|batch| {
-            batch
-                .column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .and_then(|values| values.iter().flatten().next())
-        }))
     }
 
     /// Remembers that live rows were accepted, so later lake rows are checked against them.

@@ -1,7 +1,9 @@
 //! Players' aggregates computed from the warehouse: the state live transactions extend once
 //! a batch run has loaded a player's history. Built on the feature query's own tables, so a
 //! player's state after a batch run equals the one their transactions would have built one
-//! at a time (checked by `tests/etl/live.rs`).
+//! at a time (checked by `tests/etl/live.rs`). A run computes it once, over the warehouse
+//! it has just appended to: its features come from these aggregates, and the live state is
+//! seeded from the same history without reading the warehouse again.
 
 use std::collections::BTreeMap;
 
@@ -12,19 +14,45 @@ use super::aggregates::PlayerAggregates;
 use crate::contract::GAME_TYPES;
 use crate::error::{Error, Result};
 use crate::features::{
-    aggregates_sql, countries_sql, float, float_column, integer, integer_column, text, text_column,
+    aggregates_sql, countries_sql, day_pairs_sql, float, float_column, integer, integer_column,
+    session_pairs_sql, text, text_column,
 };
 use crate::warehouse::{TRANSACTIONS_TABLE, Warehouse};
+
+/// What a batch run knows of every player over the warehouse: the aggregates live events
+/// extend, and the distinct sessions and days their distinct counts continue from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WarehouseHistory {
+    /// By user id.
+    pub players: Vec<PlayerAggregates>,
+    /// (user id, session id), sorted.
+    pub sessions: Vec<(String, String)>,
+    /// (user id, day), sorted; days as the feature query counts them: `micros / 86400000000`.
+    pub days: Vec<(String, i64)>,
+}
+
+/// Every player's history over the warehouse's accepted transactions; empty when it holds
+/// none. A run computes the same as [`crate::EtlOutcome::history`] without reading it again.
+pub async fn warehouse_history(warehouse: &Warehouse) -> Result<WarehouseHistory> {
+    let context = SessionContext::new();
+    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
+        return Ok(WarehouseHistory::default());
+    }
+    history_of(&context).await
+}
 
 /// Every player's aggregates over the warehouse's accepted transactions, by user id; empty
 /// when it holds none.
 pub async fn warehouse_aggregates(warehouse: &Warehouse) -> Result<Vec<PlayerAggregates>> {
-    let context = SessionContext::new();
-    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
-        return Ok(Vec::new());
-    }
+    Ok(warehouse_history(warehouse).await?.players)
+}
+
+/// The history over [`TRANSACTIONS_TABLE`] registered in `context`: four group-bys (the
+/// players' sums, their countries, their sessions, their days); each distinct count is the
+/// number of the player's pairs.
+pub(crate) async fn history_of(context: &SessionContext) -> Result<WarehouseHistory> {
     let mut countries: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
-    for batch in collect(&context, &countries_sql(), "counting countries").await? {
+    for batch in collect(context, &countries_sql(), "counting countries").await? {
         let user_id = text_column(&batch, "user_id")?;
         let country = text_column(&batch, "country")?;
         let rows = integer_column(&batch, "country_rows")?;
@@ -38,57 +66,62 @@ pub async fn warehouse_aggregates(warehouse: &Warehouse) -> Result<Vec<PlayerAgg
         }
     }
     let mut players = Vec::new();
-    for batch in collect(&context, &aggregates_sql(), "computing the aggregates").await? {
+    for batch in collect(context, &aggregates_sql(), "computing the aggregates").await? {
         players.extend(players_of(&batch, &mut countries)?);
     }
-    Ok(players)
-}
+    players.sort_unstable_by(|left, right| left.user_id.cmp(&right.user_id));
 
-/// The distinct sessions and UTC days of every player over the warehouse (what the live
-/// path's distinct counts continue from), in no particular order.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct WarehousePairs {
-    pub sessions: Vec<(String, String)>,
-    /// Days as the feature query counts them: `micros / 86400000000`.
-    pub days: Vec<(String, i64)>,
-}
-
-/// Every player's distinct (session) and (day) pairs over the warehouse.
-pub async fn warehouse_pairs(warehouse: &Warehouse) -> Result<WarehousePairs> {
-    let context = SessionContext::new();
-    let mut pairs = WarehousePairs::default();
-    if !warehouse.register(&context, TRANSACTIONS_TABLE).await? {
-        return Ok(pairs);
-    }
-    let sessions_sql = format!(
-        "SELECT user_id, session_id FROM {TRANSACTIONS_TABLE} \
-         WHERE session_id IS NOT NULL GROUP BY user_id, session_id"
-    );
-    for batch in collect(&context, &sessions_sql, "listing sessions").await? {
+    let mut sessions = Vec::new();
+    for batch in collect(context, &session_pairs_sql(), "listing sessions").await? {
         let user_id = text_column(&batch, "user_id")?;
         let session = text_column(&batch, "session_id")?;
         for row in 0..batch.num_rows() {
             if let (Some(user_id), Some(session)) = (text(&user_id, row), text(&session, row)) {
-                pairs.sessions.push((user_id, session));
+                sessions.push((user_id, session));
             }
         }
     }
-    let days_sql = format!(
-        "SELECT user_id, epoch_day FROM (
-            SELECT user_id, CAST(occurred_at AS BIGINT) / 86400000000 AS epoch_day
-            FROM {TRANSACTIONS_TABLE}
-         ) GROUP BY user_id, epoch_day"
-    );
-    for batch in collect(&context, &days_sql, "listing days").await? {
+    let mut days = Vec::new();
+    for batch in collect(context, &day_pairs_sql(), "listing days").await? {
         let user_id = text_column(&batch, "user_id")?;
         let day = integer_column(&batch, "epoch_day")?;
         for row in 0..batch.num_rows() {
             if let Some(user_id) = text(&user_id, row) {
-                pairs.days.push((user_id, integer(&day, row)));
+                days.push((user_id, integer(&day, row)));
             }
         }
     }
-    Ok(pairs)
+    // In key order: the counts below walk them beside the players, and the database fills
+    // its indexes page after page when they are seeded.
+    sessions.sort_unstable();
+    days.sort_unstable();
+    count_pairs(&mut players, &sessions, |player, count| {
+        player.sessions = count
+    });
+    count_pairs(&mut players, &days, |player, count| {
+        player.active_days = count
+    });
+    Ok(WarehouseHistory {
+        players,
+        sessions,
+        days,
+    })
+}
+
+/// Sets each player's number of pairs; both lists sorted by user id.
+fn count_pairs<T>(
+    players: &mut [PlayerAggregates],
+    pairs: &[(String, T)],
+    set: impl Fn(&mut PlayerAggregates, i64),
+) {
+    let mut rest = pairs;
+    for player in players {
+        let user = player.user_id.as_str();
+        rest = &rest[rest.partition_point(|(pair_user, _)| pair_user.as_str() < user)..];
+        let count = rest.partition_point(|(pair_user, _)| pair_user.as_str() == user);
+        set(player, count as i64);
+        rest = &rest[count..];
+    }
 }
 
 async fn collect(
@@ -127,8 +160,6 @@ fn players_of(
     let weekend_share = sums("weekend_share")?;
     let first_seen = counts("first_seen")?;
     let last_seen = counts("last_seen")?;
-    let sessions = counts("sessions")?;
-    let active_days = counts("active_days")?;
     let games = GAME_TYPES
         .iter()
         .map(|game| counts(&format!("bets_{game}")))
@@ -170,8 +201,6 @@ fn players_of(
         for (slot, column) in player.rows_by_weekday.iter_mut().zip(&weekdays) {
             *slot = integer(column, row);
         }
-        player.sessions = integer(&sessions, row);
-        player.active_days = integer(&active_days, row);
         player.countries = countries.remove(&user).unwrap_or_default();
         players.push(player);
     }
