@@ -41,6 +41,9 @@ use datafusion::parquet::schema::types::ColumnPath;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
+mod id_hash;
+
+use self::id_hash::{ID_HASH, id_hash_function};
 use crate::contract::{
     self, AMOUNT, COUNTRY, GAME_TYPE, OCCURRED_AT, SESSION_ID, TRANSACTION_ID, TYPE, USER_ID,
 };
@@ -291,12 +294,20 @@ impl Warehouse {
             .map(|column| format!("s.\"{column}\""))
             .collect::<Vec<_>>()
             .join(", ");
-        // The first staged row of each id: the aggregate finds the few ids staged more than
-        // once, and the join (built on that small set) drops their later copies.
+        context.register_udf(id_hash_function());
+        // The first staged row of each id: grouping the ids' hashes finds the few that
+        // repeat (in a third of the memory of grouping the ids), the exact group-by runs on
+        // their rows only, and the join (built on that small set) drops the later copies.
         let first_staged = format!(
-            "WITH repeated AS (
-                SELECT {TRANSACTION_ID}, min({POSITION}) AS first_position
-                FROM {STAGED_TABLE} GROUP BY {TRANSACTION_ID} HAVING count(*) > 1
+            "WITH repeated_hashes AS (
+                SELECT {ID_HASH}({TRANSACTION_ID}) AS id_hash FROM {STAGED_TABLE}
+                GROUP BY {ID_HASH}({TRANSACTION_ID}) HAVING count(*) > 1
+             ),
+             repeated AS (
+                SELECT c.{TRANSACTION_ID}, min(c.{POSITION}) AS first_position
+                FROM repeated_hashes h JOIN {STAGED_TABLE} c
+                  ON h.id_hash = {ID_HASH}(c.{TRANSACTION_ID})
+                GROUP BY c.{TRANSACTION_ID} HAVING count(*) > 1
              )
              SELECT {staged_columns}
              FROM repeated r RIGHT JOIN {STAGED_TABLE} s ON r.{TRANSACTION_ID} = s.{TRANSACTION_ID}
