@@ -296,7 +296,7 @@ impl Warehouse {
             .join(", ");
         context.register_udf(id_hash_function());
         // The first staged row of each id: grouping the ids' hashes finds the few that
-        // repeat (in a third of the memory of grouping the ids), the exact group-by runs on
+        // repeat (far less memory than grouping the ids' text), the exact group-by runs on
         // their rows only, and the join (built on that small set) drops the later copies.
         let first_staged = format!(
             "WITH repeated_hashes AS (
