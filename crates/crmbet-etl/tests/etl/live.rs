@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, NaiveDate, Utc};
 use crmbet_etl::live::{
     LiveTransaction, Novelty, PlayerAggregates, check_all, lake_transactions, reference_micros,
-    score_rfm, warehouse_aggregates,
+    score_rfm, warehouse_aggregates, warehouse_history,
 };
 use crmbet_etl::{
     CONTRACT_COLUMNS, EtlMode, PlayerFeatures, Rule, SyntheticFormat, SyntheticLakeOptions,
@@ -139,6 +139,26 @@ async fn assert_live_equals_batch(format: SyntheticFormat) {
         difference <= 1e-9,
         "{format:?}: aggregates differ by {difference}"
     );
+
+    // What the run hands to the seeding: the same aggregates, and exactly the sessions and
+    // days the events remembered, sorted.
+    let difference = largest_serialized_difference(&batch.history.players, &streamed).unwrap();
+    assert!(
+        difference <= 1e-9,
+        "{format:?}: the run's history differs by {difference}"
+    );
+    let mut sessions: Vec<(String, String)> = live.sessions.iter().cloned().collect();
+    sessions.sort_unstable();
+    let mut days: Vec<(String, i64)> = live.days.iter().cloned().collect();
+    days.sort_unstable();
+    assert!(!sessions.is_empty() && !days.is_empty());
+    assert_eq!(batch.history.sessions, sessions, "{format:?}");
+    assert_eq!(batch.history.days, days, "{format:?}");
+    let reread = warehouse_history(&Warehouse::new(folder.path().join("warehouse")))
+        .await
+        .unwrap();
+    assert_eq!(reread.sessions, batch.history.sessions, "{format:?}");
+    assert_eq!(reread.days, batch.history.days, "{format:?}");
 }
 
 /// Hand-written cases for every rule, written as a CSV object and run through the ETL and
