@@ -9,9 +9,7 @@ use chrono::Utc;
 use crmbet_core::{Error, Result};
 use crmbet_etl::PlayerFeatures;
 use crmbet_etl::Rule;
-use crmbet_etl::live::{
-    CheckedTransaction, LiveTransaction, Novelty, PlayerAggregates, check_all, score_rfm,
-};
+use crmbet_etl::live::{CheckedTransaction, LiveTransaction, Novelty, PlayerAggregates, check_all};
 use crmbet_store::{LiveQuarantineRow, LiveStateUpdate, NewLiveTransaction, Store};
 
 use crate::live_scoring::ActiveScoring;
@@ -268,13 +266,7 @@ impl LivePlay {
                 aggregates.insert(user_id, player);
             }
         }
-        let reference = crmbet_etl::live::reference_micros(aggregates.values());
-        let mut features: Vec<PlayerFeatures> = aggregates
-            .values()
-            .map(|player| player.features(reference))
-            .collect();
-        score_rfm(&mut features);
-        Ok(features)
+        Ok(crmbet_etl::live::features_of(aggregates.values()))
     }
 }
 

@@ -13,7 +13,7 @@ mod replay;
 mod rfm;
 mod seed;
 
-pub use aggregates::{Novelty, PlayerAggregates, reference_micros};
+pub use aggregates::{Novelty, PlayerAggregates, features_of, reference_micros};
 pub use check::{CheckedTransaction, LiveTransaction, TransactionKind, check, check_all};
 pub use replay::lake_transactions;
 pub use rfm::{RfmCuts, score_rfm};

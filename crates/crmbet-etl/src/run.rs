@@ -15,7 +15,7 @@ use crate::error::Result;
 use crate::features::PlayerFeatures;
 use crate::ingest::{IngestTask, IngestedObject};
 use crate::lake::{LakeObject, LakeSource, ObjectFingerprint, ObjectFormat, Watermark};
-use crate::live::{WarehouseHistory, history_of, reference_micros, score_rfm};
+use crate::live::{WarehouseHistory, features_of, history_of};
 use crate::quality::{QuarantinedRow, Rule};
 use crate::read::ReadFailure;
 use crate::restrictions::{RestrictionsSnapshot, read_restrictions_snapshot};
@@ -361,7 +361,8 @@ pub async fn run_etl(
     } else {
         WarehouseHistory::default()
     };
-    let features = features_of(&history);
+    // Equal to the feature SQL over the same rows (`tests/etl/live.rs`).
+    let features = features_of(&history.players);
     let newest_micros = history
         .players
         .iter()
@@ -424,19 +425,6 @@ pub async fn run_etl(
         history,
         restrictions,
     })
-}
-
-/// The features of every player, from the aggregates (equal to the feature SQL over the
-/// same rows: `tests/etl/live.rs`), by user id.
-fn features_of(history: &WarehouseHistory) -> Vec<PlayerFeatures> {
-    let reference = reference_micros(&history.players);
-    let mut features: Vec<PlayerFeatures> = history
-        .players
-        .iter()
-        .map(|player| player.features(reference))
-        .collect();
-    score_rfm(&mut features);
-    features
 }
 
 enum Job {

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::check::{CheckedTransaction, TransactionKind};
+use super::rfm::score_rfm;
 use crate::contract::GAME_TYPES;
 use crate::features::{
     CLV_HORIZON_MONTHS, CLV_MINIMUM_TENURE_DAYS, CLV_RETENTION_DAYS, PlayerFeatures,
@@ -270,6 +271,21 @@ pub fn reference_micros<'a>(players: impl IntoIterator<Item = &'a PlayerAggregat
         .map(|player| player.last_seen_micros)
         .max()
         .unwrap_or(0)
+}
+
+/// Every player's features, recency and tenure measured to the last event of them all and
+/// RFM scored among them: what the batch run answers for the same rows.
+pub fn features_of<'a, I>(players: I) -> Vec<PlayerFeatures>
+where
+    I: IntoIterator<Item = &'a PlayerAggregates> + Clone,
+{
+    let reference = reference_micros(players.clone());
+    let mut features: Vec<PlayerFeatures> = players
+        .into_iter()
+        .map(|player| player.features(reference))
+        .collect();
+    score_rfm(&mut features);
+    features
 }
 
 /// The index of the first largest count (the SQL's `CASE WHEN x = greatest(...)` chain).

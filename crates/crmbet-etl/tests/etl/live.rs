@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use crmbet_etl::live::{
-    LiveTransaction, Novelty, PlayerAggregates, check_all, lake_transactions, reference_micros,
-    score_rfm, warehouse_aggregates, warehouse_history,
+    LiveTransaction, Novelty, PlayerAggregates, check_all, features_of, lake_transactions,
+    warehouse_aggregates, warehouse_history,
 };
 use crmbet_etl::{
     CONTRACT_COLUMNS, EtlMode, PlayerFeatures, Rule, SyntheticFormat, SyntheticLakeOptions,
@@ -60,14 +60,7 @@ impl LivePlayers {
     }
 
     fn features(&self) -> Vec<PlayerFeatures> {
-        let reference = reference_micros(self.players.values());
-        let mut features: Vec<PlayerFeatures> = self
-            .players
-            .values()
-            .map(|player| player.features(reference))
-            .collect();
-        score_rfm(&mut features);
-        features
+        features_of(self.players.values())
     }
 }
 
